@@ -1,0 +1,1 @@
+"""Latent Studio: a local art studio for generative models."""
