@@ -1,0 +1,222 @@
+"""Checkpoints: safetensors weights beside a JSON model card.
+
+Nothing here unpickles. A card says how to rebuild the model (architecture + config), what it
+was trained on and how, and the sha256 of its weights; loading checks every tensor's name, shape
+and dtype against the model the card describes *before* ``load_state_dict`` (which would
+silently cast dtypes), and refuses non-finite weights.
+
+Where checkpoints live: ``pretrained/`` (shipped, read-only) and ``<studio home>/models``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+
+from studio.errors import StudioError
+from studio.models import GenerativeModel, build_model
+from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text, studio_dir
+
+CARD_VERSION = 1
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass
+class ModelCard:
+    id: str
+    arch: str
+    family: str
+    config: dict[str, Any]
+    dataset: dict[str, Any] = field(default_factory=dict)  # {"name": ..., "options": {...}}
+    train: dict[str, Any] = field(default_factory=dict)  # batch size, learning rates ...
+    seed: int = 0
+    steps: int = 0
+    wall_time_s: float = 0.0
+    device: str = "cpu"
+    torch_version: str = torch.__version__
+    command: str = ""
+    final_terms: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    created: str = ""
+    title: str = ""
+    notes: str = ""
+    version: int = CARD_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "card") -> ModelCard:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise StudioError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})") from None
+        if not isinstance(data, dict):
+            raise StudioError(f"{source} must hold a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = [k for k in ("id", "arch", "family", "config") if k not in data]
+        if missing:
+            raise StudioError(f"{source} lacks {', '.join(missing)}")
+        try:
+            card = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as err:
+            raise StudioError(f"{source} is malformed: {err}") from None
+        if not isinstance(card.config, dict):
+            raise StudioError(f"{source}: 'config' must be a JSON object")
+        return card
+
+
+# ---------------------------------------------------------------- paths
+
+
+def user_models_dir() -> Path:
+    return studio_dir("models")
+
+
+def weights_path(card_path: Path) -> Path:
+    return card_path.with_suffix(".safetensors")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_id(model_id: str) -> str:
+    if not ID_PATTERN.match(model_id):
+        raise StudioError(
+            f"'{model_id}' is not a usable model id: use lower-case letters, digits, '.', '_' "
+            "or '-' (up to 64)"
+        )
+    return model_id
+
+
+def find_card(id_or_path: str | Path) -> Path:
+    """The card of a model named by id (user models first, then pretrained) or by a path."""
+    text = str(id_or_path)
+    path = Path(text)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise StudioError(
+            f"{path.name} looks like a pickle-based PyTorch file; Latent Studio never unpickles "
+            "files (they can run code). Use a .safetensors file with its .json card."
+        )
+    if path.suffix in (".json", ".safetensors") or path.exists():
+        card = path.with_suffix(".json")
+        if not card.exists():
+            raise StudioError(f"no model card at {card} (a checkpoint is a .safetensors + .json pair)")
+        return card
+    for folder in (user_models_dir(), PRETRAINED_DIR):
+        card = folder / f"{text}.json"
+        if card.exists():
+            return card
+    raise StudioError(f"no model called '{text}'; `python -m studio list` shows what there is")
+
+
+def read_card(card_path: Path) -> ModelCard:
+    try:
+        text = Path(card_path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise StudioError(f"cannot read {card_path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise StudioError(f"{card_path} is not a text (JSON) model card") from None
+    return ModelCard.from_json(text, source=str(card_path))
+
+
+def list_cards() -> list[tuple[ModelCard, Path]]:
+    """Every readable model: pretrained first, then the user's, each sorted by id."""
+    found = []
+    for folder in (PRETRAINED_DIR, user_models_dir()):
+        for card_path in sorted(folder.glob("*.json")):
+            if weights_path(card_path).exists():
+                try:
+                    found.append((read_card(card_path), card_path))
+                except StudioError:
+                    continue
+    return found
+
+
+# ---------------------------------------------------------------- save
+
+
+def save_checkpoint(model: GenerativeModel, card: ModelCard, folder: Path | None = None) -> Path:
+    """Write ``<id>.safetensors`` then ``<id>.json`` (with the weights' sha256) atomically."""
+    folder = Path(folder) if folder else user_models_dir()
+    check_id(card.id)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    blob = save(state, metadata={"arch": card.arch, "id": card.id})
+    card_path = folder / f"{card.id}.json"
+    atomic_write_bytes(weights_path(card_path), blob)
+    card.sha256 = hashlib.sha256(blob).hexdigest()
+    card.arch, card.family = model.arch, model.family
+    card.config = dataclasses.asdict(model.config)
+    atomic_write_text(card_path, card.to_json())
+    return card_path
+
+
+# ---------------------------------------------------------------- load
+
+
+def read_weights(path: Path, sha256: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose bytes must hash to the card's sha256."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise StudioError(f"the weights {path.name} are missing beside the card") from None
+    except OSError as err:
+        raise StudioError(f"cannot read {path.name}: {err.strerror}") from None
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        raise StudioError(
+            f"{path.name} is not the file its card describes (sha256 differs): "
+            "the weights were changed or replaced after the card was written"
+        )
+    try:
+        return load(blob)
+    except (SafetensorError, ValueError) as err:
+        raise StudioError(f"{path.name} is not a readable safetensors file ({err})") from None
+
+
+def check_weights(model: GenerativeModel, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Names, shapes and dtypes must match the model exactly; every value must be finite."""
+    expected = model.state_dict()
+    for name, want in expected.items():
+        got = tensors.get(name)
+        if got is None:
+            raise StudioError(f"{source} does not match its card: tensor '{name}' is missing")
+        if tuple(got.shape) != tuple(want.shape) or got.dtype != want.dtype:
+            raise StudioError(
+                f"{source} does not match its card: tensor '{name}' is {got.dtype} "
+                f"{tuple(got.shape)}, the card's model needs {want.dtype} {tuple(want.shape)}"
+            )
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise StudioError(f"{source} holds non-finite values (NaN or inf) in '{name}'")
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise StudioError(f"{source} does not match its card: unexpected tensor '{extra[0]}'")
+
+
+def load_checkpoint(
+    id_or_path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[GenerativeModel, ModelCard]:
+    """The model (eval mode, on ``device``) and its card; every mismatch is a StudioError."""
+    card_path = find_card(id_or_path)
+    card = read_card(card_path)
+    model = build_model(card.arch, card.config)
+    path = weights_path(card_path)
+    tensors = read_weights(path, card.sha256)
+    check_weights(model, tensors, path.name)
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), card

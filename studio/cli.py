@@ -1,0 +1,224 @@
+"""``python -m studio``: train, render, sample and list models from the shell.
+
+Every mistake a user can make ends in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+
+from studio.checkpoints import list_cards, load_checkpoint
+from studio.data import DATASETS
+from studio.device import DEVICE_CHOICES
+from studio.errors import StudioError
+from studio.imaging import draw, scatter
+from studio.models import FAMILIES
+from studio.paths import atomic_write_bytes
+from studio.recipe import Recipe, to_png
+from studio.train import StepReport, TrainSpec, run_training
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise StudioError(f"{self.prog}: {message}")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``key=value`` with value read as JSON when it parses (numbers, true/false), else text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+# ---------------------------------------------------------------- train
+
+
+class ProgressLine:
+    """One self-overwriting line on stderr: a bar, the rate, the ETA and the loss terms."""
+
+    def __init__(self, stream: io.TextIOBase = sys.stderr, every: float = 0.2) -> None:
+        self.stream, self.every, self._last = stream, every, 0.0
+
+    def __call__(self, report: StepReport, *, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not final and now - self._last < self.every:
+            return
+        self._last = now
+        rate = report.step / report.elapsed if report.elapsed else 0.0
+        eta = report.elapsed * (1 - report.progress) / max(report.progress, 1e-9)
+        bar = "█" * round(report.progress * 20)
+        terms = "  ".join(f"{k} {v:.4g}" for k, v in report.terms.items())
+        self.stream.write(
+            f"\r{bar:<20} {report.progress:4.0%}  step {report.step}  {rate:.1f} it/s  "
+            f"eta {eta:4.0f}s  {terms}\033[K"
+        )
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is None and args.steps is None and args.seconds is None:
+        args.steps = 500
+    spec = TrainSpec(
+        family=args.model, dataset=args.dataset, data_path=args.data,
+        data_options=dict(args.data_option), model_config=dict(args.set),
+        steps=args.steps, seconds=args.seconds, batch_size=args.batch_size, seed=args.seed,
+        device=args.device, id=args.id or "",
+    )
+    progress = ProgressLine()
+    result = run_training(spec, out_dir=args.out, on_report=progress, resume=args.resume)
+    if result.reports:
+        progress(result.reports[-1], final=True)
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+    print(f"saved {result.card.id} ({result.card.steps} steps, {result.card.wall_time_s:.1f} s) "
+          f"to {result.card_path}")
+    return 2 if result.error else 0
+
+
+# ---------------------------------------------------------------- render and sample
+
+
+def _latents(model: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
+    return model.sample_z(n, generator=torch.Generator().manual_seed(seed))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    model, card = load_checkpoint(args.model)
+    z = _latents(model, 1, args.seed)
+    if model.output == "points":
+        points = model.decode(_latents(model, 2000, args.seed)).detach().numpy()
+        image = scatter(points, size=args.size or 512)
+    else:
+        image = draw(model, z, args.size)[0]
+    recipe = Recipe(model=card.id, sha256=card.sha256, z=z[0].tolist(),
+                    size=image.shape[0], options={"seed": args.seed})
+    atomic_write_bytes(args.out, to_png(image, recipe))
+    print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    model, _ = load_checkpoint(args.model)
+    with torch.inference_mode():
+        z = _latents(model, args.n, args.seed)
+        if model.output == "points":
+            samples = model.decode(z).float().numpy()
+        else:
+            samples = draw(model, z)
+    buffer = io.BytesIO()
+    np.save(buffer, samples, allow_pickle=False)
+    atomic_write_bytes(args.out, buffer.getvalue())
+    print(f"wrote {args.out} {samples.dtype} {samples.shape}")
+    return 0
+
+
+# ---------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cards = list_cards()
+    if args.json:
+        print(json.dumps([{**card.__dict__, "path": str(path)} for card, path in cards], indent=2))
+        return 0
+    if not cards:
+        print("no models yet: train one with `python -m studio train --model vae --dataset glyphs`")
+        return 0
+    print(f"{'id':<28} {'model':<8} {'data':<8} {'steps':>6}  where")
+    for card, path in cards:
+        print(f"{card.id:<28} {card.arch:<8} {card.dataset.get('name', ''):<8} {card.steps:>6}  "
+              f"{path.parent}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m studio", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model and save its checkpoint")
+    train.add_argument("--model", required=True, choices=FAMILIES)
+    train.add_argument("--dataset", required=True, choices=DATASETS)
+    train.add_argument("--data", help="a folder or .zip of images (folder) or one image (image)")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive_int)
+    budget.add_argument("--seconds", type=_positive_float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="a model config option, e.g. --set latent_dim=2")
+    train.add_argument("--data-option", type=_key_value, action="append", default=[],
+                       metavar="KEY=VALUE", help="a dataset option, e.g. --data-option n=2000")
+    train.add_argument("--id", help="the model's name (default: family-dataset-time)")
+    train.add_argument("--out", type=Path, help="folder for the checkpoint (default: studio home)")
+    train.add_argument("--resume", metavar="ID_OR_PATH", help="continue a run from its checkpoint")
+    train.set_defaults(handler=cmd_train)
+
+    render = commands.add_parser("render", help="render one image to a PNG with its recipe")
+    render.add_argument("--model", required=True, metavar="ID_OR_PATH")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--size", type=_positive_int)
+    render.add_argument("--out", type=Path, required=True)
+    render.set_defaults(handler=cmd_render)
+
+    sample = commands.add_parser("sample", help="save N raw samples as a .npy array")
+    sample.add_argument("--model", required=True, metavar="ID_OR_PATH")
+    sample.add_argument("--n", type=_positive_int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, required=True)
+    sample.set_defaults(handler=cmd_sample)
+
+    listing = commands.add_parser("list", help="the pretrained models and your own")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

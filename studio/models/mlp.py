@@ -1,0 +1,137 @@
+"""CPPN: a compositional pattern-producing network, y = f(XW + b) stacked.
+
+Evaluated at every pixel's coordinates (x, y, r) together with a latent z, so the same weights
+and z draw the same picture at any resolution. With random weights and a seed it is abstract
+art; trained, it regresses a target image (MSE).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from studio.models import register
+from studio.models.base import GenerativeModel, LossTerm, Objective, option
+
+# ---------------------------------------------------------------- activations
+
+
+def _gaussian(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-(x * x))
+
+
+ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "sin": torch.sin,
+    "gaussian": _gaussian,
+    "relu": torch.relu,
+}
+MIX_ORDER = ("tanh", "sin", "gaussian")  # "mix" cycles through these layer by layer
+
+
+def coordinate_grid(
+    height: int, width: int, scale: float, *, rows: slice = slice(None), cols: slice = slice(None),
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """(x, y, r) for each pixel of an H x W image, or of a tile of it: (h*w) x 3.
+
+    The longer side spans [-scale, scale] and the aspect ratio is kept, so a tile cut out of a
+    large render gets exactly the coordinates it has in the whole image.
+    """
+    half = scale / max(height, width)
+    ys = (torch.arange(height, dtype=torch.float32, device=device) * 2 - (height - 1)) * half
+    xs = (torch.arange(width, dtype=torch.float32, device=device) * 2 - (width - 1)) * half
+    y, x = torch.meshgrid(ys[rows], xs[cols], indexing="ij")
+    r = torch.sqrt(x * x + y * y)
+    return torch.stack([x, y, r], dim=-1).reshape(-1, 3)
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass
+class CPPNConfig:
+    latent_dim: int = option(8, low=1, high=512)
+    depth: int = option(4, low=1, high=16, help="hidden layers")
+    width: int = option(32, low=4, high=512, help="units per hidden layer")
+    activation: str = option("tanh", choices=("tanh", "sin", "gaussian", "relu", "mix"))
+    scale: float = option(4.0, low=0.05, high=100.0, help="coordinate zoom")
+    channels: int = option(3, choices=(1, 3), help="1 = gray, 3 = RGB")
+    size: int = option(64, low=8, high=4096, help="default render and training size")
+    init_std: float = option(1.0, low=0.0, high=10.0, help="weight scale of random art")
+    z_scale: float = option(1.0, low=0.0, high=100.0, help="how strongly z moves the picture")
+
+
+@register
+class CPPN(GenerativeModel):
+    family = "mlp"
+    arch = "cppn"
+    Config = CPPNConfig
+    FORMULA = r"\hat y(x, y) = \sigma\big(f_L(\cdots f_1([x, y, r, z] W_1 + b_1) \cdots)\big),\quad \mathcal{L} = \tfrac{1}{HWC}\lVert \hat y - y \rVert^2"
+    TERMS = (
+        LossTerm("mse", "MSE", r"\tfrac{1}{HWC}\sum (\hat y - y)^2",
+                 "mean squared error between the drawing and the target", "lower"),
+        LossTerm("psnr", "PSNR (dB)", r"10 \log_{10} \tfrac{1}{\mathrm{MSE}}",
+                 "peak signal-to-noise ratio: higher is a closer fit", "higher"),
+    )
+
+    def __init__(self, config: CPPNConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.coords = nn.Linear(3, c.width)
+        self.latent = nn.Linear(c.latent_dim, c.width, bias=False)
+        self.hidden = nn.ModuleList(nn.Linear(c.width, c.width) for _ in range(c.depth - 1))
+        self.out = nn.Linear(c.width, c.channels)
+        names = (
+            [MIX_ORDER[i % len(MIX_ORDER)] for i in range(c.depth)]
+            if c.activation == "mix" else [c.activation] * c.depth
+        )
+        self.activations = [ACTIVATIONS[n] for n in names]
+        self.reset_parameters(torch.Generator().manual_seed(0))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw the art: N(0, init_std^2 / fan_in) weights, the CPPN classic."""
+        with torch.no_grad():
+            for layer in (self.coords, self.latent, *self.hidden, self.out):
+                fan_in = layer.weight.shape[1]
+                std = self.config.init_std / math.sqrt(fan_in)
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * std)
+                if layer.bias is not None:
+                    layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator) * std)
+
+    def render(
+        self, z: torch.Tensor, height: int, width: int, *,
+        rows: slice = slice(None), cols: slice = slice(None),
+    ) -> torch.Tensor:
+        """Images N x C x h x w of z at H x W (or the tile rows x cols of it), values in [0, 1]."""
+        xy = coordinate_grid(height, width, self.config.scale, rows=rows, cols=cols,
+                             device=self.device)
+        h = len(range(height)[rows])
+        w = len(range(width)[cols])
+        # The latent's contribution is the same for every pixel: add it as a per-image bias
+        # instead of concatenating z to each of the h*w coordinate rows.
+        z_bias = self.latent(z * self.config.z_scale)  # N x width
+        x = self.coords(xy).unsqueeze(0) + z_bias.unsqueeze(1)  # N x hw x width
+        x = self.activations[0](x)
+        for layer, act in zip(self.hidden, self.activations[1:], strict=True):
+            x = act(layer(x))
+        y = torch.sigmoid(self.out(x))  # N x hw x C
+        return y.transpose(1, 2).reshape(z.shape[0], self.config.channels, h, w)
+
+    def decode(self, z: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        size = size or self.config.size
+        return self.render(z, size, size)
+
+    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Fit the target image(s) ``batch`` (N x C x H x W) from z = 0."""
+        z = torch.zeros(batch.shape[0], self.latent_dim, device=batch.device)
+        drawn = self.render(z, batch.shape[-2], batch.shape[-1])
+        mse = torch.mean((drawn - batch) ** 2)
+        psnr = -10 * torch.log10(mse.detach().clamp_min(1e-12))
+        return {"mse": mse, "psnr": psnr}
+
+    def objectives(self) -> tuple[Objective, ...]:
+        return (Objective("cppn", "mse", ("coords", "latent", "hidden", "out"), lr=2e-3),)

@@ -1,0 +1,149 @@
+"""VAEs: a convolutional one and an MLP one, with a Gaussian posterior q(z|x).
+
+Trained by maximising the evidence lower bound (Kingma & Welling 2013, eq. 3),
+
+    ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z))  <=  log p(x),
+
+with q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I), z = mu + sigma * eps. Every term is
+reported per example, in nats: the reconstruction term is summed over pixels, the KL over latent
+dimensions (its closed form, 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2), is never negative).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from studio.models import register
+from studio.models.base import GenerativeModel, LossTerm, Objective, option
+
+VAE_TERMS = (
+    LossTerm("recon", "E_q[log p(x|z)]", r"\mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]",
+             "how well the decoder redraws x from its code (nats; closer to 0 is better)", "higher"),
+    LossTerm("kl", "KL(q(z|x) ‖ p(z))", r"D_{KL}(q_\phi(z|x)\,\|\,p(z))",
+             "how far the codes stray from the prior N(0, I) (nats; never negative)", "lower"),
+    LossTerm("elbo", "ELBO", r"\mathbb{E}_{q}[\log p(x|z)] - D_{KL}(q(z|x)\,\|\,p(z))",
+             "the evidence lower bound on log p(x): reconstruction minus KL", "higher"),
+    LossTerm("loss", "−(recon − β·KL)", r"-\big(\mathbb{E}_{q}[\log p(x|z)] - \beta D_{KL}\big)",
+             "what the optimiser minimises: the negative β-weighted ELBO", "lower"),
+)
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) for each example and dimension, in nats."""
+    return 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar)
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = option(16, low=1, high=1024)
+    size: int = option(32, choices=(32, 64))
+    channels: int = option(1, choices=(1, 3))
+    width: int = option(32, low=4, high=512, help="feature maps of the first conv / MLP units / 8")
+    likelihood: str = option("bernoulli", choices=("bernoulli", "gaussian"))
+    sigma: float = option(0.1, low=1e-3, high=10.0, help="std of the Gaussian likelihood")
+    beta: float = option(1.0, low=0.0, high=1000.0, help="weight on the KL term")
+    lr: float = option(1e-3, low=1e-6, high=1.0)
+
+
+class VAE(GenerativeModel):
+    """The ELBO and its terms; subclasses build ``encoder`` (x -> features) and ``decoder``."""
+
+    family = "vae"
+    FORMULA = (
+        r"\log p_\theta(x) \ge \mathrm{ELBO}(x) = \mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]"
+        r" - D_{KL}(q_\phi(z|x)\,\|\,p(z))"
+    )
+    TERMS = VAE_TERMS
+    Config = VAEConfig
+    encoder: nn.Module
+    decoder: nn.Module  # z -> logits; sigmoid gives Bernoulli probabilities or Gaussian means
+    to_stats: nn.Linear  # features -> (mu, logvar)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior's (mu, logvar), each N x latent_dim."""
+        mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
+        return mu, logvar.clamp(-30.0, 20.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per example, summed over pixels (nats), from the decoder's logits."""
+        if self.config.likelihood == "bernoulli":
+            ll = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            mean = torch.sigmoid(logits)
+            s = self.config.sigma
+            ll = -0.5 * ((x - mean) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
+        return ll.flatten(1).sum(1)
+
+    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encode(batch)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # the reparameterisation trick
+        recon = self.log_likelihood(batch, self.decoder(z)).mean()
+        kl_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
+        kl = kl_dim.sum()
+        elbo = recon - kl
+        return {
+            "recon": recon,
+            "kl": kl,
+            "elbo": elbo,
+            "loss": -(recon - self.config.beta * kl),
+            "kl_per_dim": kl_dim,
+        }
+
+    def objectives(self) -> tuple[Objective, ...]:
+        return (Objective("vae", "loss", ("encoder", "to_stats", "decoder"), lr=self.config.lr),)
+
+
+# ---------------------------------------------------------------- conv VAE
+
+
+@register
+class ConvVAE(VAE):
+    arch = "vae"
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        downs = {32: 3, 64: 4}[c.size]  # size -> 4x4
+        widths = [c.width * 2**i for i in range(downs)]  # e.g. 32, 64, 128
+        enc: list[nn.Module] = []
+        for cin, cout in zip([c.channels, *widths], widths, strict=False):
+            enc += [nn.Conv2d(cin, cout, 4, 2, 1), nn.SiLU()]
+        self.encoder = nn.Sequential(*enc, nn.Flatten(1))
+        self.to_stats = nn.Linear(widths[-1] * 16, 2 * c.latent_dim)
+        rev = widths[::-1]
+        dec: list[nn.Module] = [nn.Linear(c.latent_dim, rev[0] * 16), nn.SiLU(),
+                                nn.Unflatten(1, (rev[0], 4, 4))]
+        for cin, cout in zip(rev, rev[1:], strict=False):
+            dec += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.SiLU()]
+        dec.append(nn.ConvTranspose2d(rev[-1], c.channels, 4, 2, 1))
+        self.decoder = nn.Sequential(*dec)
+
+
+# ---------------------------------------------------------------- MLP VAE
+
+
+@register
+class MLPVAE(VAE):
+    arch = "vae-mlp"
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        pixels = c.channels * c.size * c.size
+        hidden = c.width * 8
+        self.encoder = nn.Sequential(
+            nn.Flatten(1), nn.Linear(pixels, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
+        )
+        self.to_stats = nn.Linear(hidden, 2 * c.latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(c.latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, pixels), nn.Unflatten(1, (c.channels, c.size, c.size)),
+        )
