@@ -61,7 +61,9 @@ class ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise StudioError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})") from None
+            raise StudioError(
+                f"{source} is not valid JSON ({err.msg} at line {err.lineno})"
+            ) from None
         if not isinstance(data, dict):
             raise StudioError(f"{source} must hold a JSON object")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -117,7 +119,9 @@ def find_card(id_or_path: str | Path) -> Path:
     if path.suffix in (".json", ".safetensors") or path.exists():
         card = path.with_suffix(".json")
         if not card.exists():
-            raise StudioError(f"no model card at {card} (a checkpoint is a .safetensors + .json pair)")
+            raise StudioError(
+                f"no model card at {card} (a checkpoint is a .safetensors + .json pair)"
+            )
         return card
     for folder in (user_models_dir(), PRETRAINED_DIR):
         card = folder / f"{text}.json"
@@ -157,7 +161,7 @@ def save_checkpoint(model: GenerativeModel, card: ModelCard, folder: Path | None
     folder = Path(folder) if folder else user_models_dir()
     check_id(card.id)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    blob = save(state, metadata={"arch": card.arch, "id": card.id})
+    blob = save(state, metadata={"arch": model.arch})
     card_path = folder / f"{card.id}.json"
     atomic_write_bytes(weights_path(card_path), blob)
     card.sha256 = hashlib.sha256(blob).hexdigest()

@@ -95,10 +95,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is None and args.steps is None and args.seconds is None:
         args.steps = 500
     spec = TrainSpec(
-        family=args.model, dataset=args.dataset, data_path=args.data,
-        data_options=dict(args.data_option), model_config=dict(args.set),
-        steps=args.steps, seconds=args.seconds, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, id=args.id or "",
+        family=args.model,
+        dataset=args.dataset,
+        data_path=args.data,
+        data_options=dict(args.data_option),
+        model_config=dict(args.set),
+        steps=args.steps,
+        seconds=args.seconds,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        id=args.id or "",
     )
     progress = ProgressLine()
     result = run_training(spec, out_dir=args.out, on_report=progress, resume=args.resume)
@@ -106,8 +113,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress(result.reports[-1], final=True)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
-    print(f"saved {result.card.id} ({result.card.steps} steps, {result.card.wall_time_s:.1f} s) "
-          f"to {result.card_path}")
+    print(
+        f"saved {result.card.id} ({result.card.steps} steps, {result.card.wall_time_s:.1f} s) "
+        f"to {result.card_path}"
+    )
     return 2 if result.error else 0
 
 
@@ -126,8 +135,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         image = scatter(points, size=args.size or 512)
     else:
         image = draw(model, z, args.size)[0]
-    recipe = Recipe(model=card.id, sha256=card.sha256, z=z[0].tolist(),
-                    size=image.shape[0], options={"seed": args.seed})
+    recipe = Recipe(
+        model=card.id,
+        sha256=card.sha256,
+        z=z[0].tolist(),
+        size=image.shape[0],
+        options={"seed": args.seed},
+    )
     atomic_write_bytes(args.out, to_png(image, recipe))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return 0
@@ -161,8 +175,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':<28} {'model':<8} {'data':<8} {'steps':>6}  where")
     for card, path in cards:
-        print(f"{card.id:<28} {card.arch:<8} {card.dataset.get('name', ''):<8} {card.steps:>6}  "
-              f"{path.parent}")
+        print(
+            f"{card.id:<28} {card.arch:<8} {card.dataset.get('name', ''):<8} {card.steps:>6}  "
+            f"{path.parent}"
+        )
     return 0
 
 
@@ -183,10 +199,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--batch-size", type=_positive_int, default=64)
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="a model config option, e.g. --set latent_dim=2")
-    train.add_argument("--data-option", type=_key_value, action="append", default=[],
-                       metavar="KEY=VALUE", help="a dataset option, e.g. --data-option n=2000")
+    train.add_argument(
+        "--set",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model config option, e.g. --set latent_dim=2",
+    )
+    train.add_argument(
+        "--data-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset option, e.g. --data-option n=2000",
+    )
     train.add_argument("--id", help="the model's name (default: family-dataset-time)")
     train.add_argument("--out", type=Path, help="folder for the checkpoint (default: studio home)")
     train.add_argument("--resume", metavar="ID_OR_PATH", help="continue a run from its checkpoint")

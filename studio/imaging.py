@@ -28,8 +28,9 @@ def grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.nda
     return sheet
 
 
-def scatter(points: np.ndarray, *, real: np.ndarray | None = None, size: int = 512,
-            extent: float = 3.0) -> np.ndarray:
+def scatter(
+    points: np.ndarray, *, real: np.ndarray | None = None, size: int = 512, extent: float = 3.0
+) -> np.ndarray:
     """Generated (and optionally real) 2-D points drawn as an RGB uint8 picture."""
     import matplotlib
 

@@ -58,9 +58,13 @@ class Recipe:
         if not isinstance(data, dict):
             raise StudioError("a recipe must be a JSON object")
         try:
-            recipe = cls(model=str(data["model"]), sha256=str(data["sha256"]),
-                         z=list(data["z"]), size=int(data["size"]),
-                         options=dict(data.get("options") or {}))
+            recipe = cls(
+                model=str(data["model"]),
+                sha256=str(data["sha256"]),
+                z=list(data["z"]),
+                size=int(data["size"]),
+                options=dict(data.get("options") or {}),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise StudioError(f"the recipe is incomplete or malformed ({err})") from None
         if not 0 < len(recipe.z) <= MAX_Z or not all(math.isfinite(v) for v in recipe.z):

@@ -168,8 +168,11 @@ class Trainer:
 
     def training_state(self) -> dict[str, torch.Tensor]:
         """Optimiser moments and RNG states as flat tensors, so a run can resume exactly."""
-        state = {"rng.torch": torch.get_rng_state(), "rng.sampler": self.sampler.get_state(),
-                 "step": torch.tensor(self.step)}
+        state = {
+            "rng.torch": torch.get_rng_state(),
+            "rng.sampler": self.sampler.get_state(),
+            "step": torch.tensor(self.step),
+        }
         for name, opt in self.optimizers.items():
             for index, param_state in opt.state_dict()["state"].items():
                 for key, value in param_state.items():
@@ -279,12 +282,19 @@ def run_training(
         spec = dataclasses.replace(spec, id=spec.id or base_card.id)
     else:
         arch = arch_for(spec.family, points=not data.is_image)
-        model = build_model(arch, model_config_for(spec, data))
+        model = build_model(arch, model_config_for(spec, data), seed=spec.seed)
         state = None
     check_data_fits(model, data)
     device = pick_device(spec.device)
-    trainer = Trainer(model, data.x, steps=spec.steps, seconds=spec.seconds,
-                      batch_size=spec.batch_size, seed=spec.seed, device=device)
+    trainer = Trainer(
+        model,
+        data.x,
+        steps=spec.steps,
+        seconds=spec.seconds,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        device=device,
+    )
     if state is not None:
         trainer.load_training_state(state)
     if trainer_ready:
@@ -302,12 +312,18 @@ def run_training(
     wall = time.perf_counter() - start
     spec = dataclasses.replace(spec, id=spec.id or default_id(spec))
     card = ModelCard(
-        id=spec.id, arch=model.arch, family=model.family, config={},
+        id=spec.id,
+        arch=model.arch,
+        family=model.family,
+        config={},
         dataset={"name": data.name, "options": data.options},
-        train=dataclasses.asdict(spec) | {"objectives": [dataclasses.asdict(o) for o in model.objectives()]},
-        seed=spec.seed, steps=trainer.step,
+        train=dataclasses.asdict(spec)
+        | {"objectives": [dataclasses.asdict(o) for o in model.objectives()]},
+        seed=spec.seed,
+        steps=trainer.step,
         wall_time_s=round(wall + base_wall, 3),
-        device=str(device), command=spec.command(),
+        device=str(device),
+        command=spec.command(),
         final_terms=_final_terms(reports),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         notes=error or "",
@@ -348,13 +364,30 @@ def check_data_fits(model: GenerativeModel, data: Dataset) -> None:
 
 
 class BackgroundRun:
-    """``run_training`` on a daemon thread; reports arrive on ``self.reports`` (a queue)."""
+    """``run_training`` on a daemon thread; reports arrive on ``self.reports`` (a queue).
 
-    def __init__(self, spec: TrainSpec, *, out_dir: Path | None = None) -> None:
+    With ``preview``, the training thread also calls ``preview(model)`` between steps (model in
+    eval mode, under inference mode) every ``preview_every`` seconds and once at the end, and
+    keeps the latest result in ``self.preview``. Only the thread that trains the weights can
+    read them without a race, and ``preview`` must not touch the global RNG, so the run stays
+    reproducible.
+    """
+
+    def __init__(
+        self,
+        spec: TrainSpec,
+        *,
+        out_dir: Path | None = None,
+        preview: Callable[[GenerativeModel], Any] | None = None,
+        preview_every: float = 2.0,
+    ) -> None:
         self.spec = spec
         self.reports: queue.Queue[StepReport] = queue.Queue()
         self.result: RunResult | None = None
         self.error: str | None = None
+        self.preview: Any = None
+        self._make_preview, self._preview_every = preview, preview_every
+        self._last_preview = -float("inf")
         self._trainer: Trainer | None = None
         self._stop_requested = False
         self._thread = threading.Thread(
@@ -372,11 +405,31 @@ class BackgroundRun:
 
     def _run(self, out_dir: Path) -> None:
         try:
-            self.result = run_training(self.spec, out_dir=out_dir, on_report=self.reports.put,
-                                       trainer_ready=self._ready)
+            self.result = run_training(
+                self.spec, out_dir=out_dir, on_report=self._report, trainer_ready=self._ready
+            )
             self.error = self.result.error
+            self._publish_preview()
         except StudioError as err:
             self.error = str(err)
+
+    def _report(self, report: StepReport) -> None:
+        self.reports.put(report)
+        if time.perf_counter() - self._last_preview >= self._preview_every:
+            self._publish_preview()
+
+    def _publish_preview(self) -> None:
+        if self._make_preview is None or self._trainer is None:
+            return
+        model = self._trainer.model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                self.preview = self._make_preview(model)
+        finally:
+            model.train(was_training)
+        self._last_preview = time.perf_counter()
 
     def stop(self) -> None:
         self._stop_requested = True
@@ -397,4 +450,3 @@ class BackgroundRun:
                 out.append(self.reports.get_nowait())
             except queue.Empty:
                 return out
-

@@ -1,13 +1,6 @@
-"""Shared test setup: the repository on the import path, and a fresh studio folder per test."""
-
-import sys
-from pathlib import Path
+"""Shared test setup: a fresh studio folder per test."""
 
 import pytest
-
-# So a bare ``pytest`` finds the ``studio`` package without installing it. (``pythonpath =
-# ["."]`` under [tool.pytest.ini_options] in pyproject.toml would do the same job.)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 @pytest.fixture(autouse=True)

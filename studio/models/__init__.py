@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from studio.errors import StudioError
 from studio.models.base import GenerativeModel, LossTerm, Objective, config_from_dict
 
@@ -31,9 +33,17 @@ def model_class(arch: str) -> type[GenerativeModel]:
         ) from None
 
 
-def build_model(arch: str, config: dict[str, Any] | None = None) -> GenerativeModel:
+def build_model(
+    arch: str, config: dict[str, Any] | None = None, *, seed: int | None = None
+) -> GenerativeModel:
+    """A fresh model; with a seed its initial weights are reproducible (global RNG untouched)."""
     cls = model_class(arch)
-    return cls(config_from_dict(cls.Config, config or {}))
+    config = config_from_dict(cls.Config, config or {})
+    if seed is None:
+        return cls(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(config)
 
 
 FAMILIES = ("mlp", "gan", "vae")

@@ -48,8 +48,14 @@ class Objective:
 # ---------------------------------------------------------------- validated configs
 
 
-def option(default: Any, *, low: float | None = None, high: float | None = None,
-           choices: tuple[Any, ...] | None = None, help: str = "") -> Any:
+def option(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    help: str = "",
+) -> Any:
     """A config field with its allowed range, checked by ``validate_config``."""
     return dataclasses.field(
         default=default, metadata={"low": low, "high": high, "choices": choices, "help": help}

@@ -26,27 +26,61 @@ GAN_FORMULA = (
     r" + \mathbb{E}_{z\sim p(z)}[\log(1 - D(G(z)))]"
 )
 GAN_TERMS = (
-    LossTerm("log_d_real", "E_x[log D(x)]", r"\mathbb{E}_{x}[\log D(x)]",
-             "how sure D is that real samples are real (0 is perfectly sure); D pushes it up",
-             "higher"),
-    LossTerm("log_1m_d_fake", "E_z[log(1 − D(G(z)))]", r"\mathbb{E}_{z}[\log(1 - D(G(z)))]",
-             "how sure D is that generated samples are fake; D pushes it up, G pushes it down",
-             ""),
-    LossTerm("value", "V(D,G)", r"V(D,G)",
-             "the game's value: the sum of the two terms above; D maximises it, G minimises it",
-             ""),
-    LossTerm("g_loss", "−E_z[log D(G(z))]", r"-\mathbb{E}_{z}[\log D(G(z))]",
-             "the non-saturating generator loss, what G actually minimises by default", "lower"),
-    LossTerm("g_loss_saturating", "E_z[log(1 − D(G(z)))] (G)", r"\mathbb{E}_{z}[\log(1 - D(G(z)))]",
-             "the saturating generator loss from the minimax game; flat when D wins", "lower"),
-    LossTerm("d_real", "mean D(x)", r"\mathbb{E}_x[D(x)]",
-             "D's average probability that a real sample is real", ""),
-    LossTerm("d_fake", "mean D(G(z))", r"\mathbb{E}_z[D(G(z))]",
-             "D's average probability that a generated sample is real", ""),
+    LossTerm(
+        "log_d_real",
+        "E_x[log D(x)]",
+        r"\mathbb{E}_{x}[\log D(x)]",
+        "how sure D is that real samples are real (0 is perfectly sure); D pushes it up",
+        "higher",
+    ),
+    LossTerm(
+        "log_1m_d_fake",
+        "E_z[log(1 − D(G(z)))]",
+        r"\mathbb{E}_{z}[\log(1 - D(G(z)))]",
+        "how sure D is that generated samples are fake; D pushes it up, G pushes it down",
+        "",
+    ),
+    LossTerm(
+        "value",
+        "V(D,G)",
+        r"V(D,G)",
+        "the game's value: the sum of the two terms above; D maximises it, G minimises it",
+        "",
+    ),
+    LossTerm(
+        "g_loss",
+        "−E_z[log D(G(z))]",
+        r"-\mathbb{E}_{z}[\log D(G(z))]",
+        "the non-saturating generator loss, what G actually minimises by default",
+        "lower",
+    ),
+    LossTerm(
+        "g_loss_saturating",
+        "E_z[log(1 − D(G(z)))] (G)",
+        r"\mathbb{E}_{z}[\log(1 - D(G(z)))]",
+        "the saturating generator loss from the minimax game; flat when D wins",
+        "lower",
+    ),
+    LossTerm(
+        "d_real",
+        "mean D(x)",
+        r"\mathbb{E}_x[D(x)]",
+        "D's average probability that a real sample is real",
+        "",
+    ),
+    LossTerm(
+        "d_fake",
+        "mean D(G(z))",
+        r"\mathbb{E}_z[D(G(z))]",
+        "D's average probability that a generated sample is real",
+        "",
+    ),
 )
 
 
-def discriminator_terms(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+def discriminator_terms(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The game's terms from D's logits on a real and a generated batch."""
     log_d_real = -F.softplus(-real_logits).mean()
     log_1m_d_fake = -F.softplus(fake_logits).mean()
@@ -108,7 +142,9 @@ class GAN(GenerativeModel):
         n = batch.shape[0]
         for _ in range(self.config.d_steps):
             fake = self.generator(torch.randn(n, self.latent_dim, device=batch.device))
-            d_terms = discriminator_terms(self.discriminator(batch), self.discriminator(fake.detach()))
+            d_terms = discriminator_terms(
+                self.discriminator(batch), self.discriminator(fake.detach())
+            )
             opt_d.zero_grad(set_to_none=True)
             d_terms["d_loss"].backward()
             opt_d.step()

@@ -33,7 +33,12 @@ MIX_ORDER = ("tanh", "sin", "gaussian")  # "mix" cycles through these layer by l
 
 
 def coordinate_grid(
-    height: int, width: int, scale: float, *, rows: slice = slice(None), cols: slice = slice(None),
+    height: int,
+    width: int,
+    scale: float,
+    *,
+    rows: slice = slice(None),
+    cols: slice = slice(None),
     device: torch.device | None = None,
 ) -> torch.Tensor:
     """(x, y, r) for each pixel of an H x W image, or of a tile of it: (h*w) x 3.
@@ -72,10 +77,20 @@ class CPPN(GenerativeModel):
     Config = CPPNConfig
     FORMULA = r"\hat y(x, y) = \sigma\big(f_L(\cdots f_1([x, y, r, z] W_1 + b_1) \cdots)\big),\quad \mathcal{L} = \tfrac{1}{HWC}\lVert \hat y - y \rVert^2"
     TERMS = (
-        LossTerm("mse", "MSE", r"\tfrac{1}{HWC}\sum (\hat y - y)^2",
-                 "mean squared error between the drawing and the target", "lower"),
-        LossTerm("psnr", "PSNR (dB)", r"10 \log_{10} \tfrac{1}{\mathrm{MSE}}",
-                 "peak signal-to-noise ratio: higher is a closer fit", "higher"),
+        LossTerm(
+            "mse",
+            "MSE",
+            r"\tfrac{1}{HWC}\sum (\hat y - y)^2",
+            "mean squared error between the drawing and the target",
+            "lower",
+        ),
+        LossTerm(
+            "psnr",
+            "PSNR (dB)",
+            r"10 \log_{10} \tfrac{1}{\mathrm{MSE}}",
+            "peak signal-to-noise ratio: higher is a closer fit",
+            "higher",
+        ),
     )
 
     def __init__(self, config: CPPNConfig) -> None:
@@ -87,7 +102,8 @@ class CPPN(GenerativeModel):
         self.out = nn.Linear(c.width, c.channels)
         names = (
             [MIX_ORDER[i % len(MIX_ORDER)] for i in range(c.depth)]
-            if c.activation == "mix" else [c.activation] * c.depth
+            if c.activation == "mix"
+            else [c.activation] * c.depth
         )
         self.activations = [ACTIVATIONS[n] for n in names]
         self.reset_parameters(torch.Generator().manual_seed(0))
@@ -103,12 +119,18 @@ class CPPN(GenerativeModel):
                     layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator) * std)
 
     def render(
-        self, z: torch.Tensor, height: int, width: int, *,
-        rows: slice = slice(None), cols: slice = slice(None),
+        self,
+        z: torch.Tensor,
+        height: int,
+        width: int,
+        *,
+        rows: slice = slice(None),
+        cols: slice = slice(None),
     ) -> torch.Tensor:
         """Images N x C x h x w of z at H x W (or the tile rows x cols of it), values in [0, 1]."""
-        xy = coordinate_grid(height, width, self.config.scale, rows=rows, cols=cols,
-                             device=self.device)
+        xy = coordinate_grid(
+            height, width, self.config.scale, rows=rows, cols=cols, device=self.device
+        )
         h = len(range(height)[rows])
         w = len(range(width)[cols])
         # The latent's contribution is the same for every pixel: add it as a per-image bias

@@ -22,14 +22,34 @@ from studio.models import register
 from studio.models.base import GenerativeModel, LossTerm, Objective, option
 
 VAE_TERMS = (
-    LossTerm("recon", "E_q[log p(x|z)]", r"\mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]",
-             "how well the decoder redraws x from its code (nats; closer to 0 is better)", "higher"),
-    LossTerm("kl", "KL(q(z|x) ‖ p(z))", r"D_{KL}(q_\phi(z|x)\,\|\,p(z))",
-             "how far the codes stray from the prior N(0, I) (nats; never negative)", "lower"),
-    LossTerm("elbo", "ELBO", r"\mathbb{E}_{q}[\log p(x|z)] - D_{KL}(q(z|x)\,\|\,p(z))",
-             "the evidence lower bound on log p(x): reconstruction minus KL", "higher"),
-    LossTerm("loss", "−(recon − β·KL)", r"-\big(\mathbb{E}_{q}[\log p(x|z)] - \beta D_{KL}\big)",
-             "what the optimiser minimises: the negative β-weighted ELBO", "lower"),
+    LossTerm(
+        "recon",
+        "E_q[log p(x|z)]",
+        r"\mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]",
+        "how well the decoder redraws x from its code (nats; closer to 0 is better)",
+        "higher",
+    ),
+    LossTerm(
+        "kl",
+        "KL(q(z|x) ‖ p(z))",
+        r"D_{KL}(q_\phi(z|x)\,\|\,p(z))",
+        "how far the codes stray from the prior N(0, I) (nats; never negative)",
+        "lower",
+    ),
+    LossTerm(
+        "elbo",
+        "ELBO",
+        r"\mathbb{E}_{q}[\log p(x|z)] - D_{KL}(q(z|x)\,\|\,p(z))",
+        "the evidence lower bound on log p(x): reconstruction minus KL",
+        "higher",
+    ),
+    LossTerm(
+        "loss",
+        "−(recon − β·KL)",
+        r"-\big(\mathbb{E}_{q}[\log p(x|z)] - \beta D_{KL}\big)",
+        "what the optimiser minimises: the negative β-weighted ELBO",
+        "lower",
+    ),
 )
 
 
@@ -119,8 +139,11 @@ class ConvVAE(VAE):
         self.encoder = nn.Sequential(*enc, nn.Flatten(1))
         self.to_stats = nn.Linear(widths[-1] * 16, 2 * c.latent_dim)
         rev = widths[::-1]
-        dec: list[nn.Module] = [nn.Linear(c.latent_dim, rev[0] * 16), nn.SiLU(),
-                                nn.Unflatten(1, (rev[0], 4, 4))]
+        dec: list[nn.Module] = [
+            nn.Linear(c.latent_dim, rev[0] * 16),
+            nn.SiLU(),
+            nn.Unflatten(1, (rev[0], 4, 4)),
+        ]
         for cin, cout in zip(rev, rev[1:], strict=False):
             dec += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.SiLU()]
         dec.append(nn.ConvTranspose2d(rev[-1], c.channels, 4, 2, 1))
@@ -140,10 +163,18 @@ class MLPVAE(VAE):
         pixels = c.channels * c.size * c.size
         hidden = c.width * 8
         self.encoder = nn.Sequential(
-            nn.Flatten(1), nn.Linear(pixels, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
+            nn.Flatten(1),
+            nn.Linear(pixels, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
         )
         self.to_stats = nn.Linear(hidden, 2 * c.latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(c.latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-            nn.Linear(hidden, pixels), nn.Unflatten(1, (c.channels, c.size, c.size)),
+            nn.Linear(c.latent_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, pixels),
+            nn.Unflatten(1, (c.channels, c.size, c.size)),
         )

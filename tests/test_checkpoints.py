@@ -1,0 +1,153 @@
+"""Checkpoints round-trip bit-exactly and refuse everything they cannot trust."""
+
+import hashlib
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from studio.checkpoints import ModelCard, list_cards, load_checkpoint, save_checkpoint
+from studio.errors import StudioError
+from studio.models import build_model
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = build_model("vae", {"latent_dim": 4, "width": 4}, seed=0)
+    card = ModelCard(id="tiny-vae", arch="", family="", config={}, seed=0, steps=3)
+    return model, save_checkpoint(model, card, tmp_path)
+
+
+def _rewrite_weights(card_path, tensors):
+    """Replace the weights and make the card's sha256 match, so only the content is wrong."""
+    weights = card_path.with_suffix(".safetensors")
+    save_file(tensors, str(weights))
+    card = json.loads(card_path.read_text())
+    card["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    card_path.write_text(json.dumps(card))
+
+
+def test_round_trip_is_bit_exact(saved):
+    model, card_path = saved
+    loaded, card = load_checkpoint(card_path)
+    assert card.id == "tiny-vae" and card.arch == "vae" and card.family == "vae"
+    assert card.config["latent_dim"] == 4
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert not loaded.training
+
+
+def test_loads_by_id_from_the_users_folder(tmp_path, studio_home):
+    model = build_model("gan2d", {"width": 8})
+    save_checkpoint(model, ModelCard(id="ring", arch="", family="", config={}))
+    loaded, card = load_checkpoint("ring")
+    assert card.arch == "gan2d"
+    assert [c.id for c, _ in list_cards() if c.id == "ring"] == ["ring"]
+
+
+def test_a_pickle_that_would_create_a_file_is_never_unpickled(tmp_path):
+    victim = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(victim), "w"))
+
+    payload = pickle.dumps(Exploit())
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(payload)
+    with pytest.raises(StudioError, match="never unpickles"):
+        load_checkpoint(pt)
+    # The same bytes dressed up as safetensors with a card that vouches for them.
+    disguised = tmp_path / "evil.safetensors"
+    disguised.write_bytes(payload)
+    card = ModelCard(
+        id="evil", arch="vae", family="vae", config={}, sha256=hashlib.sha256(payload).hexdigest()
+    )
+    (tmp_path / "evil.json").write_text(card.to_json())
+    with pytest.raises(StudioError, match="not a readable safetensors"):
+        load_checkpoint(tmp_path / "evil.json")
+    assert not victim.exists()
+
+
+def test_dtype_mismatch_is_refused_naming_the_tensor(saved):
+    model, card_path = saved
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    first = next(iter(tensors))
+    tensors[first] = tensors[first].double()
+    _rewrite_weights(card_path, tensors)
+    with pytest.raises(StudioError, match=f"'{first}' is torch.float64"):
+        load_checkpoint(card_path)
+
+
+def test_shape_mismatch_missing_and_extra_tensors_are_refused(saved):
+    model, card_path = saved
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    name = "to_stats.weight"
+    _rewrite_weights(card_path, state | {name: torch.zeros(3, 3)})
+    with pytest.raises(StudioError, match=name):
+        load_checkpoint(card_path)
+    _rewrite_weights(card_path, {k: v for k, v in state.items() if k != name})
+    with pytest.raises(StudioError, match=f"'{name}' is missing"):
+        load_checkpoint(card_path)
+    _rewrite_weights(card_path, state | {"backdoor": torch.zeros(1)})
+    with pytest.raises(StudioError, match="unexpected tensor 'backdoor'"):
+        load_checkpoint(card_path)
+
+
+def test_non_finite_weights_are_refused(saved):
+    model, card_path = saved
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["to_stats.bias"][0] = float("inf")
+    _rewrite_weights(card_path, state)
+    with pytest.raises(StudioError, match="non-finite"):
+        load_checkpoint(card_path)
+
+
+def test_changed_weights_are_caught_by_the_cards_sha256(saved):
+    _, card_path = saved
+    weights = card_path.with_suffix(".safetensors")
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(StudioError, match="sha256"):
+        load_checkpoint(card_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(config={"latent_dim": 2**31}), "latent_dim"),
+        (lambda c: c.update(config={"size": -32}), "size"),
+        (lambda c: c.pop("arch"), "lacks arch"),
+        (lambda c: c.update(config="big"), "config"),
+        (lambda c: c.update(arch="transformer"), "unknown model"),
+    ],
+)
+def test_bad_cards_are_clear_errors(saved, edit, message):
+    _, card_path = saved
+    card = json.loads(card_path.read_text())
+    edit(card)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(StudioError, match=message):
+        load_checkpoint(card_path)
+
+
+def test_missing_or_malformed_card(saved, tmp_path):
+    _, card_path = saved
+    card_path.write_text("{not json")
+    with pytest.raises(StudioError, match="not valid JSON"):
+        load_checkpoint(card_path)
+    card_path.unlink()
+    with pytest.raises(StudioError, match="no model card"):
+        load_checkpoint(card_path.with_suffix(".safetensors"))
+    with pytest.raises(StudioError, match="no model called 'nothing-here'"):
+        load_checkpoint("nothing-here")
+
+
+def test_ids_that_could_escape_the_folder_are_refused(tmp_path):
+    model = build_model("gan2d", {"width": 8})
+    with pytest.raises(StudioError, match="not a usable model id"):
+        save_checkpoint(model, ModelCard(id="../outside", arch="", family="", config={}), tmp_path)
+    assert not (tmp_path.parent / "outside.json").exists()

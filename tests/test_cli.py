@@ -1,0 +1,251 @@
+"""The CLI end to end: train, render, sample, list; bad input is one line on stderr and exit 2."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio.cli import main
+from studio.recipe import recipe_from_png
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Tiny models of every family, trained once through the CLI for this module."""
+    out = tmp_path_factory.mktemp("models")
+    for family, dataset, extra in [
+        ("vae", "glyphs", ["--set", "width=4", "--data-option", "n=128"]),
+        ("gan", "toy2d", ["--set", "width=16", "--data-option", "n=256"]),
+        ("mlp", "image", ["--data-option", "size=32", "--set", "size=32"]),
+    ]:
+        assert (
+            main(
+                [
+                    "train",
+                    "--model",
+                    family,
+                    "--dataset",
+                    dataset,
+                    "--steps",
+                    "5",
+                    "--id",
+                    f"t-{family}",
+                    "--out",
+                    str(out),
+                    *extra,
+                ]
+            )
+            == 0
+        )
+    return out
+
+
+def test_train_writes_checkpoint_and_card(trained):
+    for family in ("vae", "gan", "mlp"):
+        assert (trained / f"t-{family}.safetensors").exists()
+        assert (trained / f"t-{family}.json").exists()
+
+
+def test_render_writes_a_png_with_its_recipe(trained, tmp_path):
+    out = tmp_path / "vae.png"
+    assert (
+        main(
+            [
+                "render",
+                "--model",
+                str(trained / "t-vae.json"),
+                "--seed",
+                "4",
+                "--size",
+                "96",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    image = Image.open(out)
+    assert image.size == (96, 96)
+    recipe = recipe_from_png(out.read_bytes())
+    assert recipe.model == "t-vae" and recipe.size == 96 and len(recipe.z) == 16
+    again = tmp_path / "again.png"
+    main(
+        [
+            "render",
+            "--model",
+            str(trained / "t-vae.json"),
+            "--seed",
+            "4",
+            "--size",
+            "96",
+            "--out",
+            str(again),
+        ]
+    )
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(image))
+
+
+def test_render_cppn_at_any_size_and_points_as_a_scatter(trained, tmp_path):
+    assert (
+        main(
+            [
+                "render",
+                "--model",
+                str(trained / "t-mlp.json"),
+                "--size",
+                "200",
+                "--out",
+                str(tmp_path / "art.png"),
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "art.png").size == (200, 200)
+    assert (
+        main(
+            ["render", "--model", str(trained / "t-gan.json"), "--out", str(tmp_path / "ring.png")]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "ring.png").size == (512, 512)
+
+
+def test_sample_writes_raw_arrays(trained, tmp_path):
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(trained / "t-vae.json"),
+                "--n",
+                "5",
+                "--out",
+                str(tmp_path / "v.npy"),
+            ]
+        )
+        == 0
+    )
+    images = np.load(tmp_path / "v.npy", allow_pickle=False)
+    assert images.dtype == np.uint8 and images.shape == (5, 32, 32, 1)
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(trained / "t-gan.json"),
+                "--n",
+                "7",
+                "--out",
+                str(tmp_path / "p.npy"),
+            ]
+        )
+        == 0
+    )
+    points = np.load(tmp_path / "p.npy", allow_pickle=False)
+    assert points.dtype == np.float32 and points.shape == (7, 2)
+
+
+def test_list_shows_the_users_models(studio_home, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "gan",
+                "--dataset",
+                "toy2d",
+                "--steps",
+                "2",
+                "--set",
+                "width=8",
+                "--id",
+                "mine",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    assert "mine" in capsys.readouterr().out
+    assert main(["list", "--json"]) == 0
+    assert '"id": "mine"' in capsys.readouterr().out
+
+
+def test_a_real_subprocess_trains_with_a_progress_bar(tmp_path):
+    result = run(
+        "train",
+        "--model",
+        "gan",
+        "--dataset",
+        "toy2d",
+        "--steps",
+        "3",
+        "--set",
+        "width=8",
+        "--out",
+        str(tmp_path),
+        "--id",
+        "sub",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "step 3" in result.stderr and "g_loss" in result.stderr
+    assert "saved sub" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--model", "flow", "--dataset", "glyphs"], "invalid choice"),
+        (["train", "--model", "vae", "--dataset", "glyphs", "--steps", "-3"], "at least 1"),
+        (["train", "--model", "vae", "--dataset", "toy2d", "--steps", "2"], "VAE draws images"),
+        (
+            ["train", "--model", "vae", "--dataset", "glyphs", "--set", "latent_dim=99999999"],
+            "latent_dim",
+        ),
+        (
+            ["train", "--model", "vae", "--dataset", "folder", "--data", "/nonexistent"],
+            "nonexistent",
+        ),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--set", "nonsense"], "key=value"),
+        (["render", "--model", "no-such-model", "--out", "x.png"], "no model called"),
+        (["render", "--model", "weights.pt", "--out", "x.png"], "never unpickles"),
+        (["sample", "--model", "x", "--n", "0", "--out", "x.npy"], "at least 1"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    corrupt = tmp_path / "broken.json"
+    corrupt.write_text("{")
+    (tmp_path / "broken.safetensors").write_bytes(b"junk")
+    result = run("render", "--model", str(corrupt), "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_png_recipe_reading_refuses_foreign_files():
+    from studio.errors import StudioError
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    with pytest.raises(StudioError, match="no Latent Studio recipe"):
+        recipe_from_png(buffer.getvalue())
+    with pytest.raises(StudioError, match="not a readable PNG"):
+        recipe_from_png(b"not an image")

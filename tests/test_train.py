@@ -1,0 +1,209 @@
+"""The trainer: losses fall, seeds reproduce, optimisers stay in their lane, runs stop and resume."""
+
+import threading
+
+import pytest
+import torch
+
+from studio.checkpoints import load_checkpoint
+from studio.data import load_dataset
+from studio.errors import StudioError
+from studio.models import build_model
+from studio.train import Trainer, TrainingDiverged, TrainSpec, run_training
+
+
+def _mean(reports, key, part):
+    chunk = reports[:10] if part == "first" else reports[-10:]
+    return sum(r.terms[key] for r in chunk) / len(chunk)
+
+
+@pytest.fixture(scope="module")
+def glyphs():
+    return load_dataset("glyphs", n=512, seed=0).x
+
+
+def test_vae_loss_falls_on_glyphs(glyphs):
+    model = build_model("vae", {"latent_dim": 8, "width": 8})
+    reports = list(Trainer(model, glyphs, steps=60, batch_size=32, seed=0))
+    assert len(reports) == 60 and [r.step for r in reports] == list(range(1, 61))
+    assert _mean(reports, "loss", "last") < 0.8 * _mean(reports, "loss", "first")
+    assert len(reports[-1].vectors["kl_per_dim"]) == 8
+
+
+def test_cppn_fits_its_target():
+    target = load_dataset("image", size=32).x
+    model = build_model("cppn", {"size": 32})
+    reports = list(Trainer(model, target, steps=80, seed=0))
+    assert _mean(reports, "mse", "last") < 0.7 * _mean(reports, "mse", "first")
+    assert reports[-1].terms["psnr"] > reports[0].terms["psnr"]
+
+
+def test_gan_discriminator_learns_and_generator_moves_towards_the_data():
+    points = load_dataset("toy2d", n=2048, seed=0).x
+    model = build_model("gan2d", {"width": 64})
+    radius_before = model.decode(model.sample_z(512)).norm(dim=1).mean().item()
+    reports = list(Trainer(model, points, steps=150, batch_size=128, seed=0))
+    radius_after = model.decode(model.sample_z(512)).norm(dim=1).mean().item()
+    # The ring has radius 2; the untrained generator draws points near the origin.
+    assert abs(radius_after - 2.0) < 0.5 * abs(radius_before - 2.0)
+    assert {
+        "log_d_real",
+        "log_1m_d_fake",
+        "value",
+        "g_loss",
+        "g_loss_saturating",
+        "d_real",
+        "d_fake",
+    } <= set(reports[-1].terms)
+
+
+def test_dcgan_trains_on_glyphs(glyphs):
+    model = build_model("dcgan", {"width": 8, "latent_dim": 16})
+    reports = list(Trainer(model, glyphs, steps=30, batch_size=32, seed=0))
+    first, last = reports[0].terms, reports[-1].terms
+    assert last["d_real"] > first["d_real"]  # D learns to tell real from fake at first
+
+
+def _snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_each_gan_optimiser_only_moves_its_own_network():
+    torch.manual_seed(0)
+    model = build_model("gan2d", {"width": 16, "d_steps": 2})
+    trainer = Trainer(model, torch.randn(256, 2), steps=1, batch_size=64, seed=0)
+    opt_d, opt_g = trainer.optimizers["discriminator"], trainer.optimizers["generator"]
+    seen = []
+
+    def spy(opt, own, other):
+        real_step = opt.step
+
+        def step(*args, **kwargs):
+            other_before, own_before = _snapshot(other), _snapshot(own)
+            result = real_step(*args, **kwargs)
+            seen.append((_same(other_before, _snapshot(other)), _same(own_before, _snapshot(own))))
+            return result
+
+        opt.step = step
+
+    spy(opt_d, model.discriminator, model.generator)
+    spy(opt_g, model.generator, model.discriminator)
+    list(trainer)
+    assert len(seen) == 3  # two D steps, one G step
+    assert all(other_unchanged for other_unchanged, _ in seen)
+    assert not any(own_unchanged for _, own_unchanged in seen)
+    assert all(p.grad is None for p in model.discriminator.parameters()) is False
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_same_seed_gives_identical_weights_and_images(tmp_path):
+    def train(seed, name):
+        spec = TrainSpec(
+            family="vae",
+            dataset="glyphs",
+            data_options={"n": 256},
+            steps=15,
+            model_config={"latent_dim": 4, "width": 4},
+            batch_size=16,
+            seed=seed,
+            device="cpu",
+            id=name,
+        )
+        return load_checkpoint(run_training(spec, out_dir=tmp_path).card_path)
+
+    (a, card_a), (b, card_b), (c, card_c) = train(3, "a"), train(3, "b"), train(4, "c")
+    assert card_a.sha256 == card_b.sha256 != card_c.sha256
+    z = a.sample_z(2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a.decode(z), b.decode(z))
+    assert not torch.equal(a.decode(z), c.decode(z))
+
+
+def test_seconds_budget_and_stop_from_another_thread(glyphs):
+    model = build_model("vae", {"latent_dim": 4, "width": 4})
+    trainer = Trainer(model, glyphs, seconds=60, batch_size=16, seed=0)
+    reports = []
+    for report in trainer:
+        reports.append(report)
+        if report.step == 5:
+            threading.Thread(target=trainer.stop).start()
+    assert trainer.stopped and 5 <= reports[-1].step < 100
+    timed = list(Trainer(model, glyphs, seconds=0.3, batch_size=16, seed=0))
+    assert timed[-1].progress == 1.0 and timed[-1].elapsed >= 0.3
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_weights(glyphs):
+    model = build_model("vae", {"latent_dim": 4, "width": 4})
+    trainer = Trainer(model, glyphs, steps=50, batch_size=16, seed=0, report_every=5)
+    real_step = model.training_step
+
+    def poisoned(batch, optimizers):
+        terms = real_step(batch, optimizers)
+        if trainer.step == 12:  # this step's update is already in the weights
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+            terms["loss"] = torch.tensor(float("nan"))
+        return terms
+
+    model.training_step = poisoned
+    seen = []
+    with pytest.raises(TrainingDiverged, match="step 13"):
+        seen.extend(trainer)
+    assert seen[-1].step <= 12  # every reported step came before the bad one
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_run_resumes_exactly_where_it_stopped(tmp_path):
+    spec = TrainSpec(
+        family="vae",
+        dataset="glyphs",
+        data_options={"n": 256},
+        model_config={"latent_dim": 4, "width": 4},
+        steps=20,
+        batch_size=16,
+        seed=5,
+        device="cpu",
+    )
+    whole = run_training(
+        TrainSpec(**{**spec.__dict__, "steps": 40, "id": "whole"}), out_dir=tmp_path
+    )
+    half = run_training(TrainSpec(**{**spec.__dict__, "id": "half"}), out_dir=tmp_path)
+    resumed = run_training(spec, resume=str(half.card_path), out_dir=tmp_path)
+    assert resumed.card.id == "half" and resumed.card.steps == 40
+    a, _ = load_checkpoint(whole.card_path)
+    b, _ = load_checkpoint(resumed.card_path)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_bad_budgets_are_refused():
+    model = build_model("gan2d", {"width": 8})
+    with pytest.raises(StudioError, match="budget"):
+        Trainer(model, torch.randn(10, 2))
+    with pytest.raises(StudioError, match="steps"):
+        Trainer(model, torch.randn(10, 2), steps=0)
+
+
+def test_run_training_records_a_complete_card(tmp_path):
+    spec = TrainSpec(
+        family="gan",
+        dataset="toy2d",
+        data_options={"n": 512},
+        model_config={"width": 16},
+        steps=25,
+        batch_size=64,
+        seed=1,
+        id="ring",
+    )
+    result = run_training(spec, out_dir=tmp_path)
+    card = result.card
+    assert result.card_path == tmp_path / "ring.json"
+    assert card.arch == "gan2d" and card.steps == 25 and card.seed == 1
+    assert card.command.startswith("python -m studio train --model gan --dataset toy2d")
+    assert "--steps 25" in card.command and "--set width=16" in card.command
+    assert set(card.final_terms) >= {"log_d_real", "value", "g_loss"}
+    assert len(card.sha256) == 64 and card.wall_time_s > 0 and card.device == "cpu"
