@@ -1,0 +1,158 @@
+"""The user's trained models and uploaded training data, as files.
+
+A model in ``<studio home>/models`` is ``<id>.json`` (the card) beside ``<id>.safetensors``,
+maybe with ``<id>.train.safetensors`` (optimiser state, for resuming) and a contact sheet
+(``<id>.png`` or ``<id>.contact.png``). Shipped models in ``pretrained/`` are read-only here.
+
+Renaming keeps the weights' bytes (so the card's sha256 still holds; the id inside the
+safetensors metadata keeps the old name, which nothing reads). It goes in an order where a crash
+at any point leaves every model either whole under one of its names or not listed at all:
+write the new card, move the other files, then remove the old card.
+
+Pictures uploaded for a run are kept in ``<studio home>/uploads/<run id>/`` so that the run's
+card (``--data <that path>``) reproduces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from studio.checkpoints import (
+    ModelCard,
+    check_id,
+    read_card,
+    user_models_dir,
+    weights_path,
+)
+from studio.errors import StudioError
+from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text, studio_dir
+from studio.train import TrainSpec, training_state_path
+
+CONTACT_SHEET_SUFFIXES = (".png", ".contact.png")
+UPLOADS = "uploads"
+
+
+def model_files(card_path: Path) -> list[Path]:
+    """Every file that belongs to the model whose card is ``card_path`` (the card last)."""
+    stem = card_path.with_suffix("")
+    extras = [stem.with_name(stem.name + suffix) for suffix in CONTACT_SHEET_SUFFIXES]
+    return [weights_path(card_path), training_state_path(card_path), *extras, card_path]
+
+
+def user_card_path(model_id: str) -> Path:
+    """The card of one of the user's own models; shipped models cannot be changed."""
+    card_path = user_models_dir() / f"{check_id(model_id)}.json"
+    if not card_path.exists():
+        raise StudioError(
+            f"no model of yours is called '{model_id}' (shipped models cannot be renamed or deleted)"
+        )
+    return card_path
+
+
+def user_models() -> list[ModelCard]:
+    """The user's readable models, newest first."""
+    cards = []
+    for card_path in user_models_dir().glob("*.json"):
+        if weights_path(card_path).exists():
+            try:
+                cards.append(read_card(card_path))
+            except StudioError:
+                continue
+    return sorted(cards, key=lambda card: (card.created, card.id), reverse=True)
+
+
+def check_new_id(model_id: str) -> str:
+    """A free, valid id for a new model (stripped of spaces), or a StudioError saying why not."""
+    model_id = check_id(model_id.strip())
+    if model_id.endswith(".train"):
+        raise StudioError(f"'{model_id}' would clash with a training-state file; pick another name")
+    taken = user_models_dir() / f"{model_id}.json"
+    if any(path.exists() for path in model_files(taken)) or (PRETRAINED_DIR / taken.name).exists():
+        raise StudioError(f"there is already a model called '{model_id}'; pick another name")
+    return model_id
+
+
+def rename_model(old_id: str, new_id: str) -> Path:
+    """Give a model a new id; returns the new card's path."""
+    old_card = user_card_path(old_id)
+    if new_id.strip() == old_id:
+        return old_card
+    new_id = check_new_id(new_id)
+    new_card = old_card.with_name(f"{new_id}.json")
+    card = read_card(old_card)
+    atomic_write_text(new_card, _renamed(card, new_id).to_json())
+    for old, new in zip(model_files(old_card)[:-1], model_files(new_card)[:-1], strict=True):
+        if old.exists():
+            os.replace(old, new)
+    old_card.unlink()
+    return new_card
+
+
+def _renamed(card: ModelCard, new_id: str) -> ModelCard:
+    """The card under its new id, with its recorded command rerunning as the new id too."""
+    train = dict(card.train)
+    command = card.command
+    if {"id", "family", "dataset"} <= train.keys():  # written by run_training from a TrainSpec
+        train["id"] = new_id
+        known = {f.name for f in dataclasses.fields(TrainSpec)}
+        command = TrainSpec(**{k: v for k, v in train.items() if k in known}).command()
+    return dataclasses.replace(card, id=new_id, train=train, command=command)
+
+
+def delete_model(model_id: str) -> list[Path]:
+    """Remove every file of one of the user's models; returns the paths removed."""
+    card_path = user_card_path(model_id)
+    removed = []
+    for path in model_files(card_path):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+# ---------------------------------------------------------------- uploaded pictures
+
+
+def save_uploads(run_id: str, files: Sequence[tuple[str, bytes]], *, single: bool = False) -> Path:
+    """Keep a run's uploaded files; returns what ``--data`` takes: the .zip, the one picture
+    (``single``: a CPPN's target) or the folder of pictures.
+
+    Either one .zip or pictures, not both. Names are reduced to a safe base name, numbered so
+    that two uploads of the same name both survive.
+    """
+    if not files:
+        raise StudioError("nothing was uploaded")
+    zips = [name for name, _ in files if name.lower().endswith(".zip")]
+    if single and (len(files) > 1 or zips):
+        raise StudioError("upload one picture to paint (not a .zip, not several)")
+    if zips and len(files) > 1:
+        raise StudioError("upload either one .zip or several pictures, not both")
+    folder = studio_dir(UPLOADS) / check_id(run_id)
+    if folder.exists():
+        raise StudioError(f"uploads for a run called '{run_id}' already exist; pick another name")
+    paths = []
+    for i, (name, data) in enumerate(files):
+        path = folder / f"{i:04d}-{safe_file_name(name)}"
+        atomic_write_bytes(path, data)
+        paths.append(path)
+    return paths[0] if zips or single else folder
+
+
+def safe_file_name(name: str) -> str:
+    """The base name with anything but letters, digits, '.', '_' and '-' replaced by '_'."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
+
+
+def discard_uploads(data_path: Path) -> None:
+    """Remove one run's uploads (after they were refused); nothing outside ``uploads/`` goes."""
+    uploads = studio_dir(UPLOADS).resolve()
+    path = Path(data_path).resolve()
+    folder = path if path.parent == uploads else path.parent
+    if folder.parent == uploads and folder.is_dir():
+        shutil.rmtree(folder)

@@ -1,0 +1,180 @@
+"""The user's trained models as files (rename, delete), kept uploads, and the background run's
+sample strip, which must never change what the run trains."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from studio import runs
+from studio.checkpoints import list_cards, load_checkpoint, read_card, user_models_dir
+from studio.errors import StudioError
+from studio.paths import studio_dir
+from studio.train import BackgroundRun, TrainSpec, run_training
+
+TOY = {"shape": "ring8", "n": 256}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _spec(model_id="toy", steps=5, data_options=TOY, **kwargs):
+    return TrainSpec(
+        family="gan",
+        dataset="toy2d",
+        data_options=data_options,
+        steps=steps,
+        batch_size=64,
+        seed=3,
+        device="cpu",
+        id=model_id,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def trained():
+    """A tiny trained model in the user's folder, with a contact sheet beside it."""
+    result = run_training(_spec("toy", model_config={"width": 16, "depth": 1}))
+    result.card_path.with_suffix(".png").write_bytes(b"contact sheet")
+    return result
+
+
+def _png(colour=(200, 30, 30)):
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- rename and delete
+
+
+def test_rename_moves_every_file_and_the_card_still_loads(trained):
+    new_card = runs.rename_model("toy", " my-ring ")
+    folder = user_models_dir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "my-ring.json", "my-ring.png", "my-ring.safetensors", "my-ring.train.safetensors",
+    ]  # fmt: skip
+    card = read_card(new_card)
+    assert card.id == "my-ring" and card.train["id"] == "my-ring"
+    assert "--id my-ring" in card.command and "--id toy" not in card.command
+    assert card.sha256 == trained.card.sha256  # the weights' bytes did not change
+    model, loaded = load_checkpoint("my-ring")  # sha256, names, shapes and dtypes all check out
+    assert loaded.id == "my-ring" and model.arch == "gan2d"
+    assert [c.id for c, _ in list_cards() if c.id in ("toy", "my-ring")] == ["my-ring"]
+
+
+def test_rename_refuses_taken_bad_and_unknown_names(trained):
+    run_training(_spec("other", steps=1, model_config={"width": 16, "depth": 1}))
+    for new_id, says in [
+        ("other", "already a model called 'other'"),
+        ("Bad Name!", "not a usable model id"),
+        ("toy.train", "clash with a training-state file"),
+    ]:
+        with pytest.raises(StudioError, match=says):
+            runs.rename_model("toy", new_id)
+    with pytest.raises(StudioError, match="no model of yours is called 'ghost'"):
+        runs.rename_model("ghost", "anything")
+    assert runs.rename_model("toy", "toy") == trained.card_path  # a no-op, not an error
+    assert read_card(trained.card_path).id == "toy"
+
+
+def test_delete_removes_the_model_and_all_its_files(trained):
+    run_training(_spec("keep", steps=1, model_config={"width": 16, "depth": 1}))
+    removed = runs.delete_model("toy")
+    assert {p.name for p in removed} == {
+        "toy.json", "toy.png", "toy.safetensors", "toy.train.safetensors",
+    }  # fmt: skip
+    assert sorted(p.name for p in user_models_dir().glob("toy*")) == []
+    assert [c.id for c in runs.user_models()] == ["keep"]
+    with pytest.raises(StudioError, match="no model of yours"):
+        runs.delete_model("toy")
+
+
+def test_a_new_id_may_not_shadow_a_model(trained):
+    with pytest.raises(StudioError, match="already a model called 'toy'"):
+        runs.check_new_id("toy")
+    assert runs.check_new_id("  fresh  ") == "fresh"
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def test_uploaded_pictures_are_kept_under_the_run_with_safe_names():
+    folder = runs.save_uploads("run-1", [("../../evil.png", _png()), ("a b.png", _png())])
+    assert folder == studio_dir("uploads") / "run-1"
+    assert sorted(p.name for p in folder.iterdir()) == ["0000-evil.png", "0001-a_b.png"]
+    assert (folder / "0000-evil.png").read_bytes() == _png()
+
+
+def test_a_zip_or_one_target_picture_is_given_as_the_file():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("x.png", _png())
+    zip_path = runs.save_uploads("run-zip", [("pics.zip", buffer.getvalue())])
+    assert zip_path.name == "0000-pics.zip" and zipfile.is_zipfile(zip_path)
+    target = runs.save_uploads("run-one", [("me.jpg", b"...")], single=True)
+    assert target == studio_dir("uploads") / "run-one" / "0000-me.jpg"
+
+
+@pytest.mark.parametrize(
+    ("files", "single", "says"),
+    [
+        ([], False, "nothing was uploaded"),
+        ([("a.zip", b"z"), ("b.png", b"p")], False, "one .zip or several pictures"),
+        ([("a.png", b"p"), ("b.png", b"p")], True, "one picture to paint"),
+    ],
+)
+def test_upload_mixtures_are_refused_before_anything_is_written(files, single, says):
+    with pytest.raises(StudioError, match=says):
+        runs.save_uploads("run-x", files, single=single)
+    assert list(studio_dir("uploads").iterdir()) == []
+
+
+def test_discarding_uploads_removes_only_that_run(tmp_path):
+    kept = runs.save_uploads("keep", [("a.png", _png())])
+    gone = runs.save_uploads("gone", [("a.png", _png())], single=True)
+    runs.discard_uploads(gone)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    runs.discard_uploads(outside)
+    assert kept.exists() and not gone.parent.exists() and outside.exists()
+
+
+# ---------------------------------------------------------------- the background run's preview
+
+
+def test_the_preview_is_drawn_between_steps_without_changing_the_run(tmp_path):
+    seen = []
+
+    def preview(model):
+        seen.append((model.training, torch.is_inference_mode_enabled()))
+        z = model.sample_z(16, generator=torch.Generator().manual_seed(0))
+        return model.decode(z).numpy()
+
+    spec = _spec("same", steps=40)
+    job = BackgroundRun(spec, out_dir=tmp_path / "a", preview=preview, preview_every=0.0).start()
+    job.join(timeout=60)
+    plain = run_training(spec, out_dir=tmp_path / "b")
+    assert job.error is None and job.result.card.steps == 40
+    assert len(seen) > 2 and set(seen) == {(False, True)}  # eval mode, no autograd
+    assert job.result.card.sha256 == plain.card.sha256  # the previews changed nothing
+    final, _ = load_checkpoint(tmp_path / "a" / "same.json")
+    z = final.sample_z(16, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(job.preview, final.decode(z).detach().numpy())
+
+
+def test_a_failed_start_reports_its_error_and_no_preview():
+    job = BackgroundRun(_spec(data_options={"shape": "nope"}), preview=lambda m: 1).start()
+    job.join(timeout=30)
+    assert "shape must be one of" in job.error and job.result is None and job.preview is None
+    assert list(user_models_dir().iterdir()) == []
