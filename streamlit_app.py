@@ -1,0 +1,26 @@
+"""Latent Studio in the browser: ``streamlit run streamlit_app.py``.
+
+The entry reads as a short story: configure the page, route to the pages in ``studio/ui``.
+"""
+
+import streamlit as st
+
+from studio.ui import app_state, explore, gallery_page, train_page
+
+st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
+app_state.freeze_startup_heap()
+
+pages = [
+    st.Page(
+        explore.page,
+        title="Explore",
+        icon=":material/explore:",
+        url_path=explore.URL_PATH,
+        default=True,
+    ),
+    st.Page(train_page.page, title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(
+        gallery_page.page, title="Gallery", icon=":material/photo_library:", url_path="gallery"
+    ),
+]
+st.navigation(pages).run()

@@ -1,0 +1,287 @@
+"""How fast does the studio answer? A browser benchmark: ``python -m studio.ui.latency``.
+
+Against a real ``streamlit run streamlit_app.py`` in headless Chromium it measures
+
+- startup: from launching ``streamlit run`` to the first studio image painted;
+- slider: an arrow key on an ``st.slider`` -> the new image painted *and* the app idle again
+  (p50 / p95 over many moves);
+- the same slider moves while a training run is going on the Train page.
+
+Timing happens inside the page: the key's ``keydown`` timestamp starts the clock, a
+MutationObserver sees the studio ``<img>`` get a new ``src``, its ``load`` plus one animation
+frame is "painted", and the app root's ``data-test-script-state`` returning to ``notRunning``
+is "idle". The server and browser helpers here are shared with ``tests/test_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IMAGE = ".st-key-explore_image img"
+SLIDER = '.st-key-explore_axis_0 input[type="range"]'
+TRAIN_BUDGET = '.st-key-train_seconds input[type="range"]'
+TRAIN_START = ".st-key-train_start button"
+TRAIN_STOP = ".st-key-train_stop button"
+
+# Resolves with {painted, idle} in ms after the next keydown: painted once the studio image has
+# a new src that has loaded and a frame has been drawn, idle once the script run has finished.
+_ARM_JS = """
+([imageSelector, timeoutMs]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const before = document.querySelector(imageSelector)?.src;
+  window.__latency = new Promise((resolve) => {
+    let t0 = null, painted = null, waitingFrame = false;
+    const onKey = (event) => { t0 ??= event.timeStamp; };
+    document.addEventListener("keydown", onKey, { capture: true, once: true });
+    const done = (result) => {
+      observer.disconnect(); clearInterval(poll); clearTimeout(giveUp); resolve(result);
+    };
+    const check = () => {
+      if (t0 === null) return;
+      const img = document.querySelector(imageSelector);
+      if (painted === null && !waitingFrame && img && img.src !== before && img.complete
+          && img.naturalWidth > 0) {
+        waitingFrame = true;
+        requestAnimationFrame(() => { painted = performance.now(); check(); });
+      }
+      if (painted !== null && app.getAttribute("data-test-script-state") === "notRunning") {
+        done({ painted: painted - t0, idle: performance.now() - t0 });
+      }
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+    const poll = setInterval(check, 4);
+    const giveUp = setTimeout(() => done({ painted: null, idle: null }), timeoutMs);
+  });
+}
+"""
+
+
+# ---------------------------------------------------------------- a real server and browser
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    started: float  # perf_counter() just before ``streamlit run`` was launched
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(
+    home: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[Server]:
+    """``streamlit run streamlit_app.py`` on a free localhost port with ``STUDIO_HOME=home``."""
+    port = free_port()
+    log = home / "streamlit.log"
+    home.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+    ]
+    full_env = os.environ | {"STUDIO_HOME": str(home)} | (env or {})
+    started = time.perf_counter()
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{port}/", process, started, log)
+    try:
+        _wait_healthy(server, timeout)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(server: Server, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{server.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(server.url + "_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"streamlit did not answer within {timeout:.0f} s")
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless and offline (never a downloaded browser)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def wait_for_studio_image(page: Any, timeout_ms: float = 30_000) -> str:
+    """Wait until the studio image has loaded; returns its src."""
+    page.wait_for_function(
+        "(selector) => { const img = document.querySelector(selector);"
+        " return img && img.complete && img.naturalWidth > 0; }",
+        arg=IMAGE,
+        timeout=timeout_ms,
+    )
+    return page.locator(IMAGE).get_attribute("src")
+
+
+def wait_idle(page: Any, timeout_ms: float = 30_000) -> None:
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=timeout_ms,
+    )
+
+
+def press_and_time(page: Any, key: str, timeout_ms: float = 5_000) -> tuple[float, float] | None:
+    """Press ``key`` on the focused element; (painted ms, idle ms), or None if nothing painted."""
+    page.evaluate(_ARM_JS, [IMAGE, timeout_ms])
+    page.keyboard.press(key)
+    result = page.evaluate("() => window.__latency")
+    if result["painted"] is None:
+        return None
+    return result["painted"], result["idle"]
+
+
+# ---------------------------------------------------------------- the measurements
+
+
+def slider_moves(page: Any, moves: int) -> list[float]:
+    """Milliseconds from arrow key to image painted and app idle, for ``moves`` moves."""
+    page.locator(SLIDER).focus()
+    timings = []
+    for i in range(moves):
+        key = "ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft"  # wander, stay in range
+        result = press_and_time(page, key)
+        if result is not None:
+            timings.append(max(result))
+        time.sleep(0.15)  # a person's pace between key presses, and a settled page
+    return timings
+
+
+def start_training(page: Any) -> None:
+    """Start a run on the Train page (its longest budget) and come back to Explore.
+
+    Navigation goes through the sidebar, so it stays one session and the run goes on.
+    """
+    page.get_by_role("link", name="Train").click()
+    budget = page.locator(TRAIN_BUDGET)
+    budget.focus()
+    budget.press("End")
+    wait_idle(page)
+    page.locator(TRAIN_START).click()
+    page.locator(TRAIN_STOP).first.wait_for(timeout=60_000)
+    page.get_by_role("link", name="Explore").click()
+    wait_for_studio_image(page)
+    wait_idle(page)
+
+
+def stop_training(page: Any) -> None:
+    page.get_by_role("link", name="Train").click()
+    page.locator(TRAIN_STOP).first.click()
+    wait_idle(page)
+
+
+def _summary(label: str, timings: list[float], attempted: int) -> str:
+    if not timings:
+        return f"{label}: nothing painted in {attempted} moves"
+    q = statistics.quantiles(timings, n=20) if len(timings) > 1 else timings * 19
+    return (
+        f"{label}: p50 {statistics.median(timings):.0f} ms, p95 {q[18]:.0f} ms, "
+        f"max {max(timings):.0f} ms ({len(timings)}/{attempted} moves painted)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.ui.latency", description=__doc__)
+    parser.add_argument("--model", default="gan-glyphs", help="the pretrained model to explore")
+    parser.add_argument("--moves", type=int, default=60)
+    parser.add_argument("--no-train", action="store_true", help="skip the during-training run")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    from studio.recipe import Recipe
+    from studio.ui.explore import URL_PATH
+
+    if not Path(CHROMIUM).exists():
+        print(f"error: {CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+        return 2
+    home = Path(tempfile.mkdtemp(prefix="latency-home-"))
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            with serve(home) as server:
+                page.goto(server.url)
+                wait_for_studio_image(page)
+                first_image = time.perf_counter() - server.started
+                wait_idle(page)
+                print(f"startup: `streamlit run` -> first image painted in {first_image:.2f} s")
+                if args.model:
+                    current = page.evaluate("() => new URL(location.href).searchParams.get('r')")
+                    if current and Recipe.from_query(current).model != args.model:
+                        page.goto(f"{server.url}{URL_PATH}")
+                        page.get_by_label("Model").click()
+                        page.get_by_role("option", name=args.model).first.click()
+                        wait_for_studio_image(page)
+                        wait_idle(page)
+                slider_moves(page, 5)  # warm: first renders, caches, JIT
+                timings = slider_moves(page, args.moves)
+                print(_summary("slider move -> image painted, app idle", timings, args.moves))
+                if not args.no_train:
+                    start_training(page)
+                    during = slider_moves(page, args.moves)
+                    print(_summary("  ... while training", during, args.moves))
+                    stop_training(page)
+            browser.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

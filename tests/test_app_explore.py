@@ -1,0 +1,271 @@
+"""The Explore and Gallery pages, driven through Streamlit's AppTest on tiny fresh checkpoints.
+
+An image's identity here is its media URL: Streamlit names each image file by a hash of its
+bytes, so two equal URLs are two equal PNGs and a changed URL is a changed picture.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from studio import checkpoints, gallery
+from studio.checkpoints import ModelCard, save_checkpoint
+from studio.models import build_model
+from studio.paths import studio_dir
+from studio.recipe import Recipe, to_png
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 60
+
+TINY = {
+    "t-gan": ("dcgan", {"latent_dim": 8, "width": 8}, "glyphs"),
+    "t-vae": ("vae", {"latent_dim": 4, "width": 4}, "glyphs"),
+    "t-mlp": ("cppn", {"latent_dim": 4, "width": 8, "depth": 2}, "image"),
+}
+
+
+@pytest.fixture
+def zoo(monkeypatch, tmp_path):
+    """Three tiny untrained models in the user's folder, and an empty pretrained/."""
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    for model_id, (arch, config, data) in TINY.items():
+        card = ModelCard(
+            id=model_id,
+            arch=arch,
+            family="",
+            config={},
+            dataset={"name": data, "options": {"n": 64} if data != "image" else {}},
+        )
+        save_checkpoint(build_model(arch, config), card, studio_dir("models"))
+    return list(TINY)
+
+
+def _app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at.run()
+
+
+def _image(at: AppTest) -> str:
+    """The studio image's URL (it comes first: the tiny models have no contact sheets)."""
+    (url,) = at.get("image")[0].value
+    return url
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _recipe(at: AppTest) -> Recipe:
+    return Recipe.from_query(at.query_params["r"])
+
+
+def _picture_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (64, 1, 3))).save(
+        buffer, format="PNG"
+    )
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- opening
+
+
+def test_empty_zoo_shows_how_to_get_a_model(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "none")
+    at = _app()
+    _ok(at)
+    assert "no models yet" in at.info[0].value
+    assert not at.get("image")
+
+
+def test_opens_on_a_model_with_an_image_and_its_recipe_in_the_url(zoo):
+    at = _app()
+    _ok(at)
+    assert _image(at)
+    recipe = _recipe(at)
+    assert recipe.model == at.selectbox(key="explore_model").value
+    assert recipe.sha256 == checkpoints.read_card(checkpoints.find_card(recipe.model)).sha256
+
+
+# ---------------------------------------------------------------- moving through latent space
+
+
+def test_moving_a_slider_changes_the_image_and_the_url(zoo):
+    at = _app()
+    before, url_before = _image(at), at.query_params["r"]
+    at.slider(key="explore_axis_0").set_value(2.5).run()
+    _ok(at)
+    assert _image(at) != before
+    assert at.query_params["r"] != url_before
+    assert at.slider(key="explore_axis_0").value == 2.5
+
+
+def test_seed_and_surprise_draw_new_points(zoo):
+    at = _app()
+    first = _image(at)
+    at.number_input(key="explore_seed").set_value(7).run()
+    _ok(at)
+    seven = _image(at)
+    assert seven != first
+    next(b for b in at.button if b.label == "Surprise me").click().run()
+    _ok(at)
+    assert at.number_input(key="explore_seed").value != 7
+    assert _image(at) != seven
+
+
+def test_switching_models_gives_each_family_its_own_sliders(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _ok(at)
+    assert _recipe(at).model == "t-vae"
+    assert (
+        len(at.slider(key="explore_axis_0").label) and "KL" in at.slider(key="explore_axis_0").help
+    )
+
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _ok(at)
+    plain = _image(at)
+    at.selectbox(key="explore_knob_activation").set_value("sin").run()
+    _ok(at)
+    assert _image(at) != plain
+    assert _recipe(at).options["activation"] == "sin"
+
+
+# ---------------------------------------------------------------- recipes reproduce images
+
+
+def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    at.slider(key="explore_axis_1").set_value(-1.5).run()
+    at.slider(key="explore_knob_scale").set_value(9.0).run()
+    image, query = _image(at), at.query_params["r"]
+
+    fresh = _app(r=query)
+    _ok(fresh)
+    assert _image(fresh) == image
+    assert fresh.slider(key="explore_axis_1").value == -1.5
+    assert fresh.slider(key="explore_knob_scale").value == 9.0
+
+
+def test_a_dropped_png_reproduces_its_image(zoo):
+    at = _app()
+    at.slider(key="explore_axis_0").set_value(-2.0).run()
+    image, recipe = _image(at), _recipe(at)
+    from studio.inference import Renderer
+
+    png = to_png(Renderer().render_recipe(recipe), recipe)
+
+    other = _app()
+    other.number_input(key="explore_seed").set_value(3).run()
+    assert _image(other) != image
+    other.file_uploader(key="explore_open_png").upload("kept.png", png, "image/png").run()
+    _ok(other)
+    assert _image(other) == image
+
+
+def test_links_to_other_weights_or_unknown_models_say_why(zoo):
+    at = _app()
+    recipe = _recipe(at)
+    recipe.sha256 = "0" * 64
+    stale = _app(r=recipe.to_query())
+    assert "other weights" in stale.error[0].value
+    assert _image(stale)
+
+    recipe.model = "no-such-model"
+    assert "no model called" in _app(r=recipe.to_query()).error[0].value
+    assert "could not be opened" in _app(r="%%%").error[0].value
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("junk.png", b"not a png at all", "not a readable PNG"),
+        ("plain.png", _picture_png(), "no Latent Studio recipe"),
+    ],
+)
+def test_bad_pngs_show_an_error_and_nothing_else_breaks(zoo, name, data, says):
+    at = _app()
+    image = _image(at)
+    at.file_uploader(key="explore_open_png").upload(name, data, "image/png").run()
+    assert not at.exception
+    assert says in at.error[0].value
+    assert _image(at) == image
+    at.slider(key="explore_axis_0").set_value(1.0).run()
+    _ok(at)
+
+
+# ---------------------------------------------------------------- VAE: start from a picture
+
+
+def test_vae_encodes_an_upload_and_starts_there_and_refuses_junk(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    before = _image(at)
+    at.file_uploader(key="explore_encode_upload").upload("cat.jpg", b"\xff\xd8junk").run()
+    assert not at.exception
+    assert "not a readable image" in at.error[0].value
+    assert _image(at) == before
+
+    at.file_uploader(key="explore_encode_upload").upload("ramp.png", _picture_png()).run()
+    _ok(at)
+    assert _image(at) != before
+
+
+# ---------------------------------------------------------------- tools and the gallery
+
+
+def test_kept_points_interpolate_and_walk_into_a_gif(zoo):
+    at = _app()
+    next(b for b in at.button if b.label == "As A").click().run()
+    at.number_input(key="explore_seed").set_value(5).run()
+    next(b for b in at.button if b.label == "As B").click().run()
+    next(b for b in at.button if b.label == "Interpolate").click().run()
+    _ok(at)
+    next(b for b in at.button if b.label == "Make GIF").click().run()
+    _ok(at)
+    images = at.get("image")
+    assert len(images) == 3  # the studio, the A -> B strip, the GIF
+    assert images[2].value[0].endswith(".gif")
+
+
+def test_keep_then_open_from_the_gallery(zoo):
+    at = _app()
+    at.slider(key="explore_axis_0").set_value(1.5).run()
+    kept_image = _image(at)
+    next(b for b in at.button if b.label == "Keep").click().run()
+    _ok(at)
+    (favourite,) = gallery.list_favourites()
+    assert favourite.recipe == _recipe(at)
+
+    def gallery_first() -> None:
+        import streamlit as st
+
+        from studio.ui import explore, gallery_page
+
+        st.navigation(
+            [
+                st.Page(gallery_page.page, url_path="gallery", default=True),
+                st.Page(explore.page, url_path=explore.URL_PATH),
+            ]
+        ).run()
+
+    shelf = AppTest.from_function(gallery_first, default_timeout=TIMEOUT).run()
+    _ok(shelf)
+    shelf.button(key=f"gallery_open_{favourite.id}").click().run()
+    _ok(shelf)
+    assert _image(shelf) == kept_image
+
+    shelf = AppTest.from_function(gallery_first, default_timeout=TIMEOUT).run()
+    shelf.button(key=f"gallery_remove_{favourite.id}").click().run()
+    _ok(shelf)
+    assert gallery.list_favourites() == []
+    assert "Nothing kept yet" in shelf.info[0].value

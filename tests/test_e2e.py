@@ -1,0 +1,92 @@
+"""The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run.
+
+Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to a temporary
+folder. Needs Debian's ``chromium`` and the ``playwright`` package (``.ci/run`` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from studio.checkpoints import ModelCard, save_checkpoint
+from studio.models import build_model
+from studio.paths import studio_dir
+from studio.ui.latency import (
+    CHROMIUM,
+    IMAGE,
+    SLIDER,
+    TRAIN_START,
+    TRAIN_STOP,
+    launch_chromium,
+    serve,
+    wait_for_studio_image,
+    wait_idle,
+)
+
+pytestmark = pytest.mark.e2e
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("STUDIO_E2E_SHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
+    # One model of the user's own, so the test does not depend on the pretrained zoo.
+    card = ModelCard(id="e2e-gan", arch="dcgan", family="", config={}, dataset={"name": "glyphs"})
+    save_checkpoint(build_model("dcgan", {"latent_dim": 8, "width": 8}), card, studio_dir("models"))
+
+    with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server.url)
+        first = wait_for_studio_image(page, timeout_ms=45_000)
+        wait_idle(page)
+        url_before = page.url
+
+        slider = page.locator(SLIDER)
+        slider.focus()
+        value = slider.get_attribute("aria-valuetext")
+        slider.press("ArrowRight")
+        page.wait_for_function(
+            "([selector, before]) => { const img = document.querySelector(selector);"
+            " return img && img.src !== before && img.complete && img.naturalWidth > 0; }",
+            arg=[IMAGE, first],
+        )
+        wait_idle(page)
+        assert slider.get_attribute("aria-valuetext") != value
+        assert page.url != url_before  # the recipe in the address bar followed the image
+        page.screenshot(path=shots / "explore.png")
+
+        page.get_by_role("link", name="Train").click()
+        page.locator(TRAIN_START).click()
+        stop = page.locator(TRAIN_STOP).first
+        stop.wait_for(timeout=30_000)
+        # Enough steps for the loss curves to have a shape before the screenshot.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stProgress] p')]"
+            ".some(p => Number((p.textContent.match(/step ([\\d,]+)/) || [0, '0'])[1]"
+            ".replaceAll(',', '')) >= 10)",
+            timeout=60_000,
+        )
+        page.screenshot(path=shots / "training.png")
+        stop.click()
+        page.wait_for_function(
+            "(selector) => !document.querySelector(selector)?.disabled",
+            arg=TRAIN_START,
+            timeout=30_000,
+        )
+        wait_idle(page)
+        page.screenshot(path=shots / "trained.png")
+        browser.close()
+
+    assert [p for p in studio_dir("models").glob("*.json") if p.stem != "e2e-gan"]
+    assert all((shots / name).stat().st_size > 10_000 for name in ("explore.png", "training.png"))
