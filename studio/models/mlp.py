@@ -126,11 +126,14 @@ class CPPN(GenerativeModel):
         *,
         rows: slice = slice(None),
         cols: slice = slice(None),
+        scale: float | None = None,
     ) -> torch.Tensor:
-        """Images N x C x h x w of z at H x W (or the tile rows x cols of it), values in [0, 1]."""
-        xy = coordinate_grid(
-            height, width, self.config.scale, rows=rows, cols=cols, device=self.device
-        )
+        """Images N x C x h x w of z at H x W (or the tile rows x cols of it), values in [0, 1].
+
+        ``scale`` zooms the coordinates of this render only (default: the config's).
+        """
+        scale = self.config.scale if scale is None else scale
+        xy = coordinate_grid(height, width, scale, rows=rows, cols=cols, device=self.device)
         h = len(range(height)[rows])
         w = len(range(width)[cols])
         # The latent's contribution is the same for every pixel: add it as a per-image bias

@@ -1,0 +1,607 @@
+"""The renderer behind every slider: one warm model per checkpoint, a cache of finished images.
+
+One ``Renderer`` serves the whole process (the app keeps it in ``st.cache_resource``), so every
+browser session and thread shares its models and its cache; all of its methods are thread-safe.
+
+* Models: one warmed, eval-mode module per weights sha256, loaded once. Every call re-stats the
+  card and the weights (inode, size, mtime), so a checkpoint replaced on disk under the same name
+  is reloaded, never served stale. Served modules have ``requires_grad`` off and are never handed
+  to a trainer: a training run builds its own copy and publishes a new checkpoint.
+* Renders: z is rounded to ``Z_DECIMALS`` (as recipes round it) and the *rounded* z is what gets
+  drawn, so the cache key (sha256, rounded z, size, options) names exactly one picture. A batch
+  of z is drawn in one batched forward (the misses only). A batch can round a rare pixel one
+  level (of 255) away from the same z drawn alone (the kernels differ with the batch size), so
+  batch images are cached apart from single ones: a single z, which is what a recipe holds,
+  always gives the same bytes. The LRU cache is capped in bytes; the arrays it returns are
+  read-only, copy one before drawing on it.
+* Device: CUDA, then MPS, then the CPU (``STUDIO_DEVICE`` overrides; see ``studio.device``).
+  On CUDA, image GANs and VAEs run under bf16 autocast (fp16 where bf16 is missing) with
+  channels_last, and TF32 matmuls are on. Tolerance against fp32, checked by the tests with the
+  same autocast on the CPU: at most 2 levels of 255 per pixel; mean 0.1-0.2 levels on trained
+  checkpoints, up to 0.6 on untrained ones (all their pixels sit near the 127.5 rounding edge).
+  The CPPN stays fp32: its periodic activations amplify rounding (bf16 moved pixels by up to 4
+  levels); the 2-D GAN is too small to gain. ``torch.compile`` is opt-in (``compile=True``): on
+  2 CPU cores it cut a 32 px DCGAN render from 0.78 to 0.45 ms but took 17-78 s to compile at
+  load, and it is unmeasured on GPUs.
+* Posters: the CPPN draws in passes of at most ``tile * tile`` pixels (and at most
+  ``ELEMENTS_PER_PASS`` activations), written straight into one uint8 array, so a 4096 x 4096
+  RGB poster holds 48 MiB of pixels plus ~100 MiB of activations at a time, whatever its size.
+  A pixel's value does not depend on the pass that drew it (the tests compare tiled and untiled
+  renders byte for byte), so passes join without seams.
+* 2-D point models (the teaching GAN) render one scatter picture of all the z given (each z is
+  one point), not one picture per z.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from studio.checkpoints import ModelCard, find_card, load_checkpoint, weights_path
+from studio.device import pick_device
+from studio.errors import StudioError
+from studio.imaging import resize, scatter, to_uint8
+from studio.models import GenerativeModel, build_model
+from studio.models.base import config_from_dict
+from studio.recipe import MAX_SIZE, Z_DECIMALS, Recipe
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CPPN_KNOBS = ("depth", "width", "activation", "channels", "init_std")
+CPPN_OPTIONS = ("scale", "weight_seed", *CPPN_KNOBS)
+NOTE_OPTIONS = ("seed",)  # where z came from: kept in recipes, never changes a pixel
+MAX_BATCH = 1024
+MAX_POINTS = 100_000
+POINTS_SIZE = 512
+RENDER_TILE = 64  # CPPN pixels per pass in ``render`` (64 x 64): small passes stay in cache
+ELEMENTS_PER_PASS = 1 << 23  # pixels x hidden units per CPPN pass: 32 MiB per activation
+VARIANTS_KEPT = 16  # CPPNs derived from art knobs, least recently used dropped first
+LATENCIES_KEPT = 2048
+
+ModuleKey = tuple[str, tuple[tuple[str, Any], ...], int | None]  # (sha256, knobs, weight_seed)
+
+
+@dataclass
+class LoadedModel:
+    """A served checkpoint. ``model`` is shared by every session: render with it, never train it."""
+
+    model: GenerativeModel
+    card: ModelCard
+    sha256: str
+    path: Path  # the card's path
+
+
+# ---------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """Render options after checking: what changes the pixels, in a hashable form."""
+
+    knobs: tuple[tuple[str, Any], ...] = ()  # CPPN architecture knobs that differ from the card
+    weight_seed: int | None = None
+    scale: float | None = None  # CPPN coordinate zoom, when it differs from the card
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.knobs) or self.weight_seed is not None
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise StudioError(
+            f"option '{name}' must be a whole number from 0 to 2**63 - 1, got {value!r}"
+        )
+    return value
+
+
+def check_options(model: GenerativeModel, options: dict[str, Any] | None) -> DrawOptions:
+    """Refuse unknown keys and bad values; drop what equals the checkpoint's own config."""
+    if options is None:
+        return DrawOptions()
+    if not isinstance(options, dict):
+        raise StudioError(f"render options must be a dict, got {type(options).__name__}")
+    allowed = (*NOTE_OPTIONS, *(CPPN_OPTIONS if model.family == "mlp" else ()))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise StudioError(
+            f"unknown render option(s) {', '.join(map(str, unknown))} for a {model.arch} model; "
+            f"it takes {', '.join(allowed)}"
+        )
+    for name in NOTE_OPTIONS:
+        if name in options:
+            _whole_number(name, options[name])
+    if model.family != "mlp":
+        return DrawOptions()
+    weight_seed = options.get("weight_seed")
+    if weight_seed is not None:
+        _whole_number("weight_seed", weight_seed)
+    base = dataclasses.asdict(model.config)
+    asked = {k: options[k] for k in (*CPPN_KNOBS, "scale") if k in options}
+    config = dataclasses.asdict(config_from_dict(type(model.config), base | asked))
+    knobs = tuple((k, config[k]) for k in CPPN_KNOBS if config[k] != base[k])
+    scale = config["scale"] if config["scale"] != base["scale"] else None
+    return DrawOptions(knobs, weight_seed, scale)
+
+
+# ---------------------------------------------------------------- latents
+
+
+def canonical_z(z: Any, latent_dim: int, *, max_rows: int = MAX_BATCH) -> tuple[np.ndarray, bool]:
+    """z as float32 N x latent_dim, rounded like a recipe rounds it; and whether it was one z."""
+    if isinstance(z, torch.Tensor):
+        z = z.detach().to("cpu", torch.float64).numpy()
+    try:
+        array = np.asarray(z, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise StudioError("z must be a list of numbers or an array of them") from None
+    single = array.ndim == 1
+    if single:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != latent_dim or not 0 < array.shape[0] <= max_rows:
+        raise StudioError(
+            f"z must hold {latent_dim} numbers, or be a batch of 1 to {max_rows} rows of "
+            f"{latent_dim}; got shape {tuple(np.shape(z))}"
+        )
+    if not np.isfinite(array).all():
+        raise StudioError("z holds NaN or infinite values")
+    return np.round(array, Z_DECIMALS).astype(np.float32), single
+
+
+def default_size(model: GenerativeModel) -> int:
+    return POINTS_SIZE if model.output == "points" else model.config.size
+
+
+def _check_size(size: Any) -> int:
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int | np.integer)
+        or not 8 <= size <= MAX_SIZE
+    ):
+        raise StudioError(
+            f"size must be a whole number of pixels from 8 to {MAX_SIZE}, got {size!r}"
+        )
+    return int(size)
+
+
+# ---------------------------------------------------------------- CPPN passes
+
+
+def cppn_passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
+    """(first image, end image, first row, end row) of each pass of at most ``pixels`` pixels.
+
+    Small images go several to a pass (a grid is one forward); large ones in bands of rows.
+    """
+    per_image = size * size
+    if per_image <= pixels:
+        step = max(1, pixels // per_image)
+        return [(i, min(i + step, n), 0, size) for i in range(0, n, step)]
+    rows = max(1, pixels // size)
+    return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
+
+
+def draw_cppn(
+    model: GenerativeModel,
+    z: torch.Tensor,
+    size: int,
+    *,
+    scale: float | None = None,
+    tile: int = RENDER_TILE,
+) -> np.ndarray:
+    """N x size x size x C uint8, drawn in passes of bounded memory (see the module notes)."""
+    out = np.empty((z.shape[0], size, size, model.config.channels), np.uint8)
+    pixels = max(1, min(tile * tile, ELEMENTS_PER_PASS // model.config.width))
+    for i0, i1, r0, r1 in cppn_passes(z.shape[0], size, pixels):
+        part = model.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
+        out[i0:i1, r0:r1] = to_uint8(part)
+    return out
+
+
+# ---------------------------------------------------------------- the image cache
+
+
+class ImageCache:
+    """Least-recently-used finished images, at most ``cap_bytes`` of them; thread-safe."""
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap_bytes = cap_bytes
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._images: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        with self._lock:
+            image = self._images.get(key)
+            if image is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._images.move_to_end(key)
+            return image
+
+    def put(self, key: Hashable, image: np.ndarray) -> np.ndarray:
+        """Keep ``image`` (made read-only) unless it alone is over the cap; returns it."""
+        image.flags.writeable = False
+        if image.nbytes > self.cap_bytes:
+            return image
+        with self._lock:
+            old = self._images.pop(key, None)
+            if old is not None:
+                self.nbytes -= old.nbytes
+            self._images[key] = image
+            self.nbytes += image.nbytes
+            while self.nbytes > self.cap_bytes:
+                _, dropped = self._images.popitem(last=False)
+                self.nbytes -= dropped.nbytes
+        return image
+
+    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._images if not keep(k)]:
+                self.nbytes -= self._images.pop(key).nbytes
+
+
+# ---------------------------------------------------------------- served models
+
+
+@dataclass(frozen=True)
+class _Served:
+    """A module ready to draw: on the device, warmed, with its forward and its autocast dtype."""
+
+    model: GenerativeModel
+    decode: Callable[[torch.Tensor], torch.Tensor]
+    half: torch.dtype | None
+
+
+@dataclass(frozen=True)
+class _PathEntry:
+    signature: tuple[int, ...]  # inode, size and mtime of the card and of the weights
+    loaded: LoadedModel
+
+
+def _signature(card_path: Path) -> tuple[int, ...]:
+    try:
+        card, weights = os.stat(card_path), os.stat(weights_path(card_path))
+    except FileNotFoundError:
+        raise StudioError(
+            f"{card_path.stem} is gone: its card or its weights were removed"
+        ) from None
+    return (
+        card.st_ino,
+        card.st_size,
+        card.st_mtime_ns,
+        weights.st_ino,
+        weights.st_size,
+        weights.st_mtime_ns,
+    )
+
+
+class _Latencies:
+    """The last render times, hits and misses apart; thread-safe."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, deque[float]] = {
+            "miss": deque(maxlen=LATENCIES_KEPT),
+            "hit": deque(maxlen=LATENCIES_KEPT),
+        }
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[kind].append(seconds)
+
+    def summary(self) -> dict[str, float | None]:
+        with self._lock:
+            seconds = {kind: list(values) for kind, values in self._seconds.items()}
+        return {
+            f"{kind}_p{q}_ms": round(float(np.percentile(values, q)) * 1e3, 4) if values else None
+            for kind, values in seconds.items()
+            for q in (50, 95)
+        }
+
+
+class Renderer:
+    """Loads, warms and shares models; renders z to uint8 images through a byte-capped cache.
+
+    ``device``: "auto" (default: CUDA, MPS, CPU; ``STUDIO_DEVICE`` overrides), "cuda", "mps",
+    "cpu". ``precision``: "auto" (half precision for image GANs/VAEs on CUDA only), "fp32",
+    "bf16", "fp16" (the CPPN and the 2-D GAN always draw in fp32). ``threads``: when given, sets
+    torch's intra-op threads for the whole process.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        cache_mb: float = 256,
+        compile: bool | None = None,
+        precision: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise StudioError(
+                f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}"
+            )
+        if not cache_mb >= 0:
+            raise StudioError(f"cache_mb must be 0 or more, got {cache_mb}")
+        self.device = pick_device(device)
+        self.precision = precision
+        self.compile = bool(compile)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.cache = ImageCache(int(cache_mb * 2**20))
+        self._latencies = _Latencies()
+        self._paths: dict[Path, _PathEntry] = {}
+        self._served: dict[str, _Served] = {}  # by sha256
+        self._variants: OrderedDict[ModuleKey, _Served] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -- models
+
+    def load(self, id_or_path: str | Path) -> LoadedModel:
+        """The served model of a checkpoint; reloaded when its files changed since last time."""
+        card_path = find_card(id_or_path).resolve()
+        signature = _signature(card_path)
+        entry = self._paths.get(card_path)
+        if entry is not None and entry.signature == signature:
+            return entry.loaded
+        with self._lock:
+            entry = self._paths.get(card_path)
+            if entry is not None and entry.signature == signature:
+                return entry.loaded
+            try:
+                model, card = load_checkpoint(card_path)
+            except StudioError:
+                if _signature(card_path) != signature:  # replaced while we read it: once more
+                    return self.load(card_path)
+                raise
+            served = self._served.get(card.sha256) or self._serve(model)
+            self._served[card.sha256] = served
+            loaded = LoadedModel(served.model, card, card.sha256, card_path)
+            self._paths[card_path] = _PathEntry(signature, loaded)
+            if entry is not None:
+                self._release(entry.loaded.sha256)
+            return loaded
+
+    def forget(self, id_or_path: str | Path) -> None:
+        """Drop a model (deleted or renamed by the user), its derived CPPNs and its images."""
+        name = str(id_or_path)
+        with self._lock:
+            gone = [
+                p
+                for p, e in self._paths.items()
+                if name in (e.loaded.card.id, p.stem, str(p), str(weights_path(p)))
+                or Path(name).resolve() in (p, weights_path(p))
+            ]
+            for card_path in gone:
+                self._release(self._paths.pop(card_path).loaded.sha256)
+
+    def _release(self, sha256: str) -> None:
+        """Free a sha's modules and images once no loaded path uses those weights."""
+        if any(e.loaded.sha256 == sha256 for e in self._paths.values()):
+            return
+        self._served.pop(sha256, None)
+        for key in [k for k in self._variants if k[0] == sha256]:
+            del self._variants[key]
+        self.cache.drop(lambda key: key[0][0] != sha256)
+
+    def _half(self, model: GenerativeModel) -> torch.dtype | None:
+        if model.family == "mlp" or model.output != "image":
+            return None
+        precision = self.precision
+        if precision == "auto":
+            if self.device.type != "cuda":
+                return None
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def _serve(self, model: GenerativeModel) -> _Served:
+        model = model.requires_grad_(False).to(self.device).eval()
+        conv = model.family != "mlp" and model.output == "image"
+        if self.device.type == "cuda" and conv:
+            model = model.to(memory_format=torch.channels_last)
+        decode = torch.compile(model.decode) if self.compile and conv else model.decode
+        served = _Served(model, decode, self._half(model))
+        self._draw(
+            served, torch.zeros(1, model.latent_dim), min(default_size(model), 64), DrawOptions()
+        )
+        return served
+
+    def _module(self, loaded: LoadedModel, options: DrawOptions) -> _Served:
+        """The checkpoint's module, or the CPPN its art knobs derive from it (deterministic)."""
+        if not options.derived:
+            served = self._served.get(loaded.sha256)
+            # None only when a reload released these weights while this render was under way
+            return served or _Served(loaded.model, loaded.model.decode, self._half(loaded.model))
+        key = (loaded.sha256, options.knobs, options.weight_seed)
+        with self._lock:
+            served = self._variants.get(key)
+            if served is None:
+                config = dataclasses.asdict(loaded.model.config) | dict(options.knobs)
+                model = build_model(loaded.model.arch, config)
+                model.reset_parameters(torch.Generator().manual_seed(options.weight_seed or 0))
+                served = self._variants[key] = self._serve(model)
+                while len(self._variants) > VARIANTS_KEPT:
+                    self._variants.popitem(last=False)
+            self._variants.move_to_end(key)
+            return served
+
+    # -- drawing
+
+    def _autocast(self, served: _Served) -> contextlib.AbstractContextManager:
+        if served.half is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=served.half)
+
+    def _draw(
+        self,
+        served: _Served,
+        z: torch.Tensor | np.ndarray,
+        size: int,
+        options: DrawOptions,
+        tile: int = RENDER_TILE,
+    ) -> np.ndarray:
+        """N x H x W x C uint8 for image models; one H x W x 3 scatter picture for point models."""
+        model = served.model
+        z = torch.as_tensor(z).to(self.device)
+        with torch.inference_mode(), self._autocast(served):
+            if model.output == "points":
+                points = served.decode(z).float().cpu().numpy()
+                return scatter(points, size=size)
+            if model.family == "mlp":
+                return draw_cppn(model, z, size, scale=options.scale, tile=tile)
+            images = to_uint8(served.decode(z))
+        return resize(images, size)
+
+    def render(
+        self,
+        model: str | Path,
+        z: Any,
+        size: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> np.ndarray:
+        """H x W x C uint8 for one z, N x H x W x C for a batch (the misses in one forward).
+
+        ``size`` defaults to the model's own; GAN and VAE images are resized to it (bicubic),
+        the CPPN draws at it. A 2-D point model returns one scatter picture of all z (512 px).
+        Images for one z are the cache's own read-only arrays.
+        """
+        start = time.perf_counter()
+        return self._render(self.load(model), z, size, options, start)
+
+    def _render(
+        self,
+        loaded: LoadedModel,
+        z: Any,
+        size: int | None,
+        options: dict[str, Any] | None,
+        start: float,
+    ) -> np.ndarray:
+        model = loaded.model
+        drawn = check_options(model, options)
+        points = model.output == "points"
+        rows, single = canonical_z(
+            z, model.latent_dim, max_rows=MAX_POINTS if points else MAX_BATCH
+        )
+        size = _check_size(size) if size is not None else default_size(model)
+        module_key = (loaded.sha256, drawn.knobs, drawn.weight_seed)
+        if points:
+            keys = [(module_key, rows.tobytes(), size, None)]
+        else:
+            # A batched forward may round a rare pixel one level apart from drawing z alone:
+            # batch images get their own entries, so a single render (a recipe) is always exact.
+            keys = [(module_key, row.tobytes(), size, drawn.scale, single) for row in rows]
+        images = [self.cache.get(key) for key in keys]
+        missing = [i for i, image in enumerate(images) if image is None]
+        if missing:
+            served = self._module(loaded, drawn)
+            drawn_images = self._draw(served, rows if points else rows[missing], size, drawn)
+            if points:
+                drawn_images = drawn_images[None]
+            for i, image in zip(missing, drawn_images, strict=True):
+                images[i] = self.cache.put(keys[i], image)
+        self._latencies.add("miss" if missing else "hit", time.perf_counter() - start)
+        return images[0] if single or points else np.stack(images)
+
+    def render_recipe(self, recipe: Recipe) -> np.ndarray:
+        """The recipe's image; refused when the named model's weights are not the recipe's."""
+        start = time.perf_counter()
+        loaded = self.load(recipe.model)
+        if loaded.sha256 != recipe.sha256:
+            raise StudioError(
+                f"this recipe was made with other weights of '{recipe.model}' "
+                f"(sha256 {recipe.sha256[:12]}, the model now has {loaded.sha256[:12]}): "
+                "it cannot be reproduced exactly"
+            )
+        z = np.asarray(recipe.z, np.float64)
+        if loaded.model.output == "points":
+            z = z.reshape(-1, loaded.model.latent_dim)
+        return self._render(loaded, z, recipe.size, recipe.options, start)
+
+    def recipe(
+        self,
+        model: str | Path,
+        z: Any,
+        size: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Recipe:
+        """What the image of one z *is*: model id, weights sha256, rounded z, size, options."""
+        loaded = self.load(model)
+        check_options(loaded.model, options)
+        points = loaded.model.output == "points"
+        rows, single = canonical_z(
+            z, loaded.model.latent_dim, max_rows=MAX_POINTS if points else MAX_BATCH
+        )
+        if not single and not points:
+            raise StudioError("a recipe describes one image: give one z, not a batch")
+        size = _check_size(size) if size is not None else default_size(loaded.model)
+        return Recipe(
+            model=loaded.card.id,
+            sha256=loaded.sha256,
+            z=rows.reshape(-1).tolist(),
+            size=size,
+            options=dict(options or {}),
+        )
+
+    def poster(
+        self,
+        model: str | Path,
+        z: Any,
+        size: int,
+        options: dict[str, Any] | None = None,
+        tile: int = 512,
+    ) -> np.ndarray:
+        """A CPPN picture of any size up to 4096, drawn in passes of at most tile x tile pixels.
+
+        Not cached: one poster would push out hundreds of slider images.
+        """
+        loaded = self.load(model)
+        if loaded.model.family != "mlp":
+            raise StudioError(
+                f"only the MLP (CPPN) draws at any size; {loaded.card.id} is a {loaded.model.arch} "
+                "with a fixed resolution"
+            )
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+            raise StudioError(f"tile must be a whole number of pixels, got {tile!r}")
+        drawn = check_options(loaded.model, options)
+        rows, single = canonical_z(z, loaded.model.latent_dim)
+        if not single:
+            raise StudioError("a poster is one image: give one z")
+        served = self._module(loaded, drawn)
+        return self._draw(served, rows, _check_size(size), drawn, tile=tile)[0]
+
+    # -- counters
+
+    def stats(self) -> dict[str, Any]:
+        """Cache hits and misses (per image), size, and render latency percentiles (ms)."""
+        cache = self.cache
+        looked_up = cache.hits + cache.misses
+        return {
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "hit_rate": cache.hits / looked_up if looked_up else 0.0,
+            "entries": len(cache),
+            "cache_mb": cache.nbytes / 2**20,
+            "cache_cap_mb": cache.cap_bytes / 2**20,
+            "models": len(self._served) + len(self._variants),
+            "device": str(self.device),
+            **self._latencies.summary(),
+        }
