@@ -1,0 +1,194 @@
+"""Latent tools: GANSpace directions, KL order, interpolation and walks, encoding pictures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from studio import latent
+from studio.checkpoints import ModelCard, save_checkpoint
+from studio.errors import StudioError
+from studio.inference import Renderer
+from studio.latent import encode, kl_order, lerp, principal_directions, slerp, walk
+from studio.models import build_model
+
+
+def dcgan_led_by(dim: int, latent_dim: int = 8) -> torch.nn.Module:
+    """A DCGAN whose first layer listens to z[dim] ten times louder than to the rest."""
+    torch.manual_seed(0)
+    model = build_model("dcgan", {"latent_dim": latent_dim, "width": 8}).eval()
+    with torch.no_grad():
+        model.generator[1].weight[dim] *= 10
+    return model
+
+
+@pytest.fixture(autouse=True)
+def no_memo(monkeypatch):
+    monkeypatch.setattr(latent, "_memo", {})
+
+
+# ---------------------------------------------------------------- GAN directions
+
+
+def test_the_first_direction_finds_the_latent_that_moves_the_features_most():
+    found = principal_directions(dcgan_led_by(3), components=4, samples=1024)
+    assert found.vectors.shape == (4, 8)
+    assert torch.allclose(found.vectors.norm(dim=1), torch.ones(4), atol=1e-5)
+    assert found.vectors[0, 3] > 0.95  # e_3, pointing the positive way
+    assert found.explained[0] > 0.5
+    assert (found.explained[:-1] >= found.explained[1:]).all()
+    assert found.explained.sum() <= 1 + 1e-6
+    assert torch.allclose(found.stds, torch.ones(4), atol=0.15)  # z's spread, slider units
+
+
+def test_directions_are_cached_on_disk_per_weights_and_parameters(studio_home):
+    model = dcgan_led_by(1)
+    card_path = save_checkpoint(model, ModelCard(id="led", arch="dcgan", family="gan", config={}))
+    loaded = Renderer().load(card_path.stem)
+    first = principal_directions(loaded, components=3, samples=512)
+    cached = studio_home / "cache" / "directions" / f"{loaded.sha256}.safetensors"
+    assert cached.exists()
+
+    latent._memo.clear()
+    stamp = cached.stat().st_mtime_ns
+    again = principal_directions(loaded, components=3, samples=512)
+    assert cached.stat().st_mtime_ns == stamp  # read back, not recomputed
+    assert torch.equal(again.vectors, first.vectors)
+
+    latent._memo.clear()
+    more = principal_directions(loaded, components=5, samples=512)
+    assert more.vectors.shape == (5, 8)
+    assert torch.allclose(more.vectors[:3].abs(), first.vectors.abs(), atol=0.05)
+
+    cached.write_bytes(b"not safetensors")
+    latent._memo.clear()
+    assert torch.equal(
+        principal_directions(loaded, components=5, samples=512).vectors, more.vectors
+    )
+
+
+def test_the_2d_gan_has_directions_too_and_vaes_are_sent_to_kl_order():
+    torch.manual_seed(0)
+    gan2d = build_model("gan2d", {"width": 16, "depth": 2})
+    assert principal_directions(gan2d, components=8, samples=256).vectors.shape == (2, 2)
+    with pytest.raises(StudioError, match="kl_order"):
+        principal_directions(build_model("vae", {"latent_dim": 4, "width": 4}))
+
+
+# ---------------------------------------------------------------- VAE dimensions
+
+
+def test_kl_order_puts_the_dimensions_that_carry_most_first():
+    vae = build_model("vae", {"latent_dim": 6, "width": 4}).eval()
+    with torch.no_grad():
+        vae.to_stats.weight.zero_()
+        vae.to_stats.bias.zero_()
+        vae.to_stats.bias[2] = 3.0  # mu_2 = 3: KL = 9 / 2
+        vae.to_stats.bias[5] = 1.0  # mu_5 = 1: KL = 1 / 2
+    order, kl = kl_order(vae, torch.rand(40, 1, 32, 32))
+    assert order[:2] == [2, 5]
+    assert sorted(order) == list(range(6))
+    assert kl[2] == pytest.approx(4.5) and kl[5] == pytest.approx(0.5)  # indexed by dimension
+    assert kl[0] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(StudioError, match="VAE"):
+        kl_order(build_model("dcgan", {}), torch.rand(4, 1, 32, 32))
+
+
+# ---------------------------------------------------------------- interpolation and walks
+
+
+def test_lerp_and_slerp_start_and_end_on_their_points():
+    a, b = torch.randn(16), torch.randn(16)
+    for step in (lerp, slerp):
+        assert torch.allclose(step(a, b, 0.0), a, atol=1e-5)
+        assert torch.allclose(step(a, b, 1.0), b, atol=1e-5)
+        path = step(a, b, torch.linspace(0, 1, 5))
+        assert path.shape == (5, 16)
+    assert torch.allclose(lerp(a, b, 0.5), (a + b) / 2)
+
+
+def test_slerp_keeps_the_length_that_lerp_loses():
+    a = torch.tensor([3.0, 0.0])
+    b = torch.tensor([0.0, 3.0])
+    middle = slerp(a, b, 0.5)
+    assert middle.norm() == pytest.approx(3.0)
+    assert torch.allclose(middle, torch.tensor([1.0, 1.0]) * 3 / math.sqrt(2))
+    assert lerp(a, b, 0.5).norm() == pytest.approx(3 / math.sqrt(2))
+    assert torch.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel: a line
+    assert torch.allclose(slerp(torch.zeros(2), b, 0.25), 0.25 * b)
+
+
+def test_a_looping_walk_comes_back_without_repeating_its_start():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    path = walk([a, b], 4, loop=True, mode="lerp")
+    assert torch.allclose(path, torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5]]))
+    three = walk(np.eye(3), 9)
+    assert three.shape == (9, 3)
+    assert torch.allclose(three[::3], torch.eye(3), atol=1e-6)
+
+
+def test_an_open_walk_ends_on_its_last_point():
+    points = torch.randn(3, 8)
+    path = walk(points, 7, loop=False)
+    assert path.shape == (7, 8)
+    assert torch.allclose(path[0], points[0], atol=1e-5)
+    assert torch.allclose(path[3], points[1], atol=1e-5)
+    assert torch.allclose(path[-1], points[2], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("points", "frames", "mode", "says"),
+    [
+        ([np.zeros(4)], 5, "slerp", "at least two"),
+        ([np.zeros(4), np.ones(4)], 0, "slerp", "frames"),
+        ([np.zeros(4), np.ones(4)], 5, "cubic", "mode"),
+    ],
+)
+def test_bad_walks_are_refused(points, frames, mode, says):
+    with pytest.raises(StudioError, match=says):
+        walk(points, frames, mode=mode)
+
+
+# ---------------------------------------------------------------- encoding pictures
+
+
+@pytest.fixture
+def vae():
+    torch.manual_seed(0)
+    return build_model("vae", {"latent_dim": 4, "width": 4, "channels": 1}).eval()
+
+
+def test_encode_gives_the_posterior_mean(vae):
+    x = torch.rand(3, 1, 32, 32)
+    z = encode(vae, x)
+    assert z.shape == (3, 4)
+    assert torch.allclose(z, vae.encode(x)[0])
+
+
+def test_encode_takes_uint8_pictures_of_any_size_and_colour(vae):
+    gray = torch.rand(1, 1, 32, 32)
+    expected = encode(vae, gray)
+    as_uint8 = (gray[0, 0] * 255).round().to(torch.uint8).numpy()
+    assert torch.allclose(encode(vae, as_uint8), expected, atol=0.02)  # H x W gray
+    rgb = np.repeat(as_uint8[..., None], 3, axis=2)
+    assert torch.allclose(encode(vae, rgb), expected, atol=0.02)  # H x W x 3
+    rgba = np.concatenate([rgb, np.full((32, 32, 1), 255, np.uint8)], axis=2)
+    assert torch.allclose(encode(vae, rgba[None]), expected, atol=0.02)  # N x H x W x 4
+
+    big = np.kron(rgb, np.ones((4, 4, 1), np.uint8))  # 128 x 128: resized down
+    assert torch.allclose(encode(vae, big), expected, atol=0.1)
+    wide = np.zeros((32, 64, 3), np.uint8)
+    wide[:, 16:48] = rgb  # the centre square is what is kept
+    assert torch.allclose(encode(vae, wide), expected, atol=0.02)
+
+
+def test_encode_refuses_what_it_cannot_read(vae):
+    with pytest.raises(StudioError, match="only a VAE"):
+        encode(build_model("dcgan", {}), np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(StudioError, match="channels"):
+        encode(vae, np.zeros((32, 32, 2), np.uint8))
+    with pytest.raises(StudioError, match="uint8"):
+        encode(vae, np.zeros((32, 32), np.int64))
