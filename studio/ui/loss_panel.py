@@ -1,0 +1,402 @@
+"""The live loss panel: a model's objective in LaTeX, every term colour-matched to its curve.
+
+Reusable by any page: ``loss_panel(model_cls.TERMS, model_cls.FORMULA, reports)`` draws the
+formula, one line per term (name, LaTeX, what it means, which way is good), a small chart per
+term, the GAN's D(x) and D(G(z)) together on a probability axis, the VAE's KL per latent
+dimension as bars, and plain-language hints when a run goes wrong. The pieces are public too
+(``formula_legend``, ``loss_charts``, ``diagnose``), so a page can keep the static legend out
+of the fragment that refreshes the charts.
+
+Smoothing is TensorBoard's debiased exponential moving average; the raw curve stays behind it,
+faint. Long runs are averaged into at most ``MAX_POINTS`` buckets before smoothing (the weight
+is raised to the bucket size, so "0.9" means the same per step at any length), which keeps a
+refresh cheap however many steps there are.
+
+Log scale plots the magnitude on a log axis and keeps the sign: half of these terms are never
+positive (log D(x), log(1 - D(G(z))), V(D, G), the VAE's reconstruction term are
+log-probabilities), so a plain log axis could not draw them. An always-negative term is drawn as
+-x on a reversed log axis labelled with minus signs, so "up" still means "higher"; a term that
+crosses zero (the reconstruction term and ELBO with a Gaussian likelihood can) falls back to a
+symmetric log axis (Vega-Lite's symlog: linear within a decade below its smallest magnitude).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import streamlit as st
+
+from studio.models import LossTerm
+from studio.train import StepReport
+
+# Vega's "tableau10", which reads on light and dark themes alike.
+PALETTE = (
+    "#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b",
+    "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
+)  # fmt: skip
+PROBABILITY_KEYS = ("d_real", "d_fake")  # the GAN's D(x) and D(G(z)), drawn on one [0, 1] axis
+KL_VECTOR = "kl_per_dim"
+MAX_POINTS = 400
+CHART_HEIGHT = 240  # pixels of the whole chart element, title and axes included
+KL_TAIL = 20  # the KL bars show the mean over this many most recent steps: one step is noisy
+
+# When a run goes wrong (thresholds are rules of thumb, checked over the last HINT_WINDOW steps).
+HINT_WARMUP_STEPS = 100
+HINT_WINDOW = 30
+D_WINS_FAKE = 0.05  # mean D(G(z)) below this ...
+D_WINS_REAL = 0.9  # ... while mean D(x) is above this: D tells them apart every time
+KL_COLLAPSED = 0.1  # nats, summed over every latent dimension
+KL_ACTIVE_DIM = 0.01  # nats: a dimension below this carries (almost) nothing about x
+
+BETTER = {
+    "higher": "↑ higher is better",
+    "lower": "↓ lower is better",
+    "": "read it against the others",
+}
+
+
+# ---------------------------------------------------------------- colours and LaTeX
+
+
+def term_colours(terms: Sequence[LossTerm]) -> dict[str, str]:
+    """One palette colour per term, in the model's order (the same term, the same colour)."""
+    return {term.key: PALETTE[i % len(PALETTE)] for i, term in enumerate(terms)}
+
+
+def coloured_formula(formula: str, terms: Sequence[LossTerm], colours: dict[str, str]) -> str:
+    """The formula with every term's LaTeX that appears in it wrapped in the term's colour.
+
+    Longer pieces win, and each stretch of the formula is coloured at most once, so a term that
+    contains another keeps its own colour.
+    """
+    taken = [False] * len(formula)
+    spans: list[tuple[int, int, str]] = []
+    for term in sorted(terms, key=lambda t: len(t.latex), reverse=True):
+        start = formula.find(term.latex)
+        while start >= 0:
+            end = start + len(term.latex)
+            if not any(taken[start:end]):
+                spans.append((start, end, colours[term.key]))
+                taken[start:end] = [True] * (end - start)
+            start = formula.find(term.latex, end)
+    out, last = [], 0
+    for start, end, colour in sorted(spans):
+        out += [formula[last:start], "{\\color{", colour, "}", formula[start:end], "}"]
+        last = end
+    out.append(formula[last:])
+    return "".join(out)
+
+
+def legend_line(term: LossTerm, colour: str) -> str:
+    """One Markdown line: the term's LaTeX in its colour, what it means, which way is good."""
+    swatch = f"$\\color{{{colour}}}\\blacksquare\\;{term.latex}$"
+    return f"{swatch} &nbsp; {term.caption} · *{BETTER[term.better]}*"
+
+
+# ---------------------------------------------------------------- series
+
+
+def bucketed(
+    reports: Sequence[StepReport], keys: Sequence[str], max_points: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(steps, values, bucket): each term's values averaged over buckets of ``bucket`` reports.
+
+    ``values`` is len(keys) x m; a key missing from a report reads as NaN.
+    """
+    table = np.array(
+        [[r.step, *(r.terms.get(k, math.nan) for k in keys)] for r in reports], dtype=np.float64
+    ).reshape(len(reports), len(keys) + 1)
+    bucket = max(1, math.ceil(len(table) / max_points))
+    usable = len(table) // bucket * bucket
+    head = table[:usable].reshape(-1, bucket, table.shape[1]).mean(axis=1)
+    if usable < len(table):
+        head = np.vstack([head, table[usable:].mean(axis=0)])
+    return head[:, 0], head[:, 1:].T, bucket
+
+
+def smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased EMA: the first point is the first value, not a pull towards 0."""
+    out = np.empty_like(values, dtype=np.float64)
+    acc = norm = 0.0
+    for i, value in enumerate(values):
+        acc = weight * acc + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out[i] = acc / norm if norm else value
+    return out
+
+
+def symlog_constant(values: np.ndarray) -> float:
+    """A decade below the smallest non-zero magnitude: below it the axis is linear."""
+    magnitudes = np.abs(values[np.isfinite(values) & (values != 0)])
+    if magnitudes.size == 0:
+        return 1.0
+    return float(10 ** (math.floor(math.log10(magnitudes.min())) - 1))
+
+
+def log_axis(values: np.ndarray) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """(sign, scale, axis) for drawing ``values`` on a log axis, sign preserved.
+
+    Positive terms: a log axis. Negative terms: -x on a reversed log axis labelled with a minus,
+    so up is still up. Terms that cross (or touch) zero: a symmetric log axis.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite > 0).all():
+        return 1.0, {"type": "log"}, {}
+    if finite.size and (finite < 0).all():
+        return -1.0, {"type": "log", "reverse": True}, {"labelExpr": "'−' + datum.label"}
+    return 1.0, {"type": "symlog", "constant": symlog_constant(values), "zero": False}, {}
+
+
+# ---------------------------------------------------------------- Vega-Lite specs
+
+
+def _line_layers(colour: str, scale: dict, axis: dict, smoothed: bool) -> list[dict]:
+    """The raw curve (faint when a smoothed one is drawn over it) and the smoothed curve."""
+    x = {"field": "step", "type": "quantitative", "title": "step"}
+    y = {"type": "quantitative", "title": None, "scale": scale, "axis": axis}
+    raw = {
+        "mark": {
+            "type": "line",
+            "color": colour,
+            "opacity": 0.25 if smoothed else 1.0,
+            "strokeWidth": 1.5,
+            "clip": True,
+        },
+        "encoding": {"x": x, "y": {**y, "field": "raw"}},
+    }
+    if not smoothed:
+        return [raw]
+    line = {
+        "mark": {"type": "line", "color": colour, "strokeWidth": 2.2, "clip": True},
+        "encoding": {"x": x, "y": {**y, "field": "value"}},
+    }
+    return [raw, line]
+
+
+def term_chart(
+    term: LossTerm,
+    colour: str,
+    steps: np.ndarray,
+    raw: np.ndarray,
+    shown: np.ndarray,
+    *,
+    log: bool,
+    smoothed: bool,
+) -> dict:
+    """One term's curve: raw (faint) and smoothed, titled with its name and latest value."""
+    sign, scale, axis = log_axis(raw) if log else (1.0, {"zero": False}, {})
+    rows = [
+        {"step": int(s), "raw": _finite(sign * r), "value": _finite(sign * v)}
+        for s, r, v in zip(steps, raw, shown, strict=True)
+    ]
+    title = f"{term.label}   {shown[-1]:.4g}" if len(shown) else term.label
+    return {
+        "title": {"text": title, "color": colour, "anchor": "start"},
+        "data": {"values": rows},
+        "layer": _line_layers(colour, scale, axis, smoothed),
+    }
+
+
+def probability_chart(
+    terms: Sequence[LossTerm],
+    colours: dict[str, str],
+    steps: np.ndarray,
+    shown: dict[str, np.ndarray],
+) -> dict:
+    """The GAN's D(x) and D(G(z)) on one [0, 1] axis, with the equilibrium at 0.5 marked."""
+    labels = {t.key: t.label for t in terms}
+    rows = [
+        {"step": int(s), "term": labels[key], "p": _finite(float(v))}
+        for key, series in shown.items()
+        for s, v in zip(steps, series, strict=True)
+    ]
+    order = [labels[k] for k in shown]
+    return {
+        "title": {"text": "D(x) and D(G(z)); at 0.5 D cannot tell", "anchor": "start"},
+        "layer": [
+            {
+                "data": {"values": rows},
+                "mark": {"type": "line", "strokeWidth": 2.2},
+                "encoding": {
+                    "x": {"field": "step", "type": "quantitative", "title": "step"},
+                    "y": {
+                        "field": "p",
+                        "type": "quantitative",
+                        "title": None,
+                        "scale": {"domain": [0, 1]},
+                    },
+                    "color": {
+                        "field": "term",
+                        "type": "nominal",
+                        "sort": order,
+                        "scale": {"domain": order, "range": [colours[k] for k in shown]},
+                        "legend": {"orient": "top", "title": None},
+                    },
+                },
+            },
+            {
+                "data": {"values": [{"p": 0.5}]},
+                "mark": {"type": "rule", "strokeDash": [4, 4], "opacity": 0.6},
+                "encoding": {"y": {"field": "p", "type": "quantitative"}},
+            },
+        ],
+    }
+
+
+def kl_bars(kl: Sequence[float], colour: str) -> dict:
+    """One bar per latent dimension, in index order so bars keep their place between refreshes."""
+    rows = [
+        {"dim": f"z{i + 1}", "kl": _finite(v), "active": v >= KL_ACTIVE_DIM}
+        for i, v in enumerate(kl)
+    ]
+    return {
+        "data": {"values": rows},
+        "mark": {"type": "bar", "color": colour},
+        "encoding": {
+            "x": {"field": "dim", "type": "ordinal", "sort": None, "title": "latent dimension"},
+            "y": {"field": "kl", "type": "quantitative", "title": "KL (nats)"},
+            "opacity": {"condition": {"test": "datum.active", "value": 1.0}, "value": 0.35},
+            "tooltip": [{"field": "dim"}, {"field": "kl", "format": ".3f"}],
+        },
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------- hints
+
+
+@dataclass(frozen=True)
+class Hint:
+    level: Literal["warning", "error"]
+    text: str
+
+
+def _tail_mean(reports: Sequence[StepReport], key: str) -> float | None:
+    tail = [r.terms[key] for r in reports[-HINT_WINDOW:] if key in r.terms]
+    return sum(tail) / len(tail) if tail else None
+
+
+def diagnose(reports: Sequence[StepReport], *, error: str | None = None) -> list[Hint]:
+    """Plain-language warnings for the ways a run commonly goes wrong."""
+    hints = []
+    if error:
+        hints.append(Hint("error", error))
+    if not reports or reports[-1].step < HINT_WARMUP_STEPS:
+        return hints
+    d_real, d_fake = _tail_mean(reports, "d_real"), _tail_mean(reports, "d_fake")
+    if d_fake is not None and d_real is not None and d_fake < D_WINS_FAKE and d_real > D_WINS_REAL:
+        hints.append(
+            Hint(
+                "warning",
+                f"The discriminator is winning outright: it calls real samples real "
+                f"(D(x) ≈ {d_real:.2f}) and every generated one fake (D(G(z)) ≈ {d_fake:.3f}). "
+                "The generator then learns almost nothing. Try a lower discriminator learning rate, "
+                "one D step per G step, or another seed.",
+            )
+        )
+    kl = _tail_mean(reports, "kl")
+    if kl is not None and kl < KL_COLLAPSED:
+        hints.append(
+            Hint(
+                "warning",
+                f"The KL term has collapsed to about zero ({kl:.3f} nats): the encoder's codes say "
+                "nothing about the input, so every sample looks alike. Try a smaller β, or train "
+                "longer.",
+            )
+        )
+    return hints
+
+
+# ---------------------------------------------------------------- Streamlit
+
+
+def formula_legend(terms: Sequence[LossTerm], formula: str) -> None:
+    """The objective in LaTeX and one coloured line per term, saying what it means."""
+    colours = term_colours(terms)
+    st.latex(coloured_formula(formula, terms, colours))
+    st.markdown("  \n".join(f":small[{legend_line(term, colours[term.key])}]" for term in terms))
+
+
+def loss_charts(
+    terms: Sequence[LossTerm], reports: Sequence[StepReport], *, key: str = "loss"
+) -> None:
+    """Smoothing and log-scale toggles, then a chart per term (and the GAN / VAE extras)."""
+    colours = term_colours(terms)
+    left, right = st.columns(2)
+    weight = left.slider(
+        "Smoothing",
+        0.0,
+        0.99,
+        0.6,
+        0.01,
+        key=f"{key}_smoothing",
+        help="Exponential moving average over steps; 0 shows the raw values.",
+    )
+    log = right.toggle(
+        "Log scale",
+        key=f"{key}_log",
+        help="Log of the magnitude, keeping the sign: always-negative terms are drawn on a "
+        "reversed log axis, terms that cross zero on a symmetric one.",
+    )
+    if not reports:
+        st.caption("The curves appear with the first steps.")
+        return
+    present = [t for t in terms if t.key in reports[-1].terms]
+    steps, values, bucket = bucketed(reports, [t.key for t in present])
+    shown = {
+        t.key: smooth(v, weight**bucket) if weight else v
+        for t, v in zip(present, values, strict=True)
+    }
+    specs = [
+        term_chart(t, colours[t.key], steps, raw, shown[t.key], log=log, smoothed=weight > 0)
+        for t, raw in zip(present, values, strict=True)
+        if t.key not in PROBABILITY_KEYS
+    ]
+    probabilities = {k: shown[k] for k in PROBABILITY_KEYS if k in shown}
+    if probabilities:
+        specs.append(probability_chart(present, colours, steps, probabilities))
+    columns = st.columns(2 if len(specs) in (2, 4) else min(3, len(specs)))
+    for i, spec in enumerate(specs):
+        with columns[i % len(columns)]:
+            st.vega_lite_chart(spec=spec, width="stretch", height=CHART_HEIGHT)
+    kl_tail = [r.vectors[KL_VECTOR] for r in reports[-KL_TAIL:] if KL_VECTOR in r.vectors]
+    if kl_tail:
+        kl = np.mean(kl_tail, axis=0)
+        active = int((kl >= KL_ACTIVE_DIM).sum())
+        st.markdown("**KL per latent dimension**")
+        st.vega_lite_chart(
+            spec=kl_bars(kl.tolist(), colours.get("kl", PALETTE[1])),
+            width="stretch",
+            height=CHART_HEIGHT,
+        )
+        st.caption(
+            f"{active} of {len(kl)} dimensions carry information about x (KL ≥ {KL_ACTIVE_DIM} "
+            "nats); a dimension near 0 is unused: its code is just the prior N(0, 1). "
+            f"Mean over the last {len(kl_tail)} steps."
+        )
+
+
+def show_hints(hints: Sequence[Hint]) -> None:
+    for hint in hints:
+        (st.error if hint.level == "error" else st.warning)(hint.text)
+
+
+def loss_panel(
+    terms: Sequence[LossTerm],
+    formula: str,
+    reports: Sequence[StepReport],
+    *,
+    error: str | None = None,
+    key: str = "loss",
+) -> None:
+    """The whole panel: formula and legend, toggles and charts, hints."""
+    formula_legend(terms, formula)
+    show_hints(diagnose(reports, error=error))
+    loss_charts(terms, reports, key=key)

@@ -1,0 +1,323 @@
+"""The Train page and the loss panel, driven through Streamlit's AppTest, plus the panel's maths.
+
+A run really trains (the 2-D GAN on 256 points, a few seconds on one thread); the test polls
+the page with ``at.run()`` while the background thread works, as a browser's refresh would.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from studio import checkpoints
+from studio.checkpoints import list_cards
+from studio.models import model_class
+from studio.paths import studio_dir
+from studio.train import StepReport, TrainSpec, run_training
+from studio.ui import loss_panel as lp
+from studio.ui.runs import sample_strip
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 60
+POLL_LIMIT_S = 60
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_pretrained(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+
+
+def _train_page():
+    from studio.ui import train_page
+
+    train_page.page()
+
+
+def _page() -> AppTest:
+    return AppTest.from_function(_train_page, default_timeout=TIMEOUT).run()
+
+
+def _poll(at: AppTest, done) -> AppTest:
+    """Rerun the page until ``done(at)``, as the live fragment would; bounded, never forever."""
+    deadline = time.monotonic() + POLL_LIMIT_S
+    while not done(at):
+        assert time.monotonic() < deadline, "the page never reached the expected state"
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def _choose(at: AppTest, family: str, data: str) -> AppTest:
+    at.selectbox(key="train_family").set_value(family).run()
+    return at.selectbox(key=f"train_data_{family}").set_value(data).run()
+
+
+def _texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def _png(colour=(10, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 40), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_the_page_starts_with_the_formula_and_nothing_running():
+    at = _page()
+    assert not at.exception
+    assert at.button(key="train_start").label == "Start training"
+    assert not at.button(key="train_start").disabled
+    assert "train_stop" not in [b.key for b in at.button]
+    assert r"\hat y" in at.latex[0].value  # the default family's (CPPN's) objective
+    at.selectbox(key="train_family").set_value("vae").run()
+    assert r"{\color{#4c78a8}\mathbb{E}_{q_\phi(z|x)}" in at.latex[0].value  # recon, coloured
+
+
+def test_a_short_run_reports_its_terms_stops_and_is_listed(no_pretrained):
+    at = _choose(_page(), "gan", "toy2d")
+    at.text_input(key="train_name").input("ring-run")
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    assert at.button(key="train_start").disabled  # one run at a time
+
+    def charts_with_steps(at):
+        run = at.session_state["train_run"]
+        return len(run.reports) >= 20 and len(at.get("vega_lite_chart")) == 6
+
+    _poll(at, charts_with_steps)
+    run = at.session_state["train_run"]
+    assert {"log_d_real", "log_1m_d_fake", "value", "g_loss", "d_real", "d_fake"} <= set(
+        run.latest.terms
+    )
+    assert at.get("progress") and at.image  # the bar and the sample strip
+    at.button(key="train_stop").click().run()
+    _poll(at, lambda at: not at.session_state["train_run"].running and at.success)
+    assert "Stopped at step" in at.success[0].value and "ring-run" in at.success[0].value
+    assert not at.button(key="train_start").disabled
+    assert "train_stop" not in [b.key for b in at.button]
+    assert len(at.get("vega_lite_chart")) == 6  # the curves stay after the run
+    assert at.selectbox(key="train_manage_model").options == ["ring-run"]
+    card = {c.id: c for c, _ in list_cards()}["ring-run"]
+    assert 0 < card.steps < 10_000 and card.dataset["name"] == "toy2d"
+    assert "--seconds 30" in card.command  # the default budget, recorded for a rerun
+    at.button(key="train_close").click().run()
+    assert "train_run" not in at.session_state and not at.get("vega_lite_chart")
+    assert at.selectbox(key="train_manage_model").options == ["ring-run"]  # the model stays
+
+
+def test_the_finished_model_appears_in_explore(no_pretrained):
+    run_training(
+        TrainSpec(
+            family="gan",
+            dataset="toy2d",
+            data_options={"n": 256},
+            steps=3,
+            model_config={"width": 16},
+            id="fresh-ring",
+            device="cpu",
+        )
+    )
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    explore = at.selectbox(key="explore_model")
+    assert explore.value == "fresh-ring" and explore.options[0].startswith("fresh-ring")
+
+
+@pytest.mark.parametrize(
+    ("family", "files", "says"),
+    [
+        ("vae", [("a.png", b"not a picture", "image/png")] * 3, "usable images"),
+        ("gan", [("pics.zip", b"not a zip", "application/zip")], "not a readable zip archive"),
+        (
+            "gan",
+            [("pics.zip", b"PK", "application/zip"), ("a.png", b"", "image/png")],
+            "one .zip or several pictures",
+        ),
+        ("mlp", [("me.png", b"\x89PNG broken", "image/png")], "not a readable image"),
+    ],
+)
+def test_bad_uploads_show_an_error_and_nothing_else_breaks(family, files, says):
+    at = _choose(_page(), family, "upload")
+    uploader = at.get("file_uploader")[0]
+    uploader.set_value(files[0] if family == "mlp" else files)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and says in at.error[0].value
+    assert "train_run" not in at.session_state and not at.button(key="train_start").disabled
+    assert list(studio_dir("uploads").iterdir()) == []  # the refused files were not kept
+    assert list(studio_dir("models").iterdir()) == []
+
+
+def test_a_starting_mistake_is_shown_in_plain_words():
+    at = _choose(_page(), "vae", "upload")
+    at.button(key="train_start").click().run()
+    assert not at.exception and "upload your pictures first" in at.error[0].value
+    at = _choose(_page(), "gan", "toy2d")
+    at.text_input(key="train_name").input("Not A Name!").run()
+    at.button(key="train_start").click().run()
+    assert "not a usable model id" in at.error[0].value
+
+
+def test_models_can_be_renamed_and_deleted_from_the_page():
+    run_training(
+        TrainSpec(
+            family="gan",
+            dataset="toy2d",
+            data_options={"n": 256},
+            steps=2,
+            model_config={"width": 16},
+            id="first",
+            device="cpu",
+        )
+    )
+    at = _page()
+    at.text_input(key="train_new_name").input("second")
+    at.button(key="train_rename").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="train_manage_model").options == ["second"]
+    assert at.toast[0].value == "Renamed first to second."
+    at.button(key="train_rename").click().run()  # no new name typed
+    assert "not a usable model id" in at.error[0].value
+    at.checkbox(key="train_delete_sure").check().run()
+    at.button(key="train_delete").click().run()
+    assert not at.exception
+    assert "train_manage_model" not in [s.key for s in at.selectbox]
+    assert list(studio_dir("models").iterdir()) == []
+
+
+# ---------------------------------------------------------------- the loss panel on its own
+
+
+def _vae_reports(n: int, *, kl_scale: float = 1.0) -> list[StepReport]:
+    reports = []
+    for step in range(1, n + 1):
+        kl = [kl_scale * 2.0 / (d + 1) for d in range(4)] + [0.0] * 4
+        recon = -500.0 + step
+        reports.append(
+            StepReport(
+                step,
+                step * 0.01,
+                step / n,
+                {"recon": recon, "kl": sum(kl), "elbo": recon - sum(kl), "loss": sum(kl) - recon},
+                {"kl_per_dim": kl},
+            )
+        )
+    return reports
+
+
+def _gan_reports(n: int, *, d_real: float, d_fake: float) -> list[StepReport]:
+    terms = {
+        "log_d_real": math.log(d_real),
+        "log_1m_d_fake": math.log(1 - d_fake),
+        "value": math.log(d_real) + math.log(1 - d_fake),
+        "g_loss": -math.log(d_fake),
+        "g_loss_saturating": math.log(1 - d_fake),
+        "d_real": d_real,
+        "d_fake": d_fake,
+    }
+    return [StepReport(s, s * 0.01, s / n, dict(terms)) for s in range(1, n + 1)]
+
+
+def _panel_script(arch: str, reports: list) -> None:
+    from studio.models import model_class
+    from studio.ui.loss_panel import loss_panel
+
+    cls = model_class(arch)
+    loss_panel(cls.TERMS, cls.FORMULA, reports, key="p")
+
+
+def test_the_vae_panel_draws_every_term_the_kl_bars_and_survives_the_toggles():
+    at = AppTest.from_function(
+        _panel_script, args=("vae", _vae_reports(900)), default_timeout=TIMEOUT
+    ).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 5  # recon, kl, elbo, loss + the KL bars
+    assert "4 of 8 dimensions carry information" in " ".join(_texts(at.caption))
+    at.toggle(key="p_log").set_value(True).run()
+    at.slider(key="p_smoothing").set_value(0.0).run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 5
+
+
+def test_colours_match_between_formula_legend_and_curves():
+    vae = model_class("vae")
+    colours = lp.term_colours(vae.TERMS)
+    assert len(set(colours.values())) == len(vae.TERMS)
+    formula = lp.coloured_formula(vae.FORMULA, vae.TERMS, colours)
+    recon, kl = vae.TERMS[0], vae.TERMS[1]
+    assert f"{{\\color{{{colours['recon']}}}{recon.latex}}}" in formula
+    assert f"{{\\color{{{colours['kl']}}}{kl.latex}}}" in formula
+    assert formula.replace(f"{{\\color{{{colours['recon']}}}", "").count("color") == 1
+    assert colours["kl"] in lp.legend_line(kl, colours["kl"])
+    steps, values, _ = lp.bucketed(_vae_reports(10), ["kl"])
+    chart = lp.term_chart(kl, colours["kl"], steps, values[0], values[0], log=False, smoothed=True)
+    assert {layer["mark"]["color"] for layer in chart["layer"]} == {colours["kl"]}
+
+
+def test_long_runs_are_bucketed_and_smoothing_is_debiased():
+    reports = [StepReport(s, 0, 0, {"a": float(s % 2)}) for s in range(1, 1001)]
+    steps, values, bucket = lp.bucketed(reports, ["a", "missing"])
+    assert bucket == 3 and len(steps) == math.ceil(1000 / 3) <= lp.MAX_POINTS
+    assert steps[0] == 2 and values[0][0] == pytest.approx(2 / 3)
+    assert np.isnan(values[1]).all()
+    assert lp.smooth(np.array([5.0, 5.0, 5.0]), 0.9).tolist() == [5.0, 5.0, 5.0]
+    assert lp.smooth(np.array([1.0, 0.0]), 0.5).tolist() == pytest.approx([1.0, 1 / 3])
+
+
+def test_log_axes_keep_the_sign():
+    assert lp.log_axis(np.array([0.5, 2.0]))[:2] == (1.0, {"type": "log"})
+    sign, scale, axis = lp.log_axis(np.array([-600.0, -120.0]))
+    assert sign == -1.0 and scale["reverse"] and "−" in axis["labelExpr"]
+    _, scale, _ = lp.log_axis(np.array([-3.0, 0.02, 4.0]))
+    assert scale["type"] == "symlog" and scale["constant"] == pytest.approx(0.001)
+
+
+def test_hints_name_what_went_wrong():
+    assert lp.diagnose(_gan_reports(200, d_real=0.7, d_fake=0.4)) == []
+    (hint,) = lp.diagnose(_gan_reports(200, d_real=0.99, d_fake=0.01))
+    assert hint.level == "warning" and "discriminator is winning outright" in hint.text
+    assert lp.diagnose(_gan_reports(50, d_real=0.99, d_fake=0.01)) == []  # still warming up
+    (hint,) = lp.diagnose(_vae_reports(300, kl_scale=0.001))
+    assert "KL term has collapsed" in hint.text
+    assert lp.diagnose(_vae_reports(300)) == []
+    (hint,) = lp.diagnose([], error="training diverged at step 12: a loss term became NaN")
+    assert hint.level == "error" and "NaN" in hint.text
+
+
+# ---------------------------------------------------------------- the sample strip
+
+
+def test_the_sample_strip_shows_samples_points_or_the_fit():
+    from studio.models import build_model
+
+    vae = build_model("vae", {"latent_dim": 4, "width": 4}).eval()
+    strip = sample_strip()(vae)
+    assert strip.dtype == np.uint8 and strip.shape[2] == 3
+    assert strip.shape[1] > 7 * strip.shape[0]  # eight samples in a row
+    np.testing.assert_array_equal(strip, sample_strip()(vae))  # the same fixed z every time
+    gan = build_model("gan2d", {"width": 8}).eval()
+    assert sample_strip(real=np.zeros((5, 2), np.float32))(gan).shape == (320, 320, 3)
+    cppn = build_model("cppn", {"size": 16}).eval()
+    target = np.full((16, 16, 3), 255, np.uint8)
+    fit = sample_strip(target=target)(cppn)
+    assert fit.shape[1] > 1.8 * fit.shape[0] and (fit[40, 40] == 255).all()  # target first
