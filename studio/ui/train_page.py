@@ -43,9 +43,9 @@ BUDGET_S = (10, 300)
 DEFAULT_BUDGET_S = 30
 
 FAMILIES = {
-    "mlp": "MLP (CPPN) — paints one picture from pixel coordinates",
-    "gan": "GAN — a generator and a discriminator play a game",
-    "vae": "VAE — encodes and decodes, maximising the ELBO",
+    "mlp": ("MLP (CPPN)", "Paints one picture from its pixel coordinates."),
+    "gan": ("GAN", "A generator and a discriminator play a game; the generator learns to draw."),
+    "vae": ("VAE", "Encodes pictures into codes and decodes them, maximising the ELBO."),
 }
 UPLOAD = "upload"
 DATA_CHOICES = {
@@ -137,8 +137,13 @@ def page() -> None:
 
 def _settings(*, disabled: bool) -> Request:
     family = st.selectbox(
-        "Model", list(FAMILIES), format_func=FAMILIES.get, key="train_family", disabled=disabled
+        "Model",
+        list(FAMILIES),
+        format_func=lambda family: FAMILIES[family][0],
+        key="train_family",
+        disabled=disabled,
     )
+    st.caption(FAMILIES[family][1])
     dataset = st.selectbox(
         "Data",
         DATA_CHOICES[family],
@@ -194,12 +199,19 @@ def _settings(*, disabled: bool) -> Request:
         "Name (optional)",
         key="train_name",
         disabled=disabled,
-        placeholder=f"{family}-{dataset}-<date>-<time>",
+        placeholder=f"{family}-{_dataset_name(family, dataset)}-<date>-<time>",
         help="lower-case letters, digits, '.', '_' or '-'",
     )
     return Request(
         family, dataset, data_options, model_config, seconds, batch_size, seed, name, uploads
     )
+
+
+def _dataset_name(family: str, choice: str) -> str:
+    """The dataset a data choice trains on: uploads are ``image`` for the CPPN, else ``folder``."""
+    if choice != UPLOAD:
+        return choice
+    return "image" if family == "mlp" else "folder"
 
 
 def _knobs(arch: str, *, disabled: bool) -> dict[str, Any]:
@@ -241,12 +253,9 @@ def _start(request: Request) -> bool:
     data_path: Path | None = None
     try:
         uploaded = request.dataset == UPLOAD
-        dataset = (
-            ("image" if request.family == "mlp" else "folder") if uploaded else request.dataset
-        )
         spec = TrainSpec(
             family=request.family,
-            dataset=dataset,
+            dataset=_dataset_name(request.family, request.dataset),
             data_options=request.data_options,
             model_config=request.model_config,
             seconds=request.seconds,
