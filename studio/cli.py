@@ -17,14 +17,16 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
+from studio import bench
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.imaging import draw, scatter
+from studio.imaging import draw
+from studio.inference import Renderer
 from studio.models import FAMILIES
 from studio.paths import atomic_write_bytes
-from studio.recipe import Recipe, to_png
+from studio.recipe import to_png
 from studio.train import StepReport, TrainSpec, run_training
 
 
@@ -128,20 +130,16 @@ def _latents(model: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    model, card = load_checkpoint(args.model)
-    z = _latents(model, 1, args.seed)
-    if model.output == "points":
-        points = model.decode(_latents(model, 2000, args.seed)).detach().numpy()
-        image = scatter(points, size=args.size or 512)
+    """Through the Renderer, so the PNG's recipe reproduces its pixels exactly (z rounded)."""
+    renderer = Renderer(cache_mb=0)
+    model = renderer.load(args.model).model
+    if model.output == "points":  # 2000 points do not fit a recipe's z: no recipe
+        image = renderer.render(args.model, _latents(model, 2000, args.seed), args.size)
+        recipe = None
     else:
-        image = draw(model, z, args.size)[0]
-    recipe = Recipe(
-        model=card.id,
-        sha256=card.sha256,
-        z=z[0].tolist(),
-        size=image.shape[0],
-        options={"seed": args.seed},
-    )
+        z, options = _latents(model, 1, args.seed)[0], {"seed": args.seed}
+        recipe = renderer.recipe(args.model, z, args.size, options)
+        image = renderer.render(args.model, z, args.size, options)
     atomic_write_bytes(args.out, to_png(image, recipe))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return 0
@@ -237,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the pretrained models and your own")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_list)
+    bench.add_parser(commands)
     return parser
 
 

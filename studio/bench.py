@@ -1,0 +1,275 @@
+"""``python -m studio bench``: how fast the renderer answers, beside the naive way and a bare forward.
+
+For every pretrained model (or the ones named with ``--models``), warmed up first:
+
+    miss       one render of a z never seen (the slider moved): load check, forward, uint8
+    hit        the same render again: a cache lookup
+    batch64    64 new z in one call (a grid); per_second counts images
+    naive      what many Streamlit demos do per request: read the card, build the model, load
+               the weights, forward, convert
+    bare       ``model.decode(z)`` alone on a warm model: the floor a render is measured against
+    mlp-SIZE   a CPPN render of a new z at SIZE x SIZE (256, 512, 1024, 4096)
+    poster-4096  a 4096 x 4096 CPPN poster in a fresh process, with its peak resident memory
+
+A point model's picture is a scatter of ``POINT_SAMPLES`` z, so its cases draw that many. The
+numbers are wall-clock percentiles on a machine that may be busy: read them as a guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
+from studio.device import DEVICE_CHOICES
+from studio.errors import StudioError
+from studio.imaging import draw, scatter
+from studio.inference import Renderer
+from studio.models import build_model
+from studio.paths import PRETRAINED_DIR
+
+POINT_SAMPLES = 512
+MLP_SIZES = (256, 512, 1024, 4096)
+POSTER_SIZE = 4096
+TARGETS = {"render/bare": 1.3, "naive/render": 20.0}
+
+# ---------------------------------------------------------------- timing
+
+
+def time_calls(
+    call: Callable[[int], Any], *, repeat: int, budget_s: float, warmup: int = 3
+) -> list[float]:
+    """Seconds taken by ``call(i)`` for i = warmup, warmup + 1, ... (i picks a fresh input):
+    ``repeat`` calls, or fewer when ``budget_s`` runs out (at least 3)."""
+    for i in range(warmup):
+        call(i)
+    seconds: list[float] = []
+    started = time.perf_counter()
+    while len(seconds) < repeat and (len(seconds) < 3 or time.perf_counter() - started < budget_s):
+        i = warmup + len(seconds)
+        start = time.perf_counter()
+        call(i)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def row(model: str, case: str, device: torch.device, seconds: list[float], items: int = 1) -> dict:
+    p50 = float(np.percentile(seconds, 50))
+    return {
+        "model": model,
+        "case": case,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "p50_ms": round(p50 * 1e3, 4),
+        "p95_ms": round(float(np.percentile(seconds, 95)) * 1e3, 4),
+        "per_second": round(items / p50, 2),
+    }
+
+
+# ---------------------------------------------------------------- the ways to draw
+
+
+def naive_render(card_path: Path, z: torch.Tensor, size: int | None) -> np.ndarray:
+    """One request the naive way: rebuild the model and reload its weights, then draw."""
+    card = read_card(card_path)
+    model = build_model(card.arch, card.config)
+    model.load_state_dict(load_file(weights_path(card_path)))
+    model.eval()
+    with torch.no_grad():
+        if model.output == "points":
+            return scatter(model.decode(z).numpy(), size=size or 512)
+        return draw(model, z, size)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_model(
+    renderer: Renderer,
+    model_id: str,
+    *,
+    repeat: int,
+    budget_s: float,
+    mlp_sizes: tuple[int, ...],
+) -> list[dict]:
+    loaded = renderer.load(model_id)
+    model, device = loaded.model, renderer.device
+    points = model.output == "points"
+    per_render = POINT_SAMPLES if points else 1
+    rng = np.random.default_rng(0)
+    pool = rng.standard_normal((repeat + 8, per_render, model.latent_dim)).astype(np.float32)
+
+    def fresh(i: int) -> np.ndarray:
+        return pool[i] if points else pool[i, 0]
+
+    def timed(case: str, call: Callable[[int], Any], items: int = 1, reps: int = repeat) -> dict:
+        seconds = time_calls(call, repeat=reps, budget_s=budget_s, warmup=min(3, reps))
+        return row(model_id, case, device, seconds, items)
+
+    rows = [timed("miss", lambda i: renderer.render(model_id, fresh(i)))]
+    seen = fresh(0)
+    rows.append(timed("hit", lambda i: renderer.render(model_id, seen)))
+    if not points:
+        batches = rng.standard_normal((repeat + 8, 64, model.latent_dim)).astype(np.float32)
+        rows.append(timed("batch64", lambda i: renderer.render(model_id, batches[i]), items=64))
+
+    bare, _ = load_checkpoint(loaded.path, device=device)
+    tensors = torch.from_numpy(pool).to(device)
+
+    def bare_forward(i: int) -> None:
+        with torch.inference_mode():
+            bare.decode(tensors[i] if points else tensors[i, :1])
+        _sync(device)
+
+    rows.append(timed("bare", bare_forward))
+    rows.append(timed("naive", lambda i: naive_render(loaded.path, tensors[i].cpu(), None)))
+
+    def at_size(size: int) -> Callable[[int], Any]:
+        return lambda i: renderer.render(model_id, fresh(i), size=size)
+
+    if model.family == "mlp":
+        for size in mlp_sizes:
+            reps = max(1, min(repeat, 2**22 // size**2))  # 4096 px: once
+            rows.append(timed(f"mlp-{size}", at_size(size), reps=reps))
+        if POSTER_SIZE in mlp_sizes:
+            rows.append(poster_memory(loaded.path, model_id, device))
+    return rows
+
+
+# ---------------------------------------------------------------- poster memory
+
+_POSTER_SCRIPT = """
+import resource, sys, time
+import numpy as np, torch
+from studio.inference import Renderer
+torch.set_num_threads(int(sys.argv[3]))
+renderer = Renderer(device=sys.argv[2], cache_mb=0)
+loaded = renderer.load(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+renderer.poster(sys.argv[1], np.zeros(loaded.model.latent_dim), int(sys.argv[4]))
+seconds = time.perf_counter() - start
+print(seconds, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
+    """Time and peak RSS of one poster in a fresh process (torch's allocations escape
+    tracemalloc; ru_maxrss sees them all)."""
+    threads = torch.get_num_threads()
+    argv = [str(card_path), str(device), str(threads), str(POSTER_SIZE)]
+    root, python_path = str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")
+    done = subprocess.run(
+        [sys.executable, "-c", _POSTER_SCRIPT, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [root, python_path]))},
+    )
+    seconds, before, peak = map(float, done.stdout.split())
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    result = row(model_id, f"poster-{POSTER_SIZE}", device, [seconds])
+    result["peak_mb"] = round(peak * unit / 2**20, 1)
+    result["loaded_mb"] = round(before * unit / 2**20, 1)
+    return result
+
+
+# ---------------------------------------------------------------- the command
+
+
+def pretrained_ids() -> list[str]:
+    return [card.id for card, path in list_cards() if path.parent == PRETRAINED_DIR]
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """render/bare and naive/render per model and thread count, against the targets."""
+    lines = []
+    by_key: dict[tuple[str, int], dict[str, dict]] = {}
+    for r in rows:
+        by_key.setdefault((r["model"], r["threads"]), {})[r["case"]] = r
+    for (model, threads), cases in by_key.items():
+        miss, bare, naive = (
+            cases["miss"]["p50_ms"],
+            cases["bare"]["p50_ms"],
+            cases["naive"]["p50_ms"],
+        )
+        lines.append(
+            f"  {model:<24} threads {threads}  render/bare {miss / bare:5.2f}x "
+            f"(target <= {TARGETS['render/bare']}x)  naive/render {naive / miss:6.1f}x "
+            f"(target >= {TARGETS['naive/render']:.0f}x)  hit {cases['hit']['p50_ms']:.3f} ms"
+        )
+    return lines
+
+
+def print_table(rows: list[dict], device: torch.device) -> None:
+    threads = sorted({r["threads"] for r in rows})
+    print(f"device {device}  torch {torch.__version__}  {os.cpu_count()} CPUs  threads {threads}")
+    print(f"{'model':<24} {'case':<12} {'thr':>3} {'p50 ms':>10} {'p95 ms':>10} {'per s':>10}")
+    for r in rows:
+        extra = (
+            f"  peak RSS {r['peak_mb']} MB (loaded: {r['loaded_mb']} MB)" if "peak_mb" in r else ""
+        )
+        print(
+            f"{r['model']:<24} {r['case']:<12} {r['threads']:>3} {r['p50_ms']:>10.3f} "
+            f"{r['p95_ms']:>10.3f} {r['per_second']:>10.1f}{extra}"
+        )
+    print("ratios (p50):")
+    print("\n".join(ratios(rows)))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.repeat < 1 or not args.budget > 0 or any(t < 1 for t in args.threads or []):
+        raise StudioError("--repeat and --threads must be at least 1, --budget more than 0")
+    model_ids = args.models or pretrained_ids()
+    if not model_ids:
+        print(
+            "nothing to measure: pretrained/ holds no models yet. Name some with "
+            "--models ID_OR_PATH ... (train one with `python -m studio train`)",
+            file=sys.stderr,
+        )
+        if args.json:
+            print("[]")
+        return 0
+    sizes = tuple(s for s in MLP_SIZES if not args.quick or s <= 1024)
+    rows: list[dict] = []
+    device = None
+    for threads in args.threads or [torch.get_num_threads()]:
+        torch.set_num_threads(threads)
+        renderer = Renderer(device=args.device)
+        device = renderer.device
+        for model_id in model_ids:
+            rows += measure_model(
+                renderer, model_id, repeat=args.repeat, budget_s=args.budget, mlp_sizes=sizes
+            )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print_table(rows, device)
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench", help="time renders: cache miss and hit, batches, the naive way, a bare forward"
+    )
+    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
+    bench.add_argument("--models", nargs="+", metavar="ID_OR_PATH", help="default: pretrained/")
+    bench.add_argument("--threads", nargs="+", type=int, metavar="N", help="torch threads to try")
+    bench.add_argument("--repeat", type=int, default=50, help="timed calls per case")
+    bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
+    bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
+    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.set_defaults(handler=cmd_bench)
