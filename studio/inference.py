@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from studio import checkpoints
 from studio.checkpoints import (
     ModelCard,
     find_card,
@@ -61,7 +62,6 @@ from studio.errors import StudioError
 from studio.imaging import resize, scatter, to_uint8
 from studio.models import GenerativeModel, build_model
 from studio.models.base import config_from_dict
-from studio.paths import PRETRAINED_DIR
 from studio.recipe import MAX_SIZE, Z_DECIMALS, Recipe
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -357,7 +357,8 @@ class Renderer:
         self.cache = ImageCache(int(cache_mb * 2**20))
         self._latencies = _Latencies()
         self._paths: dict[Path, _PathEntry] = {}
-        self._names: dict[str, tuple[Path, Path | None]] = {}  # id or path -> card, shadowing card
+        # (id or path, STUDIO_HOME) -> its card, and the user card that would shadow a pretrained one
+        self._names: dict[tuple[str, str | None], tuple[Path, Path | None]] = {}
         self._served: dict[str, _Served] = {}  # by sha256
         self._variants: OrderedDict[ModuleKey, _Served] = OrderedDict()
         self._lock = threading.RLock()
@@ -371,7 +372,8 @@ class Renderer:
         pretrained id, to notice a user model of the same id that would now shadow it).
         """
         name = str(id_or_path)
-        known = self._names.get(name)
+        key = (name, os.environ.get("STUDIO_HOME"))  # an id means another file in another home
+        known = self._names.get(key)
         if known is not None:
             card_path, shadow = known
             entry = self._paths.get(card_path)
@@ -385,8 +387,8 @@ class Renderer:
         signature = _signature(card_path)
         if signature is None:
             raise StudioError(f"{card_path.stem} is gone: its card or its weights were removed")
-        shadows = card_path.parent == PRETRAINED_DIR and card_path.stem == name
-        self._names[name] = (card_path, user_models_dir() / f"{name}.json" if shadows else None)
+        shadows = card_path.parent == checkpoints.PRETRAINED_DIR and card_path.stem == name
+        self._names[key] = (card_path, user_models_dir() / f"{name}.json" if shadows else None)
         entry = self._paths.get(card_path)
         if entry is not None and entry.signature == signature:
             return entry.loaded

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from studio import bench, checkpoints, inference
+from studio import bench, checkpoints
 from studio import device as studio_device
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.cli import main
@@ -203,7 +203,6 @@ def test_a_checkpoint_replaced_under_the_same_name_is_not_served_stale(zoo):
 def test_a_user_model_that_takes_a_pretrained_id_is_served_from_then_on(monkeypatch, tmp_path):
     shipped = tmp_path / "pretrained"
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", shipped)
-    monkeypatch.setattr(inference, "PRETRAINED_DIR", shipped)
     torch.manual_seed(0)
     model = build_model("vae", TINY["vae"])
     save_checkpoint(model, ModelCard(id="shared", arch="vae", family="vae", config={}), shipped)
@@ -217,6 +216,15 @@ def test_a_user_model_that_takes_a_pretrained_id_is_served_from_then_on(monkeypa
     assert renderer.load("shared").path.parent != shipped
     assert not np.array_equal(mine, pretrained)
     assert mine.tobytes() == Renderer().render("shared", z).tobytes()
+
+
+def test_an_id_is_looked_up_in_the_current_studio_folder(zoo, monkeypatch, tmp_path):
+    renderer = Renderer()  # one per process, like the app's: it outlives a change of folder
+    z = latents(1, 8)[0]
+    first = renderer.render(zoo["dcgan"], z)
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "another-home"))
+    save_tiny("dcgan", zoo["dcgan"], seed=1)
+    assert not np.array_equal(renderer.render(zoo["dcgan"], z), first)
 
 
 def test_forget_drops_a_deleted_model_and_its_images(zoo, studio_home):
