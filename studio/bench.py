@@ -50,31 +50,44 @@ TARGETS = {"render/bare": 1.3, "naive/render": 20.0}
 
 def time_calls(
     call: Callable[[int], Any], *, repeat: int, budget_s: float, warmup: int = 3
-) -> list[float]:
-    """Seconds taken by ``call(i)`` for i = warmup, warmup + 1, ... (i picks a fresh input):
-    ``repeat`` calls, or fewer when ``budget_s`` runs out (at least 3)."""
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``call(i)`` for i = warmup, warmup + 1, ... (i picks a fresh
+    input): ``repeat`` calls, or fewer when ``budget_s`` runs out (at least 3).
+
+    CPU time (all of this process's threads) is the steadier figure on a shared machine.
+    """
     for i in range(warmup):
         call(i)
-    seconds: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     started = time.perf_counter()
-    while len(seconds) < repeat and (len(seconds) < 3 or time.perf_counter() - started < budget_s):
-        i = warmup + len(seconds)
-        start = time.perf_counter()
+    while len(wall) < repeat and (len(wall) < 3 or time.perf_counter() - started < budget_s):
+        i = warmup + len(wall)
+        start, start_cpu = time.perf_counter(), time.process_time()
         call(i)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
-def row(model: str, case: str, device: torch.device, seconds: list[float], items: int = 1) -> dict:
-    p50 = float(np.percentile(seconds, 50))
+def row(
+    model: str,
+    case: str,
+    device: torch.device,
+    seconds: tuple[list[float], list[float]],
+    items: int = 1,
+) -> dict:
+    wall, cpu = seconds
+    p50 = float(np.percentile(wall, 50))
     return {
         "model": model,
         "case": case,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "p50_ms": round(p50 * 1e3, 4),
-        "p95_ms": round(float(np.percentile(seconds, 95)) * 1e3, 4),
+        "p95_ms": round(float(np.percentile(wall, 95)) * 1e3, 4),
         "per_second": round(items / p50, 2),
+        "cpu_p50_ms": round(float(np.percentile(cpu, 50)) * 1e3, 4),
     }
 
 
@@ -146,12 +159,14 @@ def measure_model(
             bare.decode(tensors[i] if points else tensors[i, :1])
         _sync(device)
 
-    rows.append(timed("bare", bare_forward))
-    rows.append(timed("naive", lambda i: naive_render(loaded.path, tensors[i], device)))
-    lean = timed(
-        "naive-lean", lambda i: naive_render(loaded.path, tensors[i], device, verify=False)
-    )
-    rows.append(lean)
+    def naive(verify: bool) -> Callable[[int], Any]:
+        return lambda i: naive_render(loaded.path, tensors[i], device, verify=verify)
+
+    rows += [
+        timed("bare", bare_forward),
+        timed("naive", naive(True)),
+        timed("naive-lean", naive(False)),
+    ]
 
     def at_size(size: int) -> Callable[[int], Any]:
         return lambda i: renderer.render(model_id, fresh(i), size=size)
@@ -174,17 +189,22 @@ from studio.inference import Renderer
 torch.set_num_threads(int(sys.argv[3]))
 renderer = Renderer(device=sys.argv[2], cache_mb=0)
 loaded = renderer.load(sys.argv[1])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
+try:  # resident KiB now: Linux only
+    with open("/proc/self/statm") as statm:
+        before = int(statm.read().split()[1]) * resource.getpagesize() / 1024
+except OSError:
+    before = float("nan")
+start, start_cpu = time.perf_counter(), time.process_time()
 renderer.poster(sys.argv[1], np.zeros(loaded.model.latent_dim), int(sys.argv[4]))
-seconds = time.perf_counter() - start
-print(seconds, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+print(seconds, cpu, before, peak / 1024 if sys.platform == "darwin" else peak)
 """
 
 
 def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
-    """Time and peak RSS of one poster in a fresh process (torch's allocations escape
-    tracemalloc; ru_maxrss sees them all)."""
+    """Time and peak resident memory of one poster in a fresh process (torch's allocations
+    escape tracemalloc; ru_maxrss sees them all)."""
     threads = torch.get_num_threads()
     argv = [str(card_path), str(device), str(threads), str(POSTER_SIZE)]
     root, python_path = str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")
@@ -192,14 +212,15 @@ def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
         [sys.executable, "-c", _POSTER_SCRIPT, *argv],
         capture_output=True,
         text=True,
-        check=True,
         env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [root, python_path]))},
     )
-    seconds, before, peak = map(float, done.stdout.split())
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    result = row(model_id, f"poster-{POSTER_SIZE}", device, [seconds])
-    result["peak_mb"] = round(peak * unit / 2**20, 1)
-    result["loaded_mb"] = round(before * unit / 2**20, 1)
+    if done.returncode:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
+        raise StudioError(f"the poster measurement of {model_id} failed: {tail[0]}")
+    seconds, cpu, before_kib, peak_kib = map(float, done.stdout.split())
+    result = row(model_id, f"poster-{POSTER_SIZE}", device, ([seconds], [cpu]))
+    result["peak_mb"] = round(peak_kib / 1024, 1)  # the process's high-water mark
+    result["loaded_mb"] = round(before_kib / 1024, 1)  # resident just before the poster
     return result
 
 
@@ -210,20 +231,26 @@ def pretrained_ids() -> list[str]:
     return [card.id for card, path in list_cards() if path.parent == PRETRAINED_DIR]
 
 
+def _ratio(cases: dict[str, dict], top: str, bottom: str) -> str:
+    wall = cases[top]["p50_ms"] / cases[bottom]["p50_ms"]
+    cpu = cases[top]["cpu_p50_ms"] / max(cases[bottom]["cpu_p50_ms"], 1e-6)
+    return f"{wall:.2f}x (cpu {cpu:.2f}x)"
+
+
 def ratios(rows: list[dict]) -> list[str]:
-    """render/bare and naive/render per model and thread count, against the targets."""
+    """render/bare and naive/render per image model and thread count, wall (and CPU) p50."""
     lines = []
     by_key: dict[tuple[str, int], dict[str, dict]] = {}
     for r in rows:
         by_key.setdefault((r["model"], r["threads"]), {})[r["case"]] = r
     for (model, threads), cases in by_key.items():
-        miss, bare = cases["miss"]["p50_ms"], cases["bare"]["p50_ms"]
-        naive, lean = cases["naive"]["p50_ms"], cases["naive-lean"]["p50_ms"]
+        if "batch64" not in cases:  # a point model: its render is a matplotlib scatter
+            continue
         lines.append(
-            f"  {model:<24} threads {threads}  render/bare {miss / bare:5.2f}x "
-            f"(target <= {TARGETS['render/bare']}x)  naive/render {naive / miss:6.1f}x "
-            f"(lean {lean / miss:.1f}x; target >= {TARGETS['naive/render']:.0f}x)  "
-            f"hit {cases['hit']['p50_ms']:.3f} ms"
+            f"  {model:<24} threads {threads}  render/bare {_ratio(cases, 'miss', 'bare')}, "
+            f"target <= {TARGETS['render/bare']}x;  naive/render {_ratio(cases, 'naive', 'miss')}"
+            f", lean {_ratio(cases, 'naive-lean', 'miss')}, target >= "
+            f"{TARGETS['naive/render']:.0f}x;  hit {cases['hit']['p50_ms']:.3f} ms"
         )
     return lines
 
@@ -231,14 +258,17 @@ def ratios(rows: list[dict]) -> list[str]:
 def print_table(rows: list[dict], device: torch.device) -> None:
     threads = sorted({r["threads"] for r in rows})
     print(f"device {device}  torch {torch.__version__}  {os.cpu_count()} CPUs  threads {threads}")
-    print(f"{'model':<24} {'case':<12} {'thr':>3} {'p50 ms':>10} {'p95 ms':>10} {'per s':>10}")
+    print(
+        f"{'model':<24} {'case':<12} {'thr':>3} {'p50 ms':>10} {'p95 ms':>10} {'per s':>10} "
+        f"{'cpu ms':>10}"
+    )
     for r in rows:
         extra = (
-            f"  peak RSS {r['peak_mb']} MB (loaded: {r['loaded_mb']} MB)" if "peak_mb" in r else ""
+            f"  peak RSS {r['peak_mb']} MB (before: {r['loaded_mb']} MB)" if "peak_mb" in r else ""
         )
         print(
             f"{r['model']:<24} {r['case']:<12} {r['threads']:>3} {r['p50_ms']:>10.3f} "
-            f"{r['p95_ms']:>10.3f} {r['per_second']:>10.1f}{extra}"
+            f"{r['p95_ms']:>10.3f} {r['per_second']:>10.1f} {r['cpu_p50_ms']:>10.3f}{extra}"
         )
     print("ratios (p50):")
     print("\n".join(ratios(rows)))

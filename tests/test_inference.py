@@ -385,7 +385,7 @@ def test_bench_prints_one_json_row_per_case(zoo, capsys):
     assert [r["case"] for r in rows] == ["miss", "hit", "batch64", "bare", "naive", "naive-lean"]
     for r in rows:
         assert r["model"] == zoo["vae"] and r["device"] == "cpu"
-        assert 0 < r["p50_ms"] <= r["p95_ms"] and r["per_second"] > 0
+        assert 0 < r["p50_ms"] <= r["p95_ms"] and r["per_second"] > 0 and r["cpu_p50_ms"] > 0
 
 
 def test_bench_says_when_there_is_nothing_to_measure(monkeypatch, tmp_path, capsys):
