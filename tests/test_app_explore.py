@@ -63,6 +63,13 @@ def _ok(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def _open_tool(at: AppTest, tab: str) -> AppTest:
+    """Open the "More" expander on ``tab`` (both draw their content only when open)."""
+    at.session_state["explore_more"] = True
+    at.session_state["explore_tool"] = tab
+    return at.run()
+
+
 def _recipe(at: AppTest) -> Recipe:
     return Recipe.from_query(at.query_params["r"])
 
@@ -167,6 +174,7 @@ def test_a_dropped_png_reproduces_its_image(zoo):
     other = _app()
     other.number_input(key="explore_seed").set_value(3).run()
     assert _image(other) != image
+    _open_tool(other, "Open a PNG")
     other.file_uploader(key="explore_open_png").upload("kept.png", png, "image/png").run()
     _ok(other)
     assert _image(other) == image
@@ -195,6 +203,7 @@ def test_links_to_other_weights_or_unknown_models_say_why(zoo):
 def test_bad_pngs_show_an_error_and_nothing_else_breaks(zoo, name, data, says):
     at = _app()
     image = _image(at)
+    _open_tool(at, "Open a PNG")
     at.file_uploader(key="explore_open_png").upload(name, data, "image/png").run()
     assert not at.exception
     assert says in at.error[0].value
@@ -210,6 +219,7 @@ def test_vae_encodes_an_upload_and_starts_there_and_refuses_junk(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-vae").run()
     before = _image(at)
+    _open_tool(at, "Start from a picture")
     at.file_uploader(key="explore_encode_upload").upload("cat.jpg", b"\xff\xd8junk").run()
     assert not at.exception
     assert "not a readable image" in at.error[0].value
@@ -228,13 +238,17 @@ def test_kept_points_interpolate_and_walk_into_a_gif(zoo):
     next(b for b in at.button if b.label == "As A").click().run()
     at.number_input(key="explore_seed").set_value(5).run()
     next(b for b in at.button if b.label == "As B").click().run()
+    _open_tool(at, "Interpolate")
     next(b for b in at.button if b.label == "Interpolate").click().run()
     _ok(at)
+    studio, strip = at.get("image")
+    assert strip.captions == ["A → B"]
+    _open_tool(at, "Latent walk")
     next(b for b in at.button if b.label == "Make GIF").click().run()
     _ok(at)
-    images = at.get("image")
-    assert len(images) == 3  # the studio, the A -> B strip, the GIF
-    assert images[2].value[0].endswith(".gif")
+    studio, gif = at.get("image")
+    assert gif.value[0].endswith(".gif")
+    assert at.get("download_button")
 
 
 def test_keep_then_open_from_the_gallery(zoo):

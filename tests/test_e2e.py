@@ -17,6 +17,7 @@ from studio.paths import studio_dir
 from studio.ui.latency import (
     CHROMIUM,
     IMAGE,
+    PAD,
     SLIDER,
     TRAIN_START,
     TRAIN_STOP,
@@ -65,6 +66,21 @@ def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
         assert slider.get_attribute("aria-valuetext") != value
         assert page.url != url_before  # the recipe in the address bar followed the image
         page.screenshot(path=shots / "explore.png")
+
+        # The pad: the picture must change while the pointer is still down.
+        box = page.locator(PAD).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        before_drag = page.locator(IMAGE).get_attribute("src")
+        page.mouse.move(x, y)
+        page.mouse.down()
+        seen = set()
+        for step in range(1, 16):
+            page.mouse.move(x + 6 * step, y - 4 * step)
+            page.wait_for_timeout(80)
+            seen.add(page.locator(IMAGE).get_attribute("src"))
+        page.mouse.up()
+        assert seen - {before_drag}, "the image did not change during the drag"
+        wait_idle(page)
 
         page.get_by_role("link", name="Train").click()
         page.locator(TRAIN_START).click()

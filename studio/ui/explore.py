@@ -17,6 +17,7 @@ the PNG and the Gallery, so opening any of them reproduces the image pixel for p
 
 from __future__ import annotations
 
+import base64
 import io
 import secrets
 from collections.abc import Callable
@@ -60,6 +61,7 @@ KEPT = "explore_kept"  # {"A": z, "B": z}
 PENDING = "explore_pending"  # a Recipe to open on the next run (from the Gallery or an upload)
 NOTICE = "explore_notice"  # a plain-words error to show once
 RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
+SHOWN = "explore_shown"  # {"png": the PNG on screen}, for the download button
 URL_CHECKED = "explore_url_checked"
 AXIS = "explore_axis_{}"
 DIM = "explore_dim_{}"
@@ -340,6 +342,7 @@ def _start_model(loaded: LoadedModel, axes: Axes) -> None:
     st.session_state[SIZE] = DISPLAY_SIZE
     st.session_state[KEPT] = {}
     st.session_state[RESULTS] = {}
+    st.session_state[SHOWN] = {}
     if loaded.model.family == "mlp":
         _set_knobs(_knob_defaults(loaded.card))
     _set_z(_seed_z(loaded, st.session_state[SEED]), axes)
@@ -427,21 +430,14 @@ def _pad(axes: Axes) -> None:
         _set_z(axes.moved(axes.moved(_z(), 0, x), 1, y), axes)
 
     x, y = np.clip(axes.coords(_z())[:2], -SPAN, SPAN)
-    pad, explanation = st.columns([1, 1], vertical_alignment="center")
-    with pad:
-        latent_pad(
-            float(x),
-            float(y),
-            x_label=axes.labels[0],
-            y_label=axes.labels[1],
-            on_move=moved,
-            key="explore_pad",
-            extent=SPAN,
-        )
-    explanation.caption(
-        f"**Drag the dot** to move along {axes.labels[0]} (across) and {axes.labels[1]} (up): "
-        "the picture follows while you drag. Click the pad to nudge it with the arrow keys; "
-        "the sliders fine-tune one direction at a time."
+    latent_pad(
+        float(x),
+        float(y),
+        x_label=axes.labels[0],
+        y_label=axes.labels[1],
+        on_move=moved,
+        key="explore_pad",
+        extent=SPAN,
     )
 
 
@@ -459,7 +455,7 @@ def _knobs(loaded: LoadedModel) -> None:
             value=None,
             step=1,
             key=KNOB.format("weight_seed"),
-            placeholder="the model's own",
+            placeholder="own",
             help="empty: the model's own weights; a number draws a new random network",
         )
 
@@ -497,65 +493,73 @@ def _seed_row(loaded: LoadedModel, axes: Axes) -> None:
         )
 
 
-def _actions(image: np.ndarray, recipe: Recipe, points: bool) -> None:
-    columns = iter(st.columns(2 if points else 4))
-    next(columns).download_button(
-        "PNG",
-        data=lambda: to_png(image, recipe),
-        file_name=f"{recipe.model}.png",
-        mime="image/png",
-        icon=":material/download:",
-        on_click="ignore",
-        width="stretch",
-        help="the picture at display size, its recipe inside",
-    )
-    if next(columns).button(
-        "Keep",
-        icon=":material/star:",
-        width="stretch",
-        help="save it to the Gallery, in your studio folder",
-    ):
-        add_favourite(image, recipe)
-        st.toast("Kept in the Gallery", icon=":material/star:")
-    if points:
-        return
-    for column, name in zip(columns, ("A", "B"), strict=True):
-        if column.button(
-            f"As {name}",
+def _current(renderer: Renderer, loaded: LoadedModel) -> tuple[Recipe, np.ndarray]:
+    recipe = renderer.recipe(loaded.card.id, _z(), st.session_state[SIZE], _knob_options(loaded))
+    return recipe, renderer.render_recipe(recipe)
+
+
+def _actions(renderer: Renderer, loaded: LoadedModel) -> None:
+    """Download, keep, remember: outside the fragment, so a slider move does not redraw them."""
+    shown = st.session_state[SHOWN]  # the fragment puts its latest PNG here
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(
+            "PNG",
+            data=lambda: shown["png"],
+            file_name=f"{loaded.card.id}.png",
+            mime="image/png",
+            icon=":material/download:",
+            on_click="ignore",
             width="stretch",
-            help=f"remember this point as {name}, for interpolations and walks",
+            help="the picture at display size; it carries its recipe, as the address bar does",
+        )
+        if st.button(
+            "Keep",
+            icon=":material/star:",
+            width="stretch",
+            help="save it to the Gallery, in your studio folder",
         ):
-            st.session_state[KEPT][name] = _z().tolist()
-            st.rerun()  # the tools under the studio show what is kept
+            recipe, image = _current(renderer, loaded)
+            add_favourite(image, recipe)
+            st.toast("Kept in the Gallery", icon=":material/star:")
+        if loaded.model.output == "points":
+            return
+        for name in ("A", "B"):
+            if st.button(
+                f"As {name}",
+                width="stretch",
+                help=f"remember this point as {name}, for interpolations and walks",
+            ):
+                st.session_state[KEPT][name] = _z().tolist()
 
 
 @st.fragment
 def _studio(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
-    """Sliders, pad and picture: a slider move reruns only this."""
+    """Sliders, pad and picture: a slider move reruns only this, so it holds little else."""
     model = loaded.model
     controls, picture = st.columns([9, 11], gap="large")
     with controls:
-        _seed_row(loaded, axes)
         st.markdown(f"**{axes.kind}**")
+        if model.output == "points":
+            st.caption(
+                f"This GAN draws points, so the picture shows {len(_z())} samples at once; the "
+                "sliders move all their codes together. Which part of the plane does this "
+                "part of latent space make?"
+            )
         _axis_sliders(axes)
         if not axes.every_dimension:
             _raw_sliders(axes, model.latent_dim)
+    with picture:
+        recipe, image = _current(renderer, loaded)
+        png = to_png(image, recipe, compress_level=1)
+        st.session_state[SHOWN]["png"] = png
+        with st.container(key="explore_image", horizontal_alignment="center"):
+            # A data URI travels inside the rerun's own message: no media file to store and
+            # fetch (nor to expire under a fast drag), and the PNG keeps its recipe.
+            st.image(f"data:image/png;base64,{base64.b64encode(png).decode()}", width="content")
+            if len(axes.labels) >= 2:
+                _pad(axes)
         if model.family == "mlp":
             _knobs(loaded)
-    with picture:
-        size, options = st.session_state[SIZE], _knob_options(loaded)
-        recipe = renderer.recipe(loaded.card.id, _z(), size, options)
-        image = renderer.render_recipe(recipe)
-        with st.container(key="explore_image", horizontal_alignment="center"):
-            st.image(image, output_format="PNG", width="content")
-        what = f"{len(_z())} samples" if model.output == "points" else f"{recipe.size}px"
-        st.caption(
-            f"{loaded.card.id} · seed {st.session_state[SEED]} · {what}. The address bar and "
-            "every PNG saved from here carry this picture's exact recipe."
-        )
-        _actions(image, recipe, points=model.output == "points")
-        if len(axes.labels) >= 2:
-            _pad(axes)
     query = recipe.to_query()
     if st.query_params.get("r") != query:
         st.query_params["r"] = query
@@ -752,9 +756,18 @@ def _tools(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
     if model.family == "vae":
         tools["Start from a picture"] = lambda: _encode_tool(loaded, axes)
     tools["Open a PNG"] = _open_png_tool
-    for tab, tool in zip(st.tabs(list(tools)), tools.values(), strict=True):
-        with tab:
-            tool()
+    # Drawn only when open, and then only the open tab: every element on the page is work for
+    # the browser on each slider move, even outside the fragment that reran.
+    label = f"More: {' · '.join(tools)}"
+    more = st.expander(label, icon=":material/handyman:", key="explore_more", on_change="rerun")
+    if not more.open:
+        return
+    with more:
+        tabs = st.tabs(list(tools), key="explore_tool", on_change="rerun")
+        for tab, tool in zip(tabs, tools.values(), strict=True):
+            if tab.open:
+                with tab:
+                    tool()
 
 
 # ---------------------------------------------------------------- the page
@@ -799,11 +812,19 @@ def page() -> None:
         return
     if Z not in st.session_state or not _fits(_z(), loaded.model):
         _start_model(loaded, axes)
-    with card_col.popover("Model card", icon=":material/info:", width="stretch"):
-        _show_card(loaded)
+    card = card_col.popover(
+        "Model card", icon=":material/info:", width="stretch", key="explore_card", on_change="rerun"
+    )
+    if card.open:
+        with card:
+            _show_card(loaded)
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         st.error(notice, icon=":material/error:")
+    seeds, actions = st.columns([9, 11], gap="large", vertical_alignment="bottom")
+    with seeds:
+        _seed_row(loaded, axes)
+    with actions:
+        _actions(renderer, loaded)
     _studio(renderer, loaded, axes)
-    st.divider()
     _tools(renderer, loaded, axes)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "streamlit_app.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -45,6 +46,8 @@ CHROMIUM_ARGS = [
 ]
 IMAGE = ".st-key-explore_image img"
 SLIDER = '.st-key-explore_axis_0 input[type="range"]'
+PAD = ".st-key-explore_pad canvas"
+MODEL_PICKER = ".st-key-explore_model"
 TRAIN_BUDGET = '.st-key-train_seconds input[type="range"]'
 TRAIN_START = ".st-key-train_start button"
 TRAIN_STOP = ".st-key-train_stop button"
@@ -113,7 +116,7 @@ def serve(
         "-m",
         "streamlit",
         "run",
-        str(REPO / "streamlit_app.py"),
+        str(APP),
         "--server.port",
         str(port),
         "--server.headless",
@@ -225,6 +228,30 @@ def stop_training(page: Any) -> None:
     wait_idle(page)
 
 
+def choose_model(page: Any, model: str, timeout: float = 60.0) -> bool:
+    """Pick ``model`` in Explore's model box; False when the app has no such model."""
+    if _current_model(page) == model:
+        return True
+    page.locator(MODEL_PICKER).click()
+    option = page.get_by_role("option").filter(has_text=model)
+    if not option.count():
+        return False
+    option.first.click()
+    deadline = time.perf_counter() + timeout
+    while _current_model(page) != model and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    wait_for_studio_image(page)
+    wait_idle(page)
+    return _current_model(page) == model
+
+
+def _current_model(page: Any) -> str | None:
+    from studio.recipe import Recipe
+
+    query = page.evaluate("() => new URL(location.href).searchParams.get('r')")
+    return Recipe.from_query(query).model if query else None
+
+
 def _summary(label: str, timings: list[float], attempted: int) -> str:
     if not timings:
         return f"{label}: nothing painted in {attempted} moves"
@@ -240,17 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="gan-glyphs", help="the pretrained model to explore")
     parser.add_argument("--moves", type=int, default=60)
     parser.add_argument("--no-train", action="store_true", help="skip the during-training run")
+    parser.add_argument(
+        "--studio-home", type=Path, help="use this studio folder (default: a fresh temporary one)"
+    )
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
 
-    from studio.recipe import Recipe
-    from studio.ui.explore import URL_PATH
-
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 2
-    home = Path(tempfile.mkdtemp(prefix="latency-home-"))
+    home = args.studio_home or Path(tempfile.mkdtemp(prefix="latency-home-"))
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
@@ -261,14 +288,13 @@ def main(argv: list[str] | None = None) -> int:
                 first_image = time.perf_counter() - server.started
                 wait_idle(page)
                 print(f"startup: `streamlit run` -> first image painted in {first_image:.2f} s")
-                if args.model:
-                    current = page.evaluate("() => new URL(location.href).searchParams.get('r')")
-                    if current and Recipe.from_query(current).model != args.model:
-                        page.goto(f"{server.url}{URL_PATH}")
-                        page.get_by_label("Model").click()
-                        page.get_by_role("option", name=args.model).first.click()
-                        wait_for_studio_image(page)
-                        wait_idle(page)
+                if not choose_model(page, args.model):
+                    print(f"error: no model '{args.model}' in the app", file=sys.stderr)
+                    return 2
+                print(
+                    f"model: {args.model}; load average {os.getloadavg()[0]:.1f} on "
+                    f"{os.cpu_count()} CPUs"
+                )
                 slider_moves(page, 5)  # warm: first renders, caches, JIT
                 timings = slider_moves(page, args.moves)
                 print(_summary("slider move -> image painted, app idle", timings, args.moves))
@@ -279,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                     stop_training(page)
             browser.close()
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if not args.studio_home:
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

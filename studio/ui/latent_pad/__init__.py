@@ -18,6 +18,8 @@ _HTML = (
     '<canvas tabindex="0" role="application"></canvas>'
     '<div class="legend"><span class="label-x"></span><span class="label-y"></span>'
     '<span class="readout"></span></div>'
+    '<div class="hint">Drag the dot: the picture follows as you go. '
+    "Click the pad to nudge it with the arrow keys (Shift for big steps).</div>"
     "</div>"
 )
 _pad = st.components.v2.component(
