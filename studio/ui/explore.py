@@ -4,8 +4,9 @@ The point on screen is one latent vector ``z`` in ``st.session_state``, and ever
 view onto it. A model's sliders are orthonormal directions that matter (a GAN's principal
 directions, a VAE's dimensions in order of KL, the CPPN's own z); the prior is N(0, I), so a
 slider's value is z's coordinate along its unit direction, in standard deviations. Moving one
-slider moves z along its direction only. Whatever replaces z (a seed, the pad, a recipe, an
-encoded upload) re-syncs every slider from it, in a callback, before the widgets are drawn.
+slider moves z along its direction only. Whatever changes z marks the sliders stale, and the
+fragment re-syncs them from z just before drawing them, skipping the one the user is moving so
+that a held arrow key is never answered with an older value.
 
 A 2-D point GAN draws one picture of many points, so for it "z" is a cloud of codes (one
 seed's samples) and the sliders move the whole cloud: which part of the plane does this part
@@ -62,6 +63,7 @@ PENDING = "explore_pending"  # a Recipe to open on the next run (from the Galler
 NOTICE = "explore_notice"  # a plain-words error to show once
 RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
 SHOWN = "explore_shown"  # {"png": the PNG on screen}, for the download button
+STALE = "explore_stale"  # z changed: re-sync the sliders, all but the widget key stored here
 URL_CHECKED = "explore_url_checked"
 AXIS = "explore_axis_{}"
 DIM = "explore_dim_{}"
@@ -308,18 +310,18 @@ def _slider_value(value: float, step: float = 0.01) -> float:
     return float(np.clip(round(round(value / step) * step, 2), -SPAN, SPAN))
 
 
-def _sync_widgets(axes: Axes) -> None:
-    """Set every slider from z: only from callbacks, or before the sliders are drawn."""
-    z = _z()
-    for i, value in enumerate(axes.coords(z)):
-        st.session_state[AXIS.format(i)] = _slider_value(value, STEP)
-    for j, value in enumerate(_centre(z)):
-        st.session_state[DIM.format(j)] = _slider_value(value)
-
-
-def _set_z(z: np.ndarray, axes: Axes) -> None:
+def _set_z(z: np.ndarray, moved: str = "") -> None:
+    """Store z; the sliders follow on the fragment's next run (all but ``moved``, the one moving)."""
     st.session_state[Z] = z.tolist()
-    _sync_widgets(axes)
+    st.session_state[STALE] = moved
+
+
+def _sync(values: dict[str, float]) -> None:
+    """Set slider states that differ from ``values``, before the sliders are drawn."""
+    moved = st.session_state.get(STALE, "")
+    for key, value in values.items():
+        if key != moved and st.session_state.get(key) != value:
+            st.session_state[key] = value
 
 
 def _seed_z(loaded: LoadedModel, seed: int) -> np.ndarray:
@@ -336,7 +338,7 @@ def _fits(z: np.ndarray, model: GenerativeModel) -> bool:
     return z.ndim == (2 if points else 1) and z.shape[-1] == model.latent_dim
 
 
-def _start_model(loaded: LoadedModel, axes: Axes) -> None:
+def _start_model(loaded: LoadedModel) -> None:
     """Fresh state for a model: the current seed's z, the model's own knobs, display size."""
     st.session_state.setdefault(SEED, 0)
     st.session_state[SIZE] = DISPLAY_SIZE
@@ -345,7 +347,7 @@ def _start_model(loaded: LoadedModel, axes: Axes) -> None:
     st.session_state[SHOWN] = {}
     if loaded.model.family == "mlp":
         _set_knobs(_knob_defaults(loaded.card))
-    _set_z(_seed_z(loaded, st.session_state[SEED]), axes)
+    _set_z(_seed_z(loaded, st.session_state[SEED]))
 
 
 def open_recipe(recipe: Recipe) -> None:
@@ -356,15 +358,14 @@ def open_recipe(recipe: Recipe) -> None:
 def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
     renderer.render_recipe(recipe)  # refuses other weights, a bad z or bad options, in words
     loaded = renderer.load(recipe.model)
-    axes = _axes(recipe.model, loaded.sha256)
     st.session_state[MODEL] = recipe.model
-    _start_model(loaded, axes)
+    _start_model(loaded)
     st.session_state[SIZE] = recipe.size if recipe.size <= 1024 else DISPLAY_SIZE
     if loaded.model.family == "mlp":
         own = _knob_defaults(loaded.card)
         _set_knobs(own | {k: v for k, v in recipe.options.items() if k in own})
     z = np.asarray(recipe.z, dtype=np.float64)
-    _set_z(z.reshape(-1, loaded.model.latent_dim) if loaded.model.output == "points" else z, axes)
+    _set_z(z.reshape(-1, loaded.model.latent_dim) if loaded.model.output == "points" else z)
 
 
 def _take_pending(renderer: Renderer) -> None:
@@ -390,7 +391,11 @@ def _take_pending(renderer: Renderer) -> None:
 
 def _axis_sliders(axes: Axes) -> None:
     def moved(index: int) -> None:
-        _set_z(axes.moved(_z(), index, st.session_state[AXIS.format(index)]), axes)
+        key = AXIS.format(index)
+        _set_z(axes.moved(_z(), index, st.session_state[key]), moved=key)
+
+    coords = axes.coords(_z())
+    _sync({AXIS.format(i): _slider_value(v, STEP) for i, v in enumerate(coords)})
 
     for i, (label, help_text) in enumerate(zip(axes.labels, axes.helps, strict=True)):
         st.slider(
@@ -405,19 +410,18 @@ def _axis_sliders(axes: Axes) -> None:
         )
 
 
-def _raw_sliders(axes: Axes, latent_dim: int) -> None:
+def _raw_sliders(latent_dim: int) -> None:
     def moved(dim: int) -> None:
         z = _z()
-        z[..., dim] += st.session_state[DIM.format(dim)] - _centre(z)[dim]
-        _set_z(z, axes)
+        key = DIM.format(dim)
+        z[..., dim] += st.session_state[key] - _centre(z)[dim]
+        _set_z(z, moved=key)
 
     raw = st.expander(f"Raw dimensions ({latent_dim})", key="explore_raw", on_change="rerun")
     if not raw.open:
         return
     with raw:
-        # Sliders not drawn on the last run (a closed expander) lost their state: refill it.
-        for j, value in enumerate(_centre(_z())):
-            st.session_state.setdefault(DIM.format(j), _slider_value(value))
+        _sync({DIM.format(j): _slider_value(v) for j, v in enumerate(_centre(_z()))})
         columns = st.columns(2)
         for j in range(latent_dim):
             columns[j % 2].slider(
@@ -427,7 +431,7 @@ def _raw_sliders(axes: Axes, latent_dim: int) -> None:
 
 def _pad(axes: Axes) -> None:
     def moved(x: float, y: float) -> None:
-        _set_z(axes.moved(axes.moved(_z(), 0, x), 1, y), axes)
+        _set_z(axes.moved(axes.moved(_z(), 0, x), 1, y))
 
     x, y = np.clip(axes.coords(_z())[:2], -SPAN, SPAN)
     latent_pad(
@@ -460,9 +464,9 @@ def _knobs(loaded: LoadedModel) -> None:
         )
 
 
-def _seed_row(loaded: LoadedModel, axes: Axes) -> None:
+def _seed_row(loaded: LoadedModel) -> None:
     def reseed() -> None:
-        _set_z(_seed_z(loaded, st.session_state[SEED]), axes)
+        _set_z(_seed_z(loaded, st.session_state[SEED]))
 
     def surprise() -> None:
         st.session_state[SEED] = secrets.randbelow(1_000_000)
@@ -533,11 +537,31 @@ def _actions(renderer: Renderer, loaded: LoadedModel) -> None:
 
 
 @st.fragment
-def _studio(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
-    """Sliders, pad and picture: a slider move reruns only this, so it holds little else."""
+def _studio(renderer: Renderer, loaded: LoadedModel) -> None:
+    """Picture, sliders and pad: a slider move reruns only this, so it holds little else.
+
+    The picture comes first: a model's sliders may take seconds to find the first time (the
+    GAN's PCA), and the image need not wait for them.
+    """
     model = loaded.model
     controls, picture = st.columns([9, 11], gap="large")
+    with picture:
+        recipe, image = _current(renderer, loaded)
+        png = to_png(image, recipe, compress_level=1)
+        st.session_state[SHOWN]["png"] = png
+        frame = st.container(key="explore_image", horizontal_alignment="center")
+        # A data URI travels inside the rerun's own message: no media file to store and fetch
+        # (nor to expire under a fast drag), and the PNG keeps its recipe.
+        frame.image(f"data:image/png;base64,{base64.b64encode(png).decode()}", width="content")
+    query = recipe.to_query()
+    if st.query_params.get("r") != query:
+        st.query_params["r"] = query
     with controls:
+        try:
+            axes = _axes(loaded.card.id, loaded.sha256)
+        except StudioError as err:
+            st.error(f"This model has no sliders to offer: {err}")
+            return
         st.markdown(f"**{axes.kind}**")
         if model.output == "points":
             st.caption(
@@ -547,22 +571,14 @@ def _studio(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
             )
         _axis_sliders(axes)
         if not axes.every_dimension:
-            _raw_sliders(axes, model.latent_dim)
-    with picture:
-        recipe, image = _current(renderer, loaded)
-        png = to_png(image, recipe, compress_level=1)
-        st.session_state[SHOWN]["png"] = png
-        with st.container(key="explore_image", horizontal_alignment="center"):
-            # A data URI travels inside the rerun's own message: no media file to store and
-            # fetch (nor to expire under a fast drag), and the PNG keeps its recipe.
-            st.image(f"data:image/png;base64,{base64.b64encode(png).decode()}", width="content")
-            if len(axes.labels) >= 2:
-                _pad(axes)
-        if model.family == "mlp":
+            _raw_sliders(model.latent_dim)
+    st.session_state.pop(STALE, None)
+    with frame:
+        if len(axes.labels) >= 2:
+            _pad(axes)
+    if model.family == "mlp":
+        with picture:
             _knobs(loaded)
-    query = recipe.to_query()
-    if st.query_params.get("r") != query:
-        st.query_params["r"] = query
 
 
 # ---------------------------------------------------------------- the tools under the studio
@@ -612,7 +628,7 @@ def _interpolate_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         st.image(st.session_state[RESULTS]["interp"], caption="A → B", output_format="PNG")
 
 
-def _grid_tool(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
+def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     st.caption("Many seeds at once. Pick the one you like and open it in the studio.")
     seed_col, n_col, go_col = st.columns([2, 2, 2], vertical_alignment="bottom")
     first = seed_col.number_input("First seed", 0, 2**31 - 1, step=1, key="explore_grid_seed")
@@ -636,7 +652,7 @@ def _grid_tool(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
 
     def open_seed() -> None:
         st.session_state[SEED] = st.session_state["explore_grid_pick"]
-        _set_z(_seed_z(loaded, st.session_state[SEED]), axes)
+        _set_z(_seed_z(loaded, st.session_state[SEED]))
 
     pick_col, open_col = st.columns([2, 2], vertical_alignment="bottom")
     pick_col.number_input(
@@ -715,7 +731,7 @@ def _open_png_tool() -> None:
     st.file_uploader("A Latent Studio PNG", type=["png"], key="explore_open_png", on_change=opened)
 
 
-def _encode_tool(loaded: LoadedModel, axes: Axes) -> None:
+def _encode_tool(loaded: LoadedModel) -> None:
     def encoded() -> None:
         upload = st.session_state["explore_encode_upload"]
         if upload is None:
@@ -726,7 +742,7 @@ def _encode_tool(loaded: LoadedModel, axes: Axes) -> None:
         except StudioError as err:
             st.session_state[NOTICE] = str(err)
             return
-        _set_z(encode(loaded.model, picture[None])[0].double().numpy(), axes)
+        _set_z(encode(loaded.model, picture[None])[0].double().numpy())
         st.session_state[RESULTS]["encoded"] = picture.permute(1, 2, 0).numpy()
 
     st.caption(
@@ -744,17 +760,17 @@ def _encode_tool(loaded: LoadedModel, axes: Axes) -> None:
         )
 
 
-def _tools(renderer: Renderer, loaded: LoadedModel, axes: Axes) -> None:
+def _tools(renderer: Renderer, loaded: LoadedModel) -> None:
     model = loaded.model
     tools: dict[str, Callable[[], None]] = {}
     if model.output == "image":
         tools["Interpolate"] = lambda: _interpolate_tool(renderer, loaded)
-        tools["Sample grid"] = lambda: _grid_tool(renderer, loaded, axes)
+        tools["Sample grid"] = lambda: _grid_tool(renderer, loaded)
         tools["Latent walk"] = lambda: _walk_tool(renderer, loaded)
     if model.family == "mlp":
         tools["Poster"] = lambda: _poster_tool(renderer, loaded)
     if model.family == "vae":
-        tools["Start from a picture"] = lambda: _encode_tool(loaded, axes)
+        tools["Start from a picture"] = lambda: _encode_tool(loaded)
     tools["Open a PNG"] = _open_png_tool
     # Drawn only when open, and then only the open tab: every element on the page is work for
     # the browser on each slider move, even outside the fragment that reran.
@@ -796,8 +812,7 @@ def page() -> None:
         st.session_state.pop(Z, None)
 
     def model_changed() -> None:
-        loaded = renderer.load(st.session_state[MODEL])
-        _start_model(loaded, _axes(loaded.card.id, loaded.sha256))
+        _start_model(renderer.load(st.session_state[MODEL]))
 
     title_col, pick_col, card_col = st.columns([2, 4, 1.2], vertical_alignment="bottom")
     title_col.title("Explore")
@@ -806,12 +821,11 @@ def page() -> None:
     )
     try:
         loaded = renderer.load(model_id)
-        axes = _axes(model_id, loaded.sha256)
     except StudioError as err:
         st.error(f"'{model_id}' cannot be opened: {err}")
         return
     if Z not in st.session_state or not _fits(_z(), loaded.model):
-        _start_model(loaded, axes)
+        _start_model(loaded)
     card = card_col.popover(
         "Model card", icon=":material/info:", width="stretch", key="explore_card", on_change="rerun"
     )
@@ -823,8 +837,8 @@ def page() -> None:
         st.error(notice, icon=":material/error:")
     seeds, actions = st.columns([9, 11], gap="large", vertical_alignment="bottom")
     with seeds:
-        _seed_row(loaded, axes)
+        _seed_row(loaded)
     with actions:
         _actions(renderer, loaded)
-    _studio(renderer, loaded, axes)
-    _tools(renderer, loaded, axes)
+    _studio(renderer, loaded)
+    _tools(renderer, loaded)
