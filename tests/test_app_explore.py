@@ -6,6 +6,7 @@ bytes, so two equal URLs are two equal PNGs and a changed URL is a changed pictu
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.models import build_model
 from studio.paths import studio_dir
-from studio.recipe import Recipe, to_png
+from studio.recipe import Recipe, recipe_from_png, to_png
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -27,6 +28,7 @@ TINY = {
     "t-gan": ("dcgan", {"latent_dim": 8, "width": 8}, "glyphs"),
     "t-vae": ("vae", {"latent_dim": 4, "width": 4}, "glyphs"),
     "t-mlp": ("cppn", {"latent_dim": 4, "width": 8, "depth": 2}, "image"),
+    "t-ring": ("gan2d", {"width": 16, "depth": 1}, "toy2d"),
 }
 
 
@@ -56,6 +58,12 @@ def _image(at: AppTest) -> str:
     """The studio image's URL (it comes first: the tiny models have no contact sheets)."""
     (url,) = at.get("image")[0].value
     return url
+
+
+def _pixels(at: AppTest) -> np.ndarray:
+    """The studio image's pixels, decoded from its data URI."""
+    data = base64.b64decode(_image(at).split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)))
 
 
 def _ok(at: AppTest) -> None:
@@ -159,6 +167,10 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     fresh = _app(r=query)
     _ok(fresh)
     assert _image(fresh) == image
+    from studio.inference import Renderer
+
+    expected = Renderer().render_recipe(Recipe.from_query(query))
+    assert np.array_equal(_pixels(fresh), expected.reshape(_pixels(fresh).shape))
     assert fresh.slider(key="explore_axis_1").value == -1.5
     assert fresh.slider(key="explore_knob_scale").value == 9.0
 
@@ -283,3 +295,43 @@ def test_keep_then_open_from_the_gallery(zoo):
     _ok(shelf)
     assert gallery.list_favourites() == []
     assert "Nothing kept yet" in shelf.info[0].value
+
+
+def test_the_model_card_opens_with_what_the_model_was_trained_on(zoo):
+    at = _app()
+    at.session_state["explore_card"] = True
+    at.run()
+    _ok(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Trained on **glyphs**" in text
+    sha = checkpoints.read_card(checkpoints.find_card("t-gan")).sha256
+    assert any(sha[:16] in c.value for c in at.caption)
+
+
+def test_a_point_gan_shows_a_cloud_that_the_sliders_move(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-ring").run()
+    _ok(at)
+    cloud = _recipe(at)
+    assert len(cloud.z) == 2 * 256  # 256 codes of 2 numbers, one picture
+    before = _image(at)
+    at.slider(key="explore_axis_0").set_value(2.0).run()
+    _ok(at)
+    assert _image(at) != before
+    moved = np.asarray(_recipe(at).z).reshape(-1, 2)
+    shift = moved - np.asarray(cloud.z).reshape(-1, 2)
+    assert np.allclose(shift, shift[0], atol=1e-5)  # every code moved by the same step
+
+
+def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _open_tool(at, "Poster")
+    at.session_state["explore_poster_size"] = 1024
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    _ok(at)
+    size, png = at.session_state["explore_results"]["poster"]
+    assert size == 1024
+    assert Image.open(io.BytesIO(png)).size == (1024, 1024)
+    recipe = recipe_from_png(png)
+    assert (recipe.model, recipe.size, recipe.z) == ("t-mlp", 1024, _recipe(at).z)
