@@ -55,7 +55,7 @@ def add_favourite(image: np.ndarray, recipe: Recipe, *, title: str = "") -> Favo
         return _read(existing)
     png_path = folder / f"{fav_id}.png"
     atomic_write_bytes(png_path, to_png(image, recipe))
-    created = datetime.now(UTC).isoformat(timespec="seconds")
+    created = datetime.now(UTC).isoformat(timespec="microseconds")
     entry = {"recipe": json.loads(recipe.to_json()), "created": created, "title": title}
     atomic_write_text(existing, json.dumps(entry, indent=2) + "\n")
     return Favourite(fav_id, recipe, created, title, png_path)

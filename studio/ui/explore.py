@@ -359,6 +359,7 @@ def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
     renderer.render_recipe(recipe)  # refuses other weights, a bad z or bad options, in words
     loaded = renderer.load(recipe.model)
     st.session_state[MODEL] = recipe.model
+    st.session_state[SEED] = recipe.options.get("seed", st.session_state.get(SEED, 0))
     _start_model(loaded)
     st.session_state[SIZE] = recipe.size if recipe.size <= 1024 else DISPLAY_SIZE
     if loaded.model.family == "mlp":
@@ -497,8 +498,15 @@ def _seed_row(loaded: LoadedModel) -> None:
         )
 
 
+def _recipe_options(loaded: LoadedModel) -> dict[str, Any]:
+    """The knobs, and the seed z started from: it changes no pixel, but comes back with them."""
+    return _knob_options(loaded) | {"seed": st.session_state[SEED]}
+
+
 def _current(renderer: Renderer, loaded: LoadedModel) -> tuple[Recipe, np.ndarray]:
-    recipe = renderer.recipe(loaded.card.id, _z(), st.session_state[SIZE], _knob_options(loaded))
+    """The picture on screen and its recipe."""
+    options = _recipe_options(loaded)
+    recipe = renderer.recipe(loaded.card.id, _z(), st.session_state[SIZE], options)
     return recipe, renderer.render_recipe(recipe)
 
 
@@ -697,7 +705,7 @@ def _poster_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         "Size (px)", POSTER_SIZES, default=2048, key="explore_poster_size", required=True
     )
     if go_col.button("Render poster", icon=":material/wallpaper:", width="stretch"):
-        model_id, options = loaded.card.id, _knob_options(loaded)
+        model_id, options = loaded.card.id, _recipe_options(loaded)
         recipe = renderer.recipe(model_id, _z(), size, options)
         with st.spinner(f"Rendering {size}×{size} in tiles…"):
             image = renderer.poster(model_id, _z(), size, options)

@@ -19,34 +19,34 @@ def _tile(favourite: Favourite) -> None:
             f"**{favourite.title or recipe.model}** · {recipe.size}px · "
             f"{favourite.created[:16].replace('T', ' ')}"
         )
-        open_col, download_col, remove_col = st.columns(3)
-        if open_col.button(
-            "Open",
+        if st.button(
+            "Open in Explore",
             key=f"gallery_open_{favourite.id}",
             icon=":material/explore:",
-            help="open it in Explore, sliders and all",
+            help="the picture back in Explore, sliders and all",
             width="stretch",
         ):
             explore.open_recipe(recipe)
             st.switch_page(st.Page(explore.page, url_path=explore.URL_PATH))
-        download_col.download_button(
-            "PNG",
-            data=favourite.png,
-            file_name=f"{favourite.id}.png",
-            mime="image/png",
-            key=f"gallery_download_{favourite.id}",
-            icon=":material/download:",
-            on_click="ignore",
-            width="stretch",
-        )
-        remove_col.button(
-            "Remove",
-            key=f"gallery_remove_{favourite.id}",
-            width="stretch",
-            icon=":material/delete:",
-            on_click=_remove,
-            args=(favourite.id,),
-        )
+        with st.container(horizontal=True, gap="small"):
+            st.download_button(
+                "PNG",
+                data=favourite.png,
+                file_name=f"{favourite.id}.png",
+                mime="image/png",
+                key=f"gallery_download_{favourite.id}",
+                icon=":material/download:",
+                on_click="ignore",
+                width="stretch",
+            )
+            st.button(
+                "Remove",
+                key=f"gallery_remove_{favourite.id}",
+                icon=":material/delete:",
+                on_click=_remove,
+                args=(favourite.id,),
+                width="stretch",
+            )
 
 
 def _remove(favourite_id: str) -> None:
