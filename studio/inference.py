@@ -16,7 +16,8 @@ browser session and thread shares its models and its cache; all of its methods a
   read-only, copy one before drawing on it.
 * Device: CUDA, then MPS, then the CPU (``STUDIO_DEVICE`` overrides; see ``studio.device``).
   Image GANs and VAEs are served channels_last on every device (on 2 CPU cores it cut a 32 px
-  DCGAN forward by ~20% alone and ~55% in a batch of 64). On CUDA they also run under bf16
+  DCGAN forward by ~20% alone and ~55% in a batch of 64), on the CPU with torch's own
+  transposed convolutions for batches under ``SMALL_BATCH``. On CUDA they also run under bf16
   autocast (fp16 where bf16 is missing), and TF32 matmuls are on. Tolerance against fp32, checked by the tests with the
   same autocast on the CPU: at most 2 levels of 255 per pixel; mean 0.1-0.2 levels on trained
   checkpoints, up to 0.6 on untrained ones (all their pixels sit near the 127.5 rounding edge).
@@ -50,6 +51,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from studio import checkpoints
 from studio.checkpoints import (
@@ -235,6 +237,33 @@ FAST_CPU_ACTIVATIONS = {
 }
 
 
+# Below this many images, torch's own transposed convolution beats oneDNN's, whose fixed cost
+# per call dominates 32 px images: one image took 0.30 instead of 0.42 ms (glyph VAE) and 0.39
+# instead of 0.67 ms (DCGAN) on one CPU thread; from 8 images on, oneDNN wins.
+SMALL_BATCH = 8
+
+
+def _small_batch_conv_transpose(module: nn.ConvTranspose2d) -> Callable[..., torch.Tensor]:
+    """``module``'s forward, sending batches under SMALL_BATCH to torch's native kernel."""
+    onednn_forward = module.forward
+
+    def forward(x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if x.shape[0] >= SMALL_BATCH or output_size is not None or module.groups != 1:
+            return onednn_forward(x, output_size)
+        return torch.ops.aten.slow_conv_transpose2d(
+            x,
+            module.weight,
+            module.kernel_size,
+            module.bias,
+            module.stride,
+            module.padding,
+            module.output_padding,
+            module.dilation,
+        )
+
+    return forward
+
+
 # ---------------------------------------------------------------- the image cache
 
 
@@ -347,8 +376,10 @@ class Renderer:
 
     ``device``: "auto" (default: CUDA, MPS, CPU; ``STUDIO_DEVICE`` overrides), "cuda", "mps",
     "cpu". ``precision``: "auto" (half precision for image GANs/VAEs on CUDA only), "fp32",
-    "bf16", "fp16" (the CPPN and the 2-D GAN always draw in fp32). ``threads``: when given, sets
-    torch's intra-op threads for the whole process.
+    "bf16", "fp16" (the CPPN and the 2-D GAN always draw in fp32). ``threads``: when given,
+    ``torch.set_num_threads(threads)``: for the calling thread and every thread started after,
+    training runs included. On a busy 2-core box 2 threads made a 1 ms render take 40 ms at
+    p50 and a 4096 px poster 86 s instead of 11 s; see ``python -m studio bench --threads 1 2``.
     """
 
     def __init__(
@@ -466,14 +497,21 @@ class Renderer:
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     def _serve(self, model: GenerativeModel) -> _Served:
+        """Ready a module to draw: on the device, frozen, eval mode, tuned for it, warmed up."""
         model = model.requires_grad_(False).to(self.device).eval()
+        half = self._half(model)
+        cpu = self.device.type == "cpu"
         conv = model.family != "mlp" and model.output == "image"
         if conv:
             model = model.to(memory_format=torch.channels_last)
-        if model.family == "mlp" and self.device.type == "cpu":
+            if cpu and half is None and not self.compile:
+                for module in model.modules():
+                    if isinstance(module, nn.ConvTranspose2d):
+                        module.forward = _small_batch_conv_transpose(module)
+        if model.family == "mlp" and cpu:
             model.activations = [FAST_CPU_ACTIVATIONS.get(f, f) for f in model.activations]
         decode = torch.compile(model.decode) if self.compile and conv else model.decode
-        served = _Served(model, decode, self._half(model))
+        served = _Served(model, decode, half)
         self._draw(
             served, torch.zeros(1, model.latent_dim), min(default_size(model), 64), DrawOptions()
         )
