@@ -1,4 +1,4 @@
-"""``python -m studio bench``: how fast the renderer answers, beside the naive way and a bare forward.
+"""``python -m studio bench``: the renderer's speed beside the naive way and a bare forward.
 
 For every pretrained model (or the ones named with ``--models``), warmed up first:
 
@@ -8,12 +8,13 @@ For every pretrained model (or the ones named with ``--models``), warmed up firs
     naive      what many Streamlit demos do per request: build the model, load its checkpoint
                (``load_checkpoint``: also hashes and checks it), forward, convert
     naive-lean the same with the bare minimum: card, ``build_model``, ``load_state_dict``
-    bare       ``model.decode(z)`` alone on a warm model: the floor a render is measured against
+    bare       ``model.decode(z)`` alone on a warm model as ``load_checkpoint`` gives it (none of
+               the renderer's serving tweaks): what a render is measured against
     mlp-SIZE   a CPPN render of a new z at SIZE x SIZE (256, 512, 1024, 4096)
     poster-4096  a 4096 x 4096 CPPN poster in a fresh process, with its peak resident memory
 
-A point model's picture is a scatter of ``POINT_SAMPLES`` z, so its cases draw that many. The
-numbers are wall-clock percentiles on a machine that may be busy: read them as a guide.
+A point model's picture is a scatter of ``POINT_SAMPLES`` z, so its cases draw that many. Rows
+give wall-clock percentiles and the p50 of CPU time, the steadier figure on a busy machine.
 """
 
 from __future__ import annotations

@@ -16,22 +16,23 @@ browser session and thread shares its models and its cache; all of its methods a
   read-only, copy one before drawing on it.
 * Device: CUDA, then MPS, then the CPU (``STUDIO_DEVICE`` overrides; see ``studio.device``).
   Image GANs and VAEs are served channels_last on every device (on 2 CPU cores it cut a 32 px
-  DCGAN forward by ~20% alone and ~55% in a batch of 64), on the CPU with torch's own
+  DCGAN forward by ~20% alone and ~55% in a batch of 64) and, on the CPU, with torch's own
   transposed convolutions for batches under ``SMALL_BATCH``. On CUDA they also run under bf16
-  autocast (fp16 where bf16 is missing), and TF32 matmuls are on. Tolerance against fp32, checked by the tests with the
-  same autocast on the CPU: at most 2 levels of 255 per pixel; mean 0.1-0.2 levels on trained
-  checkpoints, up to 0.6 on untrained ones (all their pixels sit near the 127.5 rounding edge).
-  The CPPN stays fp32: its periodic activations amplify rounding (bf16 moved pixels by up to 4
-  levels); the 2-D GAN is too small to gain. ``torch.compile`` is opt-in (``compile=True``): on
-  2 CPU cores it cut a 32 px DCGAN render from 0.78 to 0.45 ms but took 17-78 s to compile at
-  load, and it is unmeasured on GPUs.
+  autocast (fp16 where bf16 is missing), and TF32 matmuls are on. Tolerance against fp32,
+  checked by the tests with the same autocast on the CPU: at most 2 levels of 255 per pixel;
+  mean 0.1-0.2 levels on trained checkpoints, up to 0.6 on untrained ones (all their pixels sit
+  near the 127.5 rounding edge). The CPPN stays fp32: its periodic activations amplify rounding
+  (bf16 moved pixels by up to 4 levels); the 2-D GAN is too small to gain. ``torch.compile``
+  is opt-in (``compile=True``): on 2 CPU cores it cut a 32 px DCGAN forward from 0.78 to 0.45 ms
+  but took 17-78 s to compile at load; it is unmeasured on GPUs.
 * The CPPN draws in passes of at most 64 x 64 = 4096 pixels (cache-sized: on one CPU thread
-  they ran ~1.8x faster than 512 x 512 passes), several small images to a pass, each pass written straight
-  into one uint8 array. A 4096 x 4096 RGB poster thus holds its 48 MiB of pixels plus a few MiB
-  of activations (4096 pixels x width x 4 bytes per layer, 0.5 MiB at width 32), whatever its
-  size. A pixel's value does not depend on the pass that drew it (the tests compare tiled and
-  untiled renders byte for byte), so passes join without seams. On the CPU the served CPPN swaps
-  two activations for faster equivalents (see ``FAST_CPU_ACTIVATIONS``).
+  they ran ~1.8x faster than 512 x 512 passes), several small images to a pass, each pass
+  written straight into one uint8 array. A 4096 x 4096 RGB poster thus holds its 48 MiB of
+  pixels plus a few MiB of activations (4096 pixels x width x 4 bytes a layer: 0.5 MiB at width
+  32), whatever its size; measured, the process's peak resident memory rose from 237 to 285 MB.
+  A pixel's value does not depend on the pass that drew it (the tests compare tiled and untiled
+  renders byte for byte), so passes join without seams. On the CPU the served CPPN swaps two
+  activations for faster equivalents (see ``FAST_CPU_ACTIVATIONS``).
 * 2-D point models (the teaching GAN) render one scatter picture of all the z given (each z is
   one point), not one picture per z.
 """
@@ -408,7 +409,7 @@ class Renderer:
         self.cache = ImageCache(int(cache_mb * 2**20))
         self._latencies = _Latencies()
         self._paths: dict[Path, _PathEntry] = {}
-        # (id or path, STUDIO_HOME) -> its card, and the user card that would shadow a pretrained one
+        # (id or path, STUDIO_HOME) -> its card, and the user card that would shadow it
         self._names: dict[tuple[str, str | None], tuple[Path, Path | None]] = {}
         self._served: dict[str, _Served] = {}  # by sha256
         self._variants: OrderedDict[ModuleKey, _Served] = OrderedDict()
