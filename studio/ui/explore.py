@@ -249,15 +249,21 @@ def _contact_sheet(card_path: Path) -> Path | None:
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A Markdown table; pipes inside cells (as in p(x|z)) are escaped."""
     lines = [header, tuple("---" for _ in header), *rows]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+    return "\n".join(
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines
+    )
 
 
 def _show_card(loaded: LoadedModel) -> None:
     card, model = loaded.card, loaded.model
+    kind = (
+        card.family.upper() if card.arch == card.family else f"{card.arch} ({card.family.upper()})"
+    )
     st.markdown(
-        f"**{card.title or card.id}** — {card.arch} ({card.family.upper()}), "
-        f"{model.num_params():,} parameters, latent size {model.latent_dim}"
+        f"**{card.title or card.id}** — {kind}, {model.num_params():,} parameters, "
+        f"latent size {model.latent_dim}"
     )
     if card.notes:
         st.caption(card.notes)
