@@ -335,3 +335,14 @@ def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
     assert Image.open(io.BytesIO(png)).size == (1024, 1024)
     recipe = recipe_from_png(png)
     assert (recipe.model, recipe.size, recipe.z) == ("t-mlp", 1024, _recipe(at).z)
+
+
+def test_a_damaged_checkpoint_says_why_and_the_others_still_open(zoo, studio_home):
+    at = _app()
+    (studio_home / "models" / "t-gan.safetensors").write_bytes(b"not the weights")
+    at.run()
+    assert not at.exception
+    assert "cannot be opened" in at.error[0].value
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _ok(at)
+    assert _recipe(at).model == "t-vae"

@@ -560,7 +560,11 @@ def _studio(renderer: Renderer, loaded: LoadedModel) -> None:
     model = loaded.model
     controls, picture = st.columns([9, 11], gap="large")
     with picture:
-        recipe, image = _current(renderer, loaded)
+        try:
+            recipe, image = _current(renderer, loaded)
+        except StudioError as err:  # the checkpoint went away, or a knob the model refuses
+            st.error(f"This picture cannot be drawn: {err}")
+            return
         png = to_png(image, recipe, compress_level=1)
         st.session_state[SHOWN]["png"] = png
         frame = st.container(key="explore_image", horizontal_alignment="center")
@@ -797,7 +801,10 @@ def _tools(renderer: Renderer, loaded: LoadedModel) -> None:
         for tab, tool in zip(tabs, tools.values(), strict=True):
             if tab.open:
                 with tab:
-                    tool()
+                    try:
+                        tool()
+                    except StudioError as err:
+                        st.error(str(err))
 
 
 # ---------------------------------------------------------------- the page
@@ -826,7 +833,7 @@ def page() -> None:
         st.session_state.pop(Z, None)
 
     def model_changed() -> None:
-        _start_model(renderer.load(st.session_state[MODEL]))
+        st.session_state.pop(Z, None)  # a fresh start for the new model, just below
 
     title_col, pick_col, card_col = st.columns([2, 4, 1.2], vertical_alignment="bottom")
     title_col.title("Explore")
