@@ -41,5 +41,9 @@ def freeze_startup_heap() -> None:
     Streamlit runs a full ``gc.collect()`` after every script run; with torch loaded that walk
     holds the GIL for ~100 ms, which is most of a slider move's budget. Frozen objects are
     never freed by the cycle collector, so this is only for the long-lived startup heap.
+    The first optimiser a page builds imports ``torch._dynamo`` (~120k objects); imported after
+    the freeze, it added ~60 ms to every later run of every page, so it is imported first.
     """
+    import torch._dynamo  # noqa: F401
+
     gc.freeze()
