@@ -37,6 +37,7 @@ from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_p
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.imaging import draw, scatter
+from studio import train_bench
 from studio.inference import POINTS_SIZE, Renderer
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR
@@ -278,6 +279,11 @@ def print_table(rows: list[dict], device: torch.device) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeat < 1 or not args.budget > 0 or any(t < 1 for t in args.threads or []):
         raise StudioError("--repeat and --threads must be at least 1, --budget more than 0")
+    if args.train:
+        for threads in args.threads or [torch.get_num_threads()]:
+            torch.set_num_threads(threads)
+            train_bench.report(as_json=args.json)
+        return 0
     model_ids = args.models or pretrained_ids()
     if not model_ids:
         print(
@@ -317,4 +323,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
     bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
     bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.add_argument(
+        "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
+    )
     bench.set_defaults(handler=cmd_bench)

@@ -8,6 +8,8 @@ machine slows both alike; the ratio is Trainer / bare.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -113,16 +115,16 @@ def measure(family: str, *, steps: int = 40, rounds: int = 3) -> TrainBenchRow:
     )
 
 
-def main() -> None:
+def report(*, as_json: bool = False) -> None:
+    """``python -m studio bench --train``: one row per family, on the CPU."""
+    rows = [measure(family) for family in CASES]
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) | {"ratio": round(r.ratio, 3)} for r in rows]))
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     print(f"{'family':<7} {'arch':<6} {'batch':>5} {'trainer it/s':>13} {'bare it/s':>10} {'ratio':>6}")
-    for family in CASES:
-        row = measure(family)
+    for row in rows:
         print(
             f"{row.family:<7} {row.arch:<6} {row.batch_size:>5} {row.trainer_steps_per_s:>13.1f} "
             f"{row.bare_steps_per_s:>10.1f} {row.ratio:>6.2f}"
         )
-
-
-if __name__ == "__main__":
-    main()
