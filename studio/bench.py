@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from studio import train_bench
 from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.imaging import draw, scatter
-from studio import train_bench
 from studio.inference import POINTS_SIZE, Renderer
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR
