@@ -5,7 +5,7 @@ The entry reads as a short story: configure the page, route to the pages in ``st
 
 import streamlit as st
 
-from studio.ui import app_state, explore, gallery_page, train_page
+from studio.ui import app_state, classroom, explore, gallery_page, train_page
 
 st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
 app_state.freeze_startup_heap()
@@ -19,6 +19,7 @@ pages = [
         default=True,
     ),
     st.Page(train_page.page, title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(classroom.page, title="Classroom", icon=":material/school:", url_path="classroom"),
     st.Page(
         gallery_page.page, title="Gallery", icon=":material/photo_library:", url_path="gallery"
     ),
