@@ -346,3 +346,14 @@ def test_a_damaged_checkpoint_says_why_and_the_others_still_open(zoo, studio_hom
     at.selectbox(key="explore_model").set_value("t-vae").run()
     _ok(at)
     assert _recipe(at).model == "t-vae"
+
+
+def test_a_link_may_bring_any_knob_value_the_model_accepts(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    recipe = _recipe(at)
+    recipe.options |= {"scale": 60.0, "width": 48, "weight_seed": 7}
+    linked = _app(r=recipe.to_query())
+    _ok(linked)
+    assert linked.slider(key="explore_knob_scale").value == 60.0
+    assert _recipe(linked).options == recipe.options

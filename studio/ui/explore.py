@@ -49,11 +49,12 @@ DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
 MAX_AXES = 8  # sliders in view; every dimension is under "Raw dimensions"
 SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
 STEP = 0.05
+MAX_SEED = 2**53 - 1  # seeds travel through the browser, whose numbers are exact up to here
 CLOUD = 256  # codes drawn at once by a 2-D point model
 POSTER_SIZES = (1024, 2048, 4096)
 PREFERRED_DEFAULTS = ("gan-glyphs", "gan-shapes", "vae-glyphs", "vae-shapes")
 
-# Session-state keys. Widget keys are derived from these so one callback can re-sync them all.
+# Session-state keys, and the patterns of the widget keys the sliders and knobs use.
 MODEL = "explore_model"
 Z = "explore_z"
 SEED = "explore_seed"
@@ -78,7 +79,7 @@ class Knob:
     name: str  # the Renderer option
     label: str
     help: str
-    widget: str  # the Streamlit command: "slider", "select_slider", "selectbox"
+    widget: str  # the Streamlit command: "slider", "selectbox", "segmented_control" ...
     kwargs: dict[str, Any]
 
 
@@ -119,14 +120,16 @@ def _knob_options(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def _knob_widget(column: Any, knob: Knob, own: Any) -> None:
-    """The knob's widget, its range stretched to hold the checkpoint's own value."""
+    """The knob's widget, its range stretched to hold the checkpoint's own value and the
+    current one (a recipe may bring any value the model accepts)."""
     kwargs = dict(knob.kwargs)
+    held = {own, st.session_state.get(KNOB.format(knob.name), own)}
     if "options" in kwargs:
-        if own not in kwargs["options"]:
-            kwargs["options"] = tuple(sorted((*kwargs["options"], own)))
+        options = (*kwargs["options"], *(h for h in held if h not in kwargs["options"]))
+        kwargs["options"] = tuple(sorted(options)) if knob.widget == "select_slider" else options
     else:
-        kwargs["min_value"] = min(kwargs["min_value"], own)
-        kwargs["max_value"] = max(kwargs["max_value"], own)
+        kwargs["min_value"] = min(kwargs["min_value"], *held)
+        kwargs["max_value"] = max(kwargs["max_value"], *held)
     getattr(column, knob.widget)(knob.label, key=KNOB.format(knob.name), help=knob.help, **kwargs)
 
 
@@ -363,9 +366,13 @@ def open_recipe(recipe: Recipe) -> None:
 
 def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
     renderer.render_recipe(recipe)  # refuses other weights, a bad z or bad options, in words
+    if recipe.options.get("weight_seed", 0) > MAX_SEED:
+        raise StudioError(f"its weights seed is above {MAX_SEED}, more than this page can hold")
     loaded = renderer.load(recipe.model)
     st.session_state[MODEL] = recipe.model
-    st.session_state[SEED] = recipe.options.get("seed", st.session_state.get(SEED, 0))
+    seed = recipe.options.get("seed")
+    if isinstance(seed, int) and 0 <= seed <= MAX_SEED:
+        st.session_state[SEED] = seed
     _start_model(loaded)
     st.session_state[SIZE] = recipe.size if recipe.size <= 1024 else DISPLAY_SIZE
     if loaded.model.family == "mlp":
@@ -462,7 +469,7 @@ def _knobs(loaded: LoadedModel) -> None:
         left.number_input(
             "Weights seed",
             0,
-            2**31 - 1,
+            MAX_SEED,
             value=None,
             step=1,
             key=KNOB.format("weight_seed"),
@@ -488,7 +495,7 @@ def _seed_row(loaded: LoadedModel) -> None:
         st.number_input(
             "Seed",
             0,
-            2**31 - 1,
+            MAX_SEED,
             step=1,
             key=SEED,
             on_change=reseed,
@@ -649,7 +656,7 @@ def _interpolate_tool(renderer: Renderer, loaded: LoadedModel) -> None:
 def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     st.caption("Many seeds at once. Pick the one you like and open it in the studio.")
     seed_col, n_col, go_col = st.columns([2, 2, 2], vertical_alignment="bottom")
-    first = seed_col.number_input("First seed", 0, 2**31 - 1, step=1, key="explore_grid_seed")
+    first = seed_col.number_input("First seed", 0, MAX_SEED, step=1, key="explore_grid_seed")
     n = n_col.segmented_control(
         "Samples", (9, 16, 25), default=16, key="explore_grid_n", required=True
     )
@@ -673,9 +680,7 @@ def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         _set_z(_seed_z(loaded, st.session_state[SEED]))
 
     pick_col, open_col = st.columns([2, 2], vertical_alignment="bottom")
-    pick_col.number_input(
-        "Seed to open", 0, 2**31 - 1, value=first, step=1, key="explore_grid_pick"
-    )
+    pick_col.number_input("Seed to open", 0, MAX_SEED, value=first, step=1, key="explore_grid_pick")
     open_col.button("Open in the studio", on_click=open_seed)
 
 
