@@ -257,20 +257,27 @@ def _current_model(page: Any) -> str | None:
 def _summary(label: str, timings: list[float], attempted: int) -> str:
     if not timings:
         return f"{label}: nothing painted in {attempted} moves"
-    q = statistics.quantiles(timings, n=20) if len(timings) > 1 else timings * 19
+    p95 = statistics.quantiles(timings, n=20)[18] if len(timings) > 1 else timings[0]
     return (
-        f"{label}: p50 {statistics.median(timings):.0f} ms, p95 {q[18]:.0f} ms, "
+        f"{label}: p50 {statistics.median(timings):.0f} ms, p95 {p95:.0f} ms, "
         f"max {max(timings):.0f} ms ({len(timings)}/{attempted} moves painted)"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m studio.ui.latency", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m studio.ui.latency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", default="gan-glyphs", help="the pretrained model to explore")
     parser.add_argument("--moves", type=int, default=60)
     parser.add_argument("--no-train", action="store_true", help="skip the during-training run")
     parser.add_argument(
-        "--studio-home", type=Path, help="use this studio folder (default: a fresh temporary one)"
+        "--studio-home",
+        type=Path,
+        help="use this studio folder, where the training run is saved too "
+        "(default: a fresh temporary one)",
     )
     args = parser.parse_args(argv)
 
@@ -294,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"(server up after {server.answered - server.started:.2f} s)"
                 )
                 if not choose_model(page, args.model):
-                    print(f"error: no model '{args.model}' in the app", file=sys.stderr)
+                    print(
+                        f"error: no model '{args.model}' in the app; choose one with --model "
+                        "(`python -m studio list` shows them)",
+                        file=sys.stderr,
+                    )
                     return 2
                 print(
                     f"model: {args.model}; load average {os.getloadavg()[0]:.1f} on "
