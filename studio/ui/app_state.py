@@ -44,6 +44,7 @@ def freeze_startup_heap() -> None:
     94-98 ms. Frozen objects are never freed by the cycle collector, so this is only for the
     long-lived startup heap; the post-run collection itself is kept (turning it off gained
     nothing measurable once the heap was frozen).
+
     The first optimiser a page builds imports ``torch._dynamo`` (~120k objects); imported after
     the freeze, it added ~60 ms to every later run of every page, so it is imported first.
     """
