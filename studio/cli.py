@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from studio import bench
+from studio import bench, zoo
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the pretrained models and your own")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_list)
+    zoo.add_parser(commands)
     bench.add_parser(commands)
     return parser
 

@@ -1,0 +1,113 @@
+"""The shipped zoo: every checkpoint verifies, clears its quality bar, and matches its recipe."""
+
+import json
+import shutil
+
+import pytest
+
+from studio import zoo
+from studio.checkpoints import list_cards, read_card
+from studio.cli import main
+from studio.paths import PRETRAINED_DIR
+
+IMAGE_MODELS = ("vae-glyphs", "vae-glyphs-2d", "gan-glyphs", "vae-shapes", "gan-shapes")
+ART = tuple(i for i, e in zoo.ZOO.items() if e.art)
+
+
+@pytest.fixture(scope="module")
+def checks():
+    """One verify of everything: sha256, redraw, metrics recomputed, bars (the slow part)."""
+    return {check.id: check for check in zoo.verify()}
+
+
+def test_every_shipped_file_verifies(checks):
+    failures = {i: c.problems for i, c in checks.items() if not c.ok}
+    assert not failures
+    assert list(checks) == zoo.all_ids()
+
+
+def test_the_ring_gan_covers_all_eight_modes_with_high_quality_samples(checks):
+    measured = checks["gan-ring8"].measured
+    assert measured["modes_covered"] == 8
+    assert measured["high_quality_share"] >= 0.8
+
+
+def test_the_glyph_vae_reconstructions_are_recognised(checks):
+    assert checks["vae-glyphs"].measured["recon_accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("model_id", IMAGE_MODELS)
+def test_image_samples_beat_the_pixel_gaussian_baseline_five_times_over(checks, model_id):
+    measured = checks[model_id].measured
+    assert measured["fd_samples"] <= 0.2 * measured["fd_baseline"]
+    assert measured["fd_real_vs_real"] < measured["fd_samples"]  # the floor is below
+
+
+@pytest.mark.parametrize("model_id", ART)
+def test_art_presets_are_neither_flat_nor_noise(checks, model_id):
+    measured = checks[model_id].measured
+    assert measured["contrast_min"] >= 0.1
+    assert measured["roughness_max"] <= 0.5
+
+
+@pytest.mark.parametrize("name", ["glyphs", "digits"])
+def test_the_glyph_classifiers_are_good_enough_to_judge_by(checks, name):
+    assert checks[f"classifier-{name}"].measured["accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize("model_id", list(zoo.ZOO))
+def test_each_card_records_how_it_was_made(model_id):
+    card = read_card(PRETRAINED_DIR / f"{model_id}.json")
+    entry = zoo.ZOO[model_id]
+    assert card.command == entry.command
+    assert card.sha256 and card.torch_version and card.device and card.created
+    assert card.steps == (entry.spec.steps if entry.spec else 0)
+    assert card.metrics["protocol"]["samples"] > 0
+    if model_id in IMAGE_MODELS:
+        assert "not comparable to inception fid" in card.metrics["protocol"]["note"].lower()
+        assert card.final_terms and card.wall_time_s > 0
+    assert (PRETRAINED_DIR / f"{model_id}.png").exists()
+
+
+def test_the_app_lists_every_zoo_model_and_nothing_else_from_pretrained():
+    shipped = [card.id for card, path in list_cards() if path.parent == PRETRAINED_DIR]
+    assert sorted(shipped) == sorted(zoo.ZOO)
+
+
+def test_pretrained_stays_under_25_mb():
+    tracked = [p for p in PRETRAINED_DIR.rglob("*") if p.is_file() and ".train." not in p.name]
+    assert sum(p.stat().st_size for p in tracked) < 25 * 2**20
+
+
+def test_an_art_preset_rebuilds_to_the_same_bytes(tmp_path):
+    model_id = ART[0]
+    card_path = zoo.rebuild(model_id, tmp_path)
+    assert read_card(card_path).sha256 == read_card(PRETRAINED_DIR / f"{model_id}.json").sha256
+    assert zoo.verify([model_id], tmp_path)[0].ok
+
+
+def test_verify_catches_changed_weights_and_edited_metrics(tmp_path):
+    model_id = ART[0]
+    for suffix in (".json", ".safetensors", ".png"):
+        shutil.copy(PRETRAINED_DIR / f"{model_id}{suffix}", tmp_path)
+    weights = tmp_path / f"{model_id}.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 1
+    weights.write_bytes(bytes(blob))
+    (problem,) = zoo.verify([model_id], tmp_path)[0].problems
+    assert "sha256" in problem
+
+    shutil.copy(PRETRAINED_DIR / f"{model_id}.safetensors", tmp_path)
+    card_path = tmp_path / f"{model_id}.json"
+    card = json.loads(card_path.read_text())
+    card["metrics"]["contrast_min"] *= 1.5
+    card_path.write_text(json.dumps(card))
+    (problem,) = zoo.verify([model_id], tmp_path)[0].problems
+    assert problem.startswith("contrast_min recomputes to")
+
+
+def test_the_cli_verifies_one_model_and_refuses_unknown_ids(capsys):
+    assert main(["zoo", "verify", ART[0]]) == 0
+    assert "1 of 1 passed" in capsys.readouterr().out
+    assert main(["zoo", "rebuild", "no-such-model"]) == 2
+    assert "not in the zoo" in capsys.readouterr().err
