@@ -169,7 +169,7 @@ ZOO: dict[str, Entry] = {
             "colour, size and position as directions",
             "vae",
             "shapes",
-            steps=3000,
+            steps=8000,
             latent_dim=8,
             bars=(FD_BAR,),
         ),
