@@ -185,7 +185,8 @@ def test_shape_factors_describe_the_drawn_image():
         cx, cy = (ink * cols).sum() / ink.sum(), (ink * rows).sum() / ink.sum()
         assert abs(cx - f["x"][i] * 64) < 0.5 and abs(cy - f["y"][i] * 64) < 0.5
         if data.class_names[f["shape"][i]] == "circle":
-            assert ink.sum() == pytest.approx(math.pi * (f["size"][i] * 64) ** 2, rel=0.03)
+            area = math.pi * (float(f["size"][i]) * 64) ** 2
+            assert float(ink.sum()) == pytest.approx(area, rel=0.03)
 
 
 def test_ring8_points_sit_on_their_modes_with_the_stated_spread():
