@@ -122,7 +122,9 @@ def report(*, as_json: bool = False) -> None:
         print(json.dumps([dataclasses.asdict(r) | {"ratio": round(r.ratio, 3)} for r in rows]))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
-    print(f"{'family':<7} {'arch':<6} {'batch':>5} {'trainer it/s':>13} {'bare it/s':>10} {'ratio':>6}")
+    print(
+        f"{'family':<7} {'arch':<6} {'batch':>5} {'trainer it/s':>13} {'bare it/s':>10} {'ratio':>6}"
+    )
     for row in rows:
         print(
             f"{row.family:<7} {row.arch:<6} {row.batch_size:>5} {row.trainer_steps_per_s:>13.1f} "
