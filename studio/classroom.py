@@ -44,8 +44,8 @@ from studio.models.base import config_from_dict
 from studio.models.gan import generator_terms
 from studio.train import StepReport, Trainer, TrainingDiverged
 
-FRAME_S = 0.25  # a playing lab is redrawn four times a second ...
-TRAIN_S = 0.12  # ... training for this long before each redraw; the rest is drawing
+FRAME_S = 0.2  # a playing lab asks to be redrawn five times a second ...
+TRAIN_S = 0.1  # ... training for this long before each redraw; the rest is drawing
 ENDLESS = 10**12  # a lab trains until it is paused, but the Trainer wants a budget
 MAX_REPORTS = 10_000  # the loss curves keep this many most recent steps
 VIEW_SEED = 10_000  # the fixed z behind every drawn sample, apart from the training seed
