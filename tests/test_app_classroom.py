@@ -15,15 +15,6 @@ from studio.classroom import DEFAULT_PRESET, PRESETS
 TIMEOUT = 120
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _classroom():
     from studio.ui import classroom
 

@@ -29,15 +29,6 @@ from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _ring(n: int, seed: int) -> torch.Tensor:
     return load_dataset("toy2d", shape="ring8", n=n, seed=seed).x
 

@@ -31,15 +31,6 @@ from studio.errors import StudioError
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """On a few busy shared cores torch's thread pool mostly waits (30x slower seen); use one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)

@@ -18,15 +18,6 @@ from studio.train import BackgroundRun, TrainSpec, run_training
 TOY = {"shape": "ring8", "n": 256}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _spec(model_id="toy", steps=5, data_options=TOY, **kwargs):
     return TrainSpec(
         family="gan",
