@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from studio.checkpoints import (
     ModelCard,
     check_id,
+    list_cards,
     read_card,
     user_models_dir,
     weights_path,
@@ -56,13 +57,8 @@ def user_card_path(model_id: str) -> Path:
 
 def user_models() -> list[ModelCard]:
     """The user's readable models, newest first."""
-    cards = []
-    for card_path in user_models_dir().glob("*.json"):
-        if weights_path(card_path).exists():
-            try:
-                cards.append(read_card(card_path))
-            except StudioError:
-                continue
+    folder = user_models_dir()
+    cards = [card for card, path in list_cards() if path.parent == folder]
     return sorted(cards, key=lambda card: (card.created, card.id), reverse=True)
 
 
