@@ -8,7 +8,6 @@ import streamlit as st
 from studio.ui import app_state, classroom, explore, gallery_page, train_page
 
 st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
-app_state.freeze_startup_heap()
 
 pages = [
     st.Page(
@@ -25,3 +24,4 @@ pages = [
     ),
 ]
 st.navigation(pages).run()
+app_state.freeze_startup_heap()  # after the page: the first picture need not wait for it
