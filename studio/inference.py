@@ -17,7 +17,8 @@ browser session and thread shares its models and its cache; all of its methods a
 * Device: CUDA, then MPS, then the CPU (``STUDIO_DEVICE`` overrides; see ``studio.device``).
   Image GANs and VAEs are served channels_last on every device (on 2 CPU cores it cut a 32 px
   DCGAN forward by ~20% alone and ~55% in a batch of 64) and, on the CPU, with torch's own
-  transposed convolutions for batches under ``SMALL_BATCH``. On CUDA they also run under bf16
+  transposed convolutions for small batches. Every served module has its BatchNorms folded into
+  the convolutions before them and its Sequentials run as plain loops (``studio.serving``). On CUDA they also run under bf16
   autocast (fp16 where bf16 is missing), and TF32 matmuls are on. Tolerance against fp32,
   checked by the tests with the same autocast on the CPU: at most 2 levels of 255 per pixel;
   mean 0.1-0.2 levels on trained checkpoints, up to 0.6 on untrained ones (all their pixels sit
@@ -32,7 +33,7 @@ browser session and thread shares its models and its cache; all of its methods a
   32), whatever its size; measured, the process's peak resident memory rose from 237 to 285 MB.
   A pixel's value does not depend on the pass that drew it (the tests compare tiled and untiled
   renders byte for byte), so passes join without seams. On the CPU the served CPPN swaps two
-  activations for faster equivalents (see ``FAST_CPU_ACTIVATIONS``).
+  activations for faster equivalents (``studio.serving.FAST_CPU_ACTIVATIONS``).
 * 2-D point models (the teaching GAN) render one scatter picture of all the z given (each z is
   one point), not one picture per z.
 """
@@ -67,8 +68,8 @@ from studio.errors import StudioError
 from studio.imaging import resize, scatter, to_uint8
 from studio.models import GenerativeModel, build_model
 from studio.models.base import config_from_dict
-from studio.models.mlp import ACTIVATIONS as CPPN_ACTIVATIONS
 from studio.recipe import MAX_SIZE, Z_DECIMALS, Recipe
+from studio.serving import FAST_CPU_ACTIVATIONS, flatten_sequentials, small_batch_conv_transpose
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CPPN_KNOBS = ("depth", "width", "activation", "channels", "init_std")
@@ -218,51 +219,6 @@ def draw_cppn(
         part = model.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
         out[i0:i1, r0:r1] = to_uint8(part)
     return out
-
-
-def _tanh_by_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """tanh(x) = 2 sigmoid(2x) - 1. On the CPU torch's sigmoid costs ~0.5 ns an element and its
-    tanh ~3.5; the two agree to 2e-7, which moved 1 to 3 pixel values in 10^5 by one level."""
-    return (2 * x).sigmoid_().mul_(2).sub_(1)
-
-
-def _gaussian_in_place(x: torch.Tensor) -> torch.Tensor:
-    """exp(-x^2), bit for bit, with one new tensor instead of three."""
-    return x.square().neg_().exp_()
-
-
-# On one thread of this project's 2-core box they took a 512 x 512 tanh CPPN from 164 to 95 ms.
-FAST_CPU_ACTIVATIONS = {
-    CPPN_ACTIVATIONS["tanh"]: _tanh_by_sigmoid,
-    CPPN_ACTIVATIONS["gaussian"]: _gaussian_in_place,
-}
-
-
-# Below this many images, torch's own transposed convolution beats oneDNN's, whose fixed cost
-# per call dominates 32 px images: one image took 0.30 instead of 0.42 ms (glyph VAE) and 0.39
-# instead of 0.67 ms (DCGAN) on one CPU thread; from 8 images on, oneDNN wins.
-SMALL_BATCH = 8
-
-
-def _small_batch_conv_transpose(module: nn.ConvTranspose2d) -> Callable[..., torch.Tensor]:
-    """``module``'s forward, sending batches under SMALL_BATCH to torch's native kernel."""
-    onednn_forward = module.forward
-
-    def forward(x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if x.shape[0] >= SMALL_BATCH or output_size is not None or module.groups != 1:
-            return onednn_forward(x, output_size)
-        return torch.ops.aten.slow_conv_transpose2d(
-            x,
-            module.weight,
-            module.kernel_size,
-            module.bias,
-            module.stride,
-            module.padding,
-            module.output_padding,
-            module.dilation,
-        )
-
-    return forward
 
 
 # ---------------------------------------------------------------- the image cache
@@ -508,7 +464,8 @@ class Renderer:
             if cpu and half is None and not self.compile:
                 for module in model.modules():
                     if isinstance(module, nn.ConvTranspose2d):
-                        module.forward = _small_batch_conv_transpose(module)
+                        module.forward = small_batch_conv_transpose(module)
+        flatten_sequentials(model)
         if model.family == "mlp" and cpu:
             model.activations = [FAST_CPU_ACTIVATIONS.get(f, f) for f in model.activations]
         decode = torch.compile(model.decode) if self.compile and conv else model.decode

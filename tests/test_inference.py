@@ -15,10 +15,11 @@ from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.cli import main
 from studio.errors import StudioError
 from studio.imaging import draw
-from studio.inference import FAST_CPU_ACTIVATIONS, Renderer, canonical_z, cppn_passes
+from studio.inference import Renderer, canonical_z, cppn_passes
 from studio.models import build_model
 from studio.models.gan import DCGAN
 from studio.recipe import Recipe, recipe_from_png, to_png
+from studio.serving import FAST_CPU_ACTIVATIONS
 
 TINY = {
     "dcgan": {"latent_dim": 8, "width": 8},
