@@ -199,14 +199,21 @@ except OSError:
 start, start_cpu = time.perf_counter(), time.process_time()
 renderer.poster(sys.argv[1], np.zeros(loaded.model.latent_dim), int(sys.argv[4]))
 seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
-print(seconds, cpu, before, peak / 1024 if sys.platform == "darwin" else peak)
+try:  # this process's own high-water mark, KiB: ru_maxrss keeps the parent's across exec
+    with open("/proc/self/status") as status:
+        peak = float(status.read().split("VmHWM:")[1].split()[0])
+except (OSError, IndexError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+    peak = peak / 1024 if sys.platform == "darwin" else peak
+print(seconds, cpu, before, peak)
 """
 
 
 def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
     """Time and peak resident memory of one poster in a fresh process (torch's allocations
-    escape tracemalloc; ru_maxrss sees them all)."""
+    escape tracemalloc; the kernel's high-water mark sees them all). Linux's ``ru_maxrss``
+    survives exec, so a child of a large bench process reported the parent's 630-740 MB;
+    ``VmHWM`` is the new process's own."""
     threads = torch.get_num_threads()
     argv = [str(card_path), str(device), str(threads), str(POSTER_SIZE)]
     root, python_path = str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")
