@@ -57,7 +57,7 @@ def add_favourite(image: np.ndarray, recipe: Recipe, *, title: str = "") -> Favo
     atomic_write_bytes(png_path, to_png(image, recipe))
     created = datetime.now(UTC).isoformat(timespec="microseconds")
     entry = {"recipe": json.loads(recipe.to_json()), "created": created, "title": title}
-    atomic_write_text(existing, json.dumps(entry, indent=2) + "\n")
+    atomic_write_text(existing, json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
     return Favourite(fav_id, recipe, created, title, png_path)
 
 

@@ -191,7 +191,7 @@ class ClassifierCard:
     notes: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
 
 
 def classifier_path(name: str) -> Path:

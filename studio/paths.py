@@ -8,7 +8,7 @@ fsynced, then renamed over it, so a crash never leaves half a checkpoint behind.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,12 +30,15 @@ def studio_dir(name: str) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, then rename it over."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, then rename it over.
+
+    The temporary file is created like any new file (mode 0o666 less the umask), not with
+    ``mkstemp``'s 0o600, so a saved picture or checkpoint has the permissions the user expects.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:

@@ -220,11 +220,13 @@ class TrainSpec:
         if self.data_path:
             parts.append(f"--data {shlex.quote(self.data_path)}")
         for key, value in self.data_options.items():
-            parts.append(f"--data-option {key}={value}")
+            parts.append(f"--data-option {shlex.quote(f'{key}={value}')}")
         for key, value in self.model_config.items():
-            parts.append(f"--set {key}={value}")
+            parts.append(f"--set {shlex.quote(f'{key}={value}')}")
         parts.append(f"--steps {self.steps}" if self.steps else f"--seconds {self.seconds:g}")
         parts += [f"--batch-size {self.batch_size}", f"--seed {self.seed}"]
+        if self.device != "auto":
+            parts.append(f"--device {self.device}")
         if self.id:
             parts.append(f"--id {self.id}")
         return " ".join(parts)

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import os
 import pickle
+import stat
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from safetensors.torch import save_file
 from studio.checkpoints import ModelCard, list_cards, load_checkpoint, save_checkpoint
 from studio.errors import StudioError
 from studio.models import build_model
+from studio.paths import atomic_write, atomic_write_bytes
 
 
 @pytest.fixture
@@ -151,3 +154,38 @@ def test_ids_that_could_escape_the_folder_are_refused(tmp_path):
     with pytest.raises(StudioError, match="not a usable model id"):
         save_checkpoint(model, ModelCard(id="../outside", arch="", family="", config={}), tmp_path)
     assert not (tmp_path.parent / "outside.json").exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_written_files_get_the_mode_any_new_file_gets(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "picture.png", b"pixels")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "picture.png").read_bytes() == b"pixels"
+    assert stat.S_IMODE((tmp_path / "picture.png").stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["picture.png"]  # no temporary left behind
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "card.json"
+    atomic_write_bytes(target, b"old")
+
+    def fail(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_a_card_keeps_words_in_any_language_readable(tmp_path):
+    model = build_model("vae", {"latent_dim": 4, "width": 4}, seed=0)
+    card = ModelCard(id="cafe", arch="", family="", config={}, notes="café: β = 0.5, ≥ 8 modes")
+    path = save_checkpoint(model, card, tmp_path)
+    assert "café: β = 0.5, ≥ 8 modes" in path.read_text(encoding="utf-8")
+    _, loaded = load_checkpoint(path)
+    assert loaded.notes == "café: β = 0.5, ≥ 8 modes"

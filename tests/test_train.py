@@ -1,11 +1,13 @@
 """The trainer: losses fall, seeds reproduce, optimisers stay in their lane, runs stop and resume."""
 
+import shlex
 import threading
 
 import pytest
 import torch
 
 from studio.checkpoints import load_checkpoint
+from studio.cli import build_parser
 from studio.data import load_dataset
 from studio.errors import StudioError
 from studio.models import build_model
@@ -220,3 +222,30 @@ def test_train_bench_times_the_trainer_and_the_bare_loop_on_the_same_model():
     optimizers = Trainer(model, torch.randn(64, 2), steps=1).optimizers
     bare_step(model)(torch.randn(64, 2), optimizers)
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_a_recipe_command_parses_back_to_the_same_recipe():
+    spec = TrainSpec(
+        family="vae",
+        dataset="folder",
+        data_path="/tmp/my cats.zip",
+        data_options={"size": 32, "note": "two words"},
+        model_config={"width": 16, "beta": 0.5},
+        seconds=30,
+        seed=3,
+        device="cpu",
+        id="cats",
+    )
+    words = shlex.split(spec.command())
+    assert words[:3] == ["python", "-m", "studio"]
+    args = build_parser().parse_args(words[3:])
+    assert (args.model, args.dataset, args.data, args.device) == (
+        "vae",
+        "folder",
+        spec.data_path,
+        "cpu",
+    )
+    assert (args.seconds, args.seed, args.id, args.batch_size) == (30, 3, "cats", 64)
+    assert dict(args.set) == spec.model_config
+    assert dict(args.data_option) == spec.data_options
+    assert "--device" not in TrainSpec(family="vae", dataset="glyphs", steps=5).command()
