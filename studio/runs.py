@@ -101,14 +101,26 @@ def _renamed(card: ModelCard, new_id: str) -> ModelCard:
 
 
 def delete_model(model_id: str) -> list[Path]:
-    """Remove every file of one of the user's models; returns the paths removed."""
+    """Remove every file of one of the user's models, and the pictures uploaded to train it
+    unless another model's recipe still names them; returns the paths removed."""
     card_path = user_card_path(model_id)
+    data_path = _uploads_of(card_path)
     removed = []
     for path in model_files(card_path):
         if path.exists():
             path.unlink()
             removed.append(path)
+    if data_path and not any(card.train.get("data_path") == data_path for card in user_models()):
+        removed += discard_uploads(Path(data_path))
     return removed
+
+
+def _uploads_of(card_path: Path) -> str | None:
+    """The ``--data`` path of a model's recipe (a card too damaged to read names none)."""
+    try:
+        return read_card(card_path).train.get("data_path")
+    except StudioError:
+        return None
 
 
 # ---------------------------------------------------------------- uploaded pictures
@@ -145,10 +157,13 @@ def safe_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
 
 
-def discard_uploads(data_path: Path) -> None:
-    """Remove one run's uploads (after they were refused); nothing outside ``uploads/`` goes."""
+def discard_uploads(data_path: Path) -> list[Path]:
+    """Remove one run's uploads folder; returns it, or nothing when ``data_path`` is not in
+    ``uploads/`` (a user's own folder is never touched)."""
     uploads = studio_dir(UPLOADS).resolve()
     path = Path(data_path).resolve()
     folder = path if path.parent == uploads else path.parent
     if folder.parent == uploads and folder.is_dir():
         shutil.rmtree(folder)
+        return [folder]
+    return []

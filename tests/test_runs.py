@@ -169,3 +169,26 @@ def test_a_failed_start_reports_its_error_and_no_preview():
     job.join(timeout=30)
     assert "shape must be one of" in job.error and job.result is None and job.preview is None
     assert list(user_models_dir().iterdir()) == []
+
+
+def test_deleting_a_model_removes_its_uploads_once_no_other_model_names_them():
+    target = runs.save_uploads("paint", [("me.png", _png())], single=True)
+
+    def paint(model_id):
+        spec = TrainSpec(
+            family="mlp",
+            dataset="image",
+            data_path=str(target),
+            data_options={"size": 32},
+            model_config={"width": 8, "depth": 2},
+            steps=1,
+            id=model_id,
+        )
+        return run_training(spec)
+
+    paint("paint")
+    paint("paint-again")  # a second run on the same pictures
+    assert target not in runs.delete_model("paint") and target.exists()
+    removed = runs.delete_model("paint-again")
+    assert target.parent in removed and not target.parent.exists()
+    assert list(studio_dir("uploads").iterdir()) == []
