@@ -91,7 +91,8 @@ class Trainer:
         self.step = start_step
         self._start_step = start_step
         self._stop = threading.Event()
-        torch.manual_seed(seed)
+        # The run's own generators: the global RNG is shared with every other thread.
+        self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
         self.optimizers = {
             o.name: torch.optim.Adam(model.parameters_of(o.modules), lr=o.lr, betas=o.betas)
@@ -131,7 +132,7 @@ class Trainer:
         last_sync = start
         pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
         while True:
-            terms = self.model.training_step(self._batch(), self.optimizers)
+            terms = self.model.training_step(self._batch(), self.optimizers, self.noise)
             self.step += 1
             now = time.perf_counter()
             pending.append((self.step, now - start, terms))
@@ -172,7 +173,7 @@ class Trainer:
     def training_state(self) -> dict[str, torch.Tensor]:
         """Optimiser moments and RNG states as flat tensors, so a run can resume exactly."""
         state = {
-            "rng.torch": torch.get_rng_state(),
+            "rng.noise": self.noise.get_state(),
             "rng.sampler": self.sampler.get_state(),
             "step": torch.tensor(self.step),
         }
@@ -183,7 +184,11 @@ class Trainer:
         return state
 
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
-        torch.set_rng_state(state["rng.torch"])
+        noise = state.get("rng.noise")
+        if noise is None and self.device.type == "cpu":
+            noise = state.get("rng.torch")  # saved before runs had their own noise generator
+        if noise is not None:
+            self.noise.set_state(noise)
         self.sampler.set_state(state["rng.sampler"])
         self.step = self._start_step = int(state["step"])
         for name, opt in self.optimizers.items():

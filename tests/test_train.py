@@ -42,10 +42,15 @@ def test_cppn_fits_its_target():
 
 def test_gan_discriminator_learns_and_generator_moves_towards_the_data():
     points = load_dataset("toy2d", n=2048, seed=0).x
-    model = build_model("gan2d", {"width": 64})
-    radius_before = model.decode(model.sample_z(512)).norm(dim=1).mean().item()
+    model = build_model("gan2d", {"width": 64}, seed=0)
+
+    def radius() -> float:
+        z = model.sample_z(512, generator=torch.Generator().manual_seed(1))
+        return model.decode(z).norm(dim=1).mean().item()
+
+    radius_before = radius()
     reports = list(Trainer(model, points, steps=150, batch_size=128, seed=0))
-    radius_after = model.decode(model.sample_z(512)).norm(dim=1).mean().item()
+    radius_after = radius()
     # The ring has radius 2; the untrained generator draws points near the origin.
     assert abs(radius_after - 2.0) < 0.5 * abs(radius_before - 2.0)
     assert {
@@ -142,8 +147,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_weights(glyphs):
     trainer = Trainer(model, glyphs, steps=50, batch_size=16, seed=0, report_every=5)
     real_step = model.training_step
 
-    def poisoned(batch, optimizers):
-        terms = real_step(batch, optimizers)
+    def poisoned(batch, optimizers, noise):
+        terms = real_step(batch, optimizers, noise)
         if trainer.step == 12:  # this step's update is already in the weights
             with torch.no_grad():
                 for p in model.parameters():
@@ -249,3 +254,20 @@ def test_a_recipe_command_parses_back_to_the_same_recipe():
     assert dict(args.set) == spec.model_config
     assert dict(args.data_option) == spec.data_options
     assert "--device" not in TrainSpec(family="vae", dataset="glyphs", steps=5).command()
+
+
+def test_a_run_draws_its_noise_from_its_own_generator_not_the_global_one(glyphs):
+    def train(disturb: bool) -> dict[str, torch.Tensor]:
+        model = build_model("vae", {"latent_dim": 4, "width": 4}, seed=0)
+        trainer = Trainer(model, glyphs, steps=6, batch_size=16, seed=3, report_every=1)
+        for _ in trainer:
+            if disturb:  # another thread's work, drawing from the global RNG between steps
+                torch.rand(100)
+        return model.state_dict()
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    quiet = train(disturb=False)
+    assert torch.equal(torch.get_rng_state(), before)  # the run left the global RNG alone
+    disturbed = train(disturb=True)
+    assert all(torch.equal(quiet[k], disturbed[k]) for k in quiet)

@@ -1,7 +1,8 @@
 """The interface every model in the zoo shares.
 
 A model is an ``nn.Module`` with a typed config, a latent sampler, ``decode(z)`` and
-``loss_terms(batch)``. Loss terms are a dict of named tensors; each term's meaning travels with
+``loss_terms(batch, noise)``, where ``noise`` is the generator its random draws come from (the
+trainer's own, so that runs in other threads neither disturb nor are disturbed by it). Loss terms are a dict of named tensors; each term's meaning travels with
 it as a ``LossTerm`` (label, LaTeX, caption, which direction is good) so that pages can show the
 maths without hard-coding it. ``objectives()`` says which optimiser minimises which term over
 which sub-modules; the trainer builds one optimiser per objective.
@@ -139,19 +140,24 @@ class GenerativeModel(nn.Module):
         """Images NCHW in [0, 1] (or N x 2 points) for latent codes z of shape N x latent_dim."""
         raise NotImplementedError
 
-    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, batch: torch.Tensor, noise: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def objectives(self) -> tuple[Objective, ...]:
         raise NotImplementedError
 
     def training_step(
-        self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+        self,
+        batch: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        noise: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """One update of every objective; returns the step's loss terms (detached)."""
         (objective,) = self.objectives()
         optimizer = optimizers[objective.name]
-        terms = self.loss_terms(batch)
+        terms = self.loss_terms(batch, noise)
         optimizer.zero_grad(set_to_none=True)
         terms[objective.minimises].backward()
         optimizer.step()

@@ -115,9 +115,11 @@ class GAN(GenerativeModel):
         """Data as the discriminator sees it (and as the generator draws it)."""
         return batch
 
-    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, batch: torch.Tensor, noise: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
-        z = torch.randn(batch.shape[0], self.latent_dim, device=batch.device)
+        z = torch.randn(batch.shape[0], self.latent_dim, device=batch.device, generator=noise)
         fake_logits = self.discriminator(self.generator(z))
         terms = discriminator_terms(self.discriminator(batch), fake_logits)
         return terms | generator_terms(fake_logits)
@@ -134,14 +136,18 @@ class GAN(GenerativeModel):
         )
 
     def training_step(
-        self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+        self,
+        batch: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        noise: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """``d_steps`` discriminator updates, then one generator update on the last fake batch."""
         opt_d, opt_g = optimizers["discriminator"], optimizers["generator"]
         batch = self.to_d_space(batch)
         n = batch.shape[0]
         for _ in range(self.config.d_steps):
-            fake = self.generator(torch.randn(n, self.latent_dim, device=batch.device))
+            z = torch.randn(n, self.latent_dim, device=batch.device, generator=noise)
+            fake = self.generator(z)
             d_terms = discriminator_terms(
                 self.discriminator(batch), self.discriminator(fake.detach())
             )

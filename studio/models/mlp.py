@@ -150,8 +150,10 @@ class CPPN(GenerativeModel):
         size = size or self.config.size
         return self.render(z, size, size)
 
-    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Fit the target image(s) ``batch`` (N x C x H x W) from z = 0."""
+    def loss_terms(
+        self, batch: torch.Tensor, noise: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Fit the target image(s) ``batch`` (N x C x H x W) from z = 0 (nothing random)."""
         z = torch.zeros(batch.shape[0], self.latent_dim, device=batch.device)
         drawn = self.render(z, batch.shape[-2], batch.shape[-1])
         mse = torch.mean((drawn - batch) ** 2)

@@ -102,9 +102,12 @@ class VAE(GenerativeModel):
             ll = -0.5 * ((x - mean) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
         return ll.flatten(1).sum(1)
 
-    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, batch: torch.Tensor, noise: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         mu, logvar = self.encode(batch)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # the reparameterisation trick
+        eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=noise)
+        z = mu + eps * (0.5 * logvar).exp()  # the reparameterisation trick
         recon = self.log_likelihood(batch, self.decoder(z)).mean()
         kl_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
         kl = kl_dim.sum()
