@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from PIL import Image
@@ -28,28 +26,49 @@ def grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.nda
     return sheet
 
 
+SCATTER_BACKGROUND = (0x11, 0x14, 0x18)
+GENERATED_POINTS = ((0xF2, 0xA5, 0x41), 0.8)  # colour, opacity of one point
+REAL_POINTS = ((0x6C, 0x8E, 0xBF), 0.35)
+POINT_RADIUS = 1.4  # px, whatever the picture's size
+
+
 def scatter(
     points: np.ndarray, *, real: np.ndarray | None = None, size: int = 512, extent: float = 3.0
 ) -> np.ndarray:
-    """Generated (and optionally real) 2-D points drawn as an RGB uint8 picture."""
-    import matplotlib
+    """Generated (and optionally real) 2-D points drawn as an RGB uint8 picture.
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    The square [-extent, extent]^2 fills the picture, y pointing up. Each point is a small
+    anti-aliased disc; where n discs of one colour overlap, the pixel is that colour at opacity
+    1 - (1 - a)^n, which is what drawing them one over another gives, in any order. Drawn with
+    numpy: 512 points at 512 px take well under a millisecond, where matplotlib took ~10 ms.
+    """
+    canvas = np.tile(np.array(SCATTER_BACKGROUND, np.uint8), (size * size, 1))
+    for layer, (colour, opacity) in ((real, REAL_POINTS), (points, GENERATED_POINTS)):
+        if layer is None:
+            continue
+        pixels, count = _coverage(np.asarray(layer, np.float64), size, extent)
+        cover = (1 - (1 - opacity) ** count)[:, None]
+        below = canvas[pixels].astype(np.float32)
+        canvas[pixels] = (below + (np.asarray(colour, np.float32) - below) * cover).round()
+    return canvas.reshape(size, size, 3)
 
-    fig = Figure(figsize=(size / 100, size / 100), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_facecolor("#111418")
-    if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=3, c="#6c8ebf", alpha=0.35, linewidths=0)
-    ax.scatter(points[:, 0], points[:, 1], s=3, c="#f2a541", alpha=0.8, linewidths=0)
-    ax.set_xlim(-extent, extent)
-    ax.set_ylim(-extent, extent)
-    ax.set_axis_off()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="raw", dpi=100, facecolor="#111418")
-    rgba = np.frombuffer(buffer.getvalue(), np.uint8).reshape(size, size, 4)
-    return rgba[..., :3].copy()
+
+def _coverage(points: np.ndarray, size: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels (flat indices) the points' discs touch, and how many discs cover each
+    (fractions at a disc's edge)."""
+    points = points[np.isfinite(points).all(axis=1)]
+    scale = size / (2 * extent)
+    x = (points[:, 0] + extent) * scale
+    y = (extent - points[:, 1]) * scale
+    reach = np.arange(-2, 3)  # the 5 x 5 pixels around a point hold its whole disc
+    cols = np.floor(x)[:, None, None].astype(np.int64) + reach[None, None, :]
+    rows = np.floor(y)[:, None, None].astype(np.int64) + reach[None, :, None]
+    distance = np.hypot(cols + 0.5 - x[:, None, None], rows + 0.5 - y[:, None, None])
+    weight = np.clip(POINT_RADIUS + 0.5 - distance, 0, 1)
+    cols, rows = np.broadcast_arrays(cols, rows)
+    keep = (weight > 0) & (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
+    pixels, where = np.unique(rows[keep] * size + cols[keep], return_inverse=True)
+    return pixels, np.bincount(where, weights=weight[keep], minlength=len(pixels))
 
 
 def resize(images: np.ndarray, size: int) -> np.ndarray:
