@@ -179,8 +179,9 @@ ZOO: dict[str, Entry] = {
             "colour, size and position as directions",
             "gan",
             "shapes",
-            steps=8000,
-            width=16,
+            steps=16000,
+            width=32,
+            data_options={"n": 50000},
             bars=(FD_BAR,),
         ),
         _trained(
