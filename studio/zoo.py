@@ -165,12 +165,13 @@ ZOO: dict[str, Entry] = {
         ),
         _trained(
             "vae-shapes",
-            "Shapes VAE (latent 8)",
+            "Shapes VAE (latent 16)",
             "colour, size and position as directions",
             "vae",
             "shapes",
-            steps=8000,
-            latent_dim=8,
+            steps=16000,
+            latent_dim=16,
+            data_options={"n": 50000},
             bars=(FD_BAR,),
         ),
         _trained(
