@@ -48,7 +48,7 @@ def freeze_startup_heap() -> None:
     The first optimiser a page builds imports ``torch._dynamo`` (~120k objects); imported after
     the freeze, it added ~60 ms to every later run of every page, so it is imported first. That
     import takes ~1.2 s, so the app calls this once the first page has drawn its picture (with
-    the float32 PCA, `streamlit run` to first image went from 4.5-4.9 s to 3.6-3.9 s). The
+    the float32 PCA, `streamlit run` to first image went from 4.5-4.9 s to 3.6-4.1 s). The
     collection first keeps the first run's cyclic garbage from being frozen for good.
     """
     import torch._dynamo  # noqa: F401
