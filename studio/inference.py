@@ -18,14 +18,14 @@ browser session and thread shares its models and its cache; all of its methods a
   Image GANs and VAEs are served channels_last on every device (on 2 CPU cores it cut a 32 px
   DCGAN forward by ~20% alone and ~55% in a batch of 64) and, on the CPU, with torch's own
   transposed convolutions for small batches. Every served module has its BatchNorms folded into
-  the convolutions before them and its Sequentials run as plain loops (``studio.serving``). On CUDA they also run under bf16
-  autocast (fp16 where bf16 is missing), and TF32 matmuls are on. Tolerance against fp32,
-  checked by the tests with the same autocast on the CPU: at most 2 levels of 255 per pixel;
-  mean 0.1-0.2 levels on trained checkpoints, up to 0.6 on untrained ones (all their pixels sit
-  near the 127.5 rounding edge). The CPPN stays fp32: its periodic activations amplify rounding
-  (bf16 moved pixels by up to 4 levels); the 2-D GAN is too small to gain. ``torch.compile``
-  is opt-in (``compile=True``): on 2 CPU cores it cut a 32 px DCGAN forward from 0.78 to 0.45 ms
-  but took 17-78 s to compile at load; it is unmeasured on GPUs.
+  the convolutions before them and its Sequentials run as plain loops (``studio.serving``). On
+  CUDA they also run under bf16 autocast (fp16 where bf16 is missing), and TF32 matmuls are on.
+  Tolerance against fp32, checked by the tests with the same autocast on the CPU: at most 2
+  levels of 255 per pixel; mean 0.1-0.2 levels on trained checkpoints, up to 0.6 on untrained
+  ones (all their pixels sit near the 127.5 rounding edge). The CPPN stays fp32: its periodic
+  activations amplify rounding (bf16 moved pixels by up to 4 levels); the 2-D GAN is too small
+  to gain. ``torch.compile`` is opt-in (``compile=True``): on 2 CPU cores it cut a 32 px DCGAN
+  forward from 0.78 to 0.45 ms but took 17-78 s to compile at load; it is unmeasured on GPUs.
 * The CPPN draws in passes of at most 64 x 64 = 4096 pixels (cache-sized: on one CPU thread
   they ran ~1.8x faster than 512 x 512 passes), several small images to a pass, each pass
   written straight into one uint8 array. A 4096 x 4096 RGB poster thus holds its 48 MiB of

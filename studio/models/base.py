@@ -2,10 +2,11 @@
 
 A model is an ``nn.Module`` with a typed config, a latent sampler, ``decode(z)`` and
 ``loss_terms(batch, noise)``, where ``noise`` is the generator its random draws come from (the
-trainer's own, so that runs in other threads neither disturb nor are disturbed by it). Loss terms are a dict of named tensors; each term's meaning travels with
-it as a ``LossTerm`` (label, LaTeX, caption, which direction is good) so that pages can show the
-maths without hard-coding it. ``objectives()`` says which optimiser minimises which term over
-which sub-modules; the trainer builds one optimiser per objective.
+trainer's own, so that runs in other threads neither disturb nor are disturbed by it). Loss
+terms are a dict of named tensors; each term's meaning travels with it as a ``LossTerm`` (label,
+LaTeX, caption, which direction is good) so that pages can show the maths without hard-coding
+it. ``objectives()`` says which optimiser minimises which term over which sub-modules; the
+trainer builds one optimiser per objective.
 """
 
 from __future__ import annotations
