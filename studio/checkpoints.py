@@ -220,7 +220,7 @@ def load_checkpoint(
     card = read_card(card_path)
     model = build_model(card.arch, card.config)
     path = weights_path(card_path)
-    tensors = read_weights(path, card.sha256)
+    tensors = model.upgrade_state(read_weights(path, card.sha256))
     check_weights(model, tensors, path.name)
     model.load_state_dict(tensors)
     return model.to(device).eval(), card

@@ -79,7 +79,7 @@ def _compute_directions(
 ) -> Directions:
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, model.latent_dim, generator=generator, dtype=torch.float64)
-    early = first_activations(model.generator)
+    early = first_activations(model.drawing_generator)
     with torch.inference_mode():
         y = early(z.to(model.device, torch.float32)).flatten(1).cpu()
     # The range finding runs in float32, 5-6x faster than float64 on the CPU and the same

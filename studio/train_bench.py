@@ -70,6 +70,8 @@ def bare_step(model: GenerativeModel) -> Callable[[torch.Tensor, dict], None]:
             opts["generator"].zero_grad()
             g_loss.backward()
             opts["generator"].step()
+            if model.averaging:
+                model.update_average()
 
         return gan_step
 

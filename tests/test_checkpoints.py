@@ -189,3 +189,21 @@ def test_a_card_keeps_words_in_any_language_readable(tmp_path):
     assert "café: β = 0.5, ≥ 8 modes" in path.read_text(encoding="utf-8")
     _, loaded = load_checkpoint(path)
     assert loaded.notes == "café: β = 0.5, ≥ 8 modes"
+
+
+def test_a_dcgan_saved_before_it_kept_an_average_loads_with_its_generator_as_the_average(tmp_path):
+    model = build_model("dcgan", {"latent_dim": 8, "width": 8}, seed=0)
+    card = ModelCard(id="old-gan", arch="", family="", config={})
+    card_path = save_checkpoint(model, card, tmp_path)
+    with torch.no_grad():
+        model.generator[1].weight.mul_(2)  # trained on: no longer the average's starting copy
+    old = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.startswith("generator_ema.") and k != "ema_updates"
+    }
+    _rewrite_weights(card_path, old)
+    loaded, _ = load_checkpoint(card_path)
+    for a, b in zip(loaded.generator.parameters(), loaded.generator_ema.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert int(loaded.ema_updates) == 0

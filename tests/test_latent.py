@@ -21,7 +21,7 @@ def dcgan_led_by(dim: int, latent_dim: int = 8) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model("dcgan", {"latent_dim": latent_dim, "width": 8}).eval()
     with torch.no_grad():
-        model.generator[1].weight[dim] *= 10
+        model.drawing_generator[1].weight[dim] *= 10
     return model
 
 

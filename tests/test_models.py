@@ -5,6 +5,7 @@ import torch
 
 from studio.errors import StudioError
 from studio.models import arch_for, build_model, list_models
+from studio.train import Trainer
 
 SMALL = {
     "cppn": {"width": 8},
@@ -97,3 +98,64 @@ def test_unknown_model_and_family_are_clear_errors():
     assert arch_for("gan", points=False) == "dcgan"
     with pytest.raises(StudioError):
         arch_for("vae", points=True)
+
+
+# ---------------------------------------------------------------- the GAN's moving average
+
+
+def _dcgan(**config):
+    return build_model("dcgan", {"latent_dim": 8, "width": 8, **config}, seed=0)
+
+
+def test_the_dcgan_draws_with_the_moving_average_of_its_generator():
+    model = _dcgan().eval()
+    last = model.generator_ema[-2]  # the final transposed convolution, before tanh
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), torch.full((4, 1, 32, 32), 0.5))
+        assert not torch.allclose((model.generator(z) + 1) / 2, torch.tensor(0.5))
+
+
+def test_the_average_follows_the_generator_with_a_decay_that_warms_up():
+    model = _dcgan(ema=0.99)
+    live = [p.detach().clone() for p in model.generator.parameters()]
+    average = [torch.randn_like(p) for p in live]
+    with torch.no_grad():
+        for p, value in zip(model.generator_ema.parameters(), average, strict=True):
+            p.copy_(value)
+        model.generator[2].running_mean.fill_(3.0)
+    expected = average
+    for n in range(3):
+        decay = min(0.99, (1 + n) / (10 + n))  # 0.1, 2/11, 3/12
+        expected = [decay * a + (1 - decay) * g for a, g in zip(expected, live, strict=True)]
+        model.update_average()
+    for got, want in zip(model.generator_ema.parameters(), expected, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert int(model.ema_updates) == 3
+    assert torch.equal(model.generator_ema[2].running_mean, torch.full((32,), 3.0))
+
+
+def test_training_moves_the_average_but_no_optimiser_owns_it():
+    model = _dcgan()
+    before = [p.detach().clone() for p in model.generator_ema.parameters()]
+    trainer = Trainer(model, torch.rand(64, 1, 32, 32), steps=3, batch_size=16, seed=0)
+    list(trainer)
+    optimised = {
+        id(p) for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]
+    }
+    average = list(model.generator_ema.parameters())
+    assert not any(id(p) in optimised or p.requires_grad for p in average)
+    moved = [not torch.equal(a, b) for a, b in zip(before, average, strict=True)]
+    assert all(moved) and int(model.ema_updates) == 3
+    assert model.num_params() == sum(
+        p.numel() for p in [*model.generator.parameters(), *model.discriminator.parameters()]
+    )
+
+
+def test_the_teaching_gan_keeps_no_average():
+    model = build_model("gan2d", {"width": 8})
+    assert not model.averaging and model.drawing_generator is model.generator
+    assert not any(name.startswith("generator_ema") for name in model.state_dict())

@@ -65,7 +65,7 @@ def test_flattened_models_draw_what_the_original_draws(arch, config):
     z = torch.randn(16, config["latent_dim"])
     with torch.inference_mode():
         expected, got = model.decode(z), served.decode(z)
-    decoder = served.generator if arch == "dcgan" else served.decoder
+    decoder = served.drawing_generator if arch == "dcgan" else served.decoder
     assert isinstance(decoder, FlatSequential)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in served.modules())
     assert (got - expected).abs().max() * 255 < 1e-2  # a hundredth of a pixel level
@@ -75,13 +75,13 @@ def test_flattened_models_draw_what_the_original_draws(arch, config):
 def test_a_flattened_generator_still_gives_its_first_activations():
     torch.manual_seed(0)
     model = build_model("dcgan", {"latent_dim": 8, "width": 8}).eval()
-    _with_running_stats(model.generator[2], seed=3)
+    _with_running_stats(model.drawing_generator[2], seed=3)
     served = copy.deepcopy(model)
     flatten_sequentials(served)
     z = torch.randn(4, 8)
     with torch.no_grad():
-        expected = first_activations(model.generator)(z)
-        got = first_activations(served.generator)(z)
+        expected = first_activations(model.drawing_generator)(z)
+        got = first_activations(served.drawing_generator)(z)
     assert torch.allclose(got, expected, atol=1e-5)
 
 

@@ -164,12 +164,16 @@ def test_nan_stops_the_run_and_keeps_the_last_good_weights(glyphs):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_a_run_resumes_exactly_where_it_stopped(tmp_path):
+@pytest.mark.parametrize(
+    ("family", "model_config"),
+    [("vae", {"latent_dim": 4, "width": 4}), ("gan", {"latent_dim": 4, "width": 8})],
+)
+def test_a_run_resumes_exactly_where_it_stopped(tmp_path, family, model_config):
     spec = TrainSpec(
-        family="vae",
+        family=family,
         dataset="glyphs",
         data_options={"n": 256},
-        model_config={"latent_dim": 4, "width": 4},
+        model_config=model_config,
         steps=20,
         batch_size=16,
         seed=5,

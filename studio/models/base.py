@@ -164,11 +164,17 @@ class GenerativeModel(nn.Module):
         optimizer.step()
         return {k: v.detach() for k, v in terms.items()}
 
+    def upgrade_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors of a checkpoint saved by an older version of this model, brought up to
+        date before they are checked and loaded; as they are, unless a model says otherwise."""
+        return tensors
+
     def parameters_of(self, modules: tuple[str, ...]) -> list[nn.Parameter]:
         return [p for name in modules for p in getattr(self, name).parameters()]
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """The parameters training fits (a GAN's moving average of G is not counted twice)."""
+        return sum(p.numel() for o in self.objectives() for p in self.parameters_of(o.modules))
 
     def term(self, key: str) -> LossTerm:
         return next(t for t in self.TERMS if t.key == key)

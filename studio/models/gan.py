@@ -8,10 +8,17 @@ with the discriminator returning logits l, D = sigmoid(l). Every term is compute
 numerically stable form: log D = -softplus(-l) and log(1 - D) = -softplus(l).
 The generator minimises the non-saturating loss -E_z[log D(G(z))] by default (§3 of the paper);
 the saturating E_z[log(1 - D(G(z)))] is there for teaching why not.
+
+With ``ema`` > 0 the model also keeps an exponential moving average of the generator's weights,
+updated after every generator step, and draws with it (Karras et al. 2018; Yazici et al.
+2019): the game keeps the live generator moving around an equilibrium, its average sits nearer
+to it. On the shapes set, 8000 steps of the same run: FD 426 with the live generator, 227 with
+the average. The teaching GAN keeps it off, so the classroom shows the game as it is played.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -102,14 +109,68 @@ def generator_terms(fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+EMA_WARMUP = 10  # the average's decay ramps up as (1 + n) / (EMA_WARMUP + n) over its updates
+EMA_HELP = "decay of the moving average of G's weights that draws the samples (0: draw with G)"
+
+
 class GAN(GenerativeModel):
-    """The game and its training step; subclasses build ``generator`` and ``discriminator``."""
+    """The game and its training step; subclasses build ``generator`` and ``discriminator``, then
+    call ``start_average``."""
 
     family = "gan"
     FORMULA = GAN_FORMULA
     TERMS = GAN_TERMS
     generator: nn.Module
     discriminator: nn.Module
+    generator_ema: nn.Module  # only when averaging
+    ema_updates: torch.Tensor  # only when averaging
+
+    # -- the generator's moving average
+
+    @property
+    def averaging(self) -> bool:
+        return self.config.ema > 0
+
+    @property
+    def drawing_generator(self) -> nn.Module:
+        """The generator that draws samples: the moving average when the model keeps one."""
+        return self.generator_ema if self.averaging else self.generator
+
+    def start_average(self) -> None:
+        """Begin the average as a copy of the freshly initialised generator (when averaging)."""
+        if self.averaging:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """average <- d * average + (1 - d) * generator, and BatchNorm statistics copied.
+
+        d = min(ema, (1 + n) / (EMA_WARMUP + n)) after n updates, so that a short run's average
+        is not held back by its random start. Computed on the device: no host sync per step.
+        """
+        n = self.ema_updates.float()
+        decay = torch.clamp((1 + n) / (EMA_WARMUP + n), max=self.config.ema)
+        average, live = self.generator_ema, self.generator
+        for a, g in zip(average.parameters(), live.parameters(), strict=True):
+            a.lerp_(g, 1 - decay)
+        for a, g in zip(average.buffers(), live.buffers(), strict=True):
+            a.copy_(g)
+        self.ema_updates += 1
+
+    def upgrade_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A checkpoint saved before the model kept an average: it starts from the generator."""
+        if not self.averaging or "ema_updates" in tensors:
+            return tensors
+        prefix = "generator."
+        start = {
+            f"generator_ema.{k.removeprefix(prefix)}": v
+            for k, v in tensors.items()
+            if k.startswith(prefix)
+        }
+        return tensors | start | {"ema_updates": torch.zeros((), dtype=torch.int64)}
+
+    # -- the game
 
     def to_d_space(self, batch: torch.Tensor) -> torch.Tensor:
         """Data as the discriminator sees it (and as the generator draws it)."""
@@ -164,6 +225,8 @@ class GAN(GenerativeModel):
             opt_g.step()
         finally:
             self.discriminator.requires_grad_(True)
+        if self.averaging:
+            self.update_average()
         return {k: v.detach() for k, v in (d_terms | g_terms).items()}
 
 
@@ -180,6 +243,7 @@ class DCGANConfig:
     lr_d: float = option(2e-4, low=1e-6, high=1.0)
     d_steps: int = option(1, low=1, high=10)
     g_loss: str = option("non_saturating", choices=("non_saturating", "saturating"))
+    ema: float = option(0.999, low=0.0, high=0.9999, help=EMA_HELP)
 
 
 def _up(cin: int, cout: int) -> list[nn.Module]:
@@ -224,12 +288,13 @@ class DCGAN(GAN):
         d += [nn.Conv2d(rev[-1], 1, 4, 1, 0), nn.Flatten(0)]
         self.discriminator = nn.Sequential(*d)
         self.apply(_dcgan_init)
+        self.start_average()
 
     def to_d_space(self, batch: torch.Tensor) -> torch.Tensor:
         return batch * 2 - 1  # [0, 1] images to the generator's tanh range
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.generator(z) + 1) / 2
+        return (self.drawing_generator(z) + 1) / 2
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -255,6 +320,7 @@ class GAN2DConfig:
     lr_d: float = option(1e-3, low=1e-6, high=1.0)
     d_steps: int = option(1, low=1, high=10)
     g_loss: str = option("non_saturating", choices=("non_saturating", "saturating"))
+    ema: float = option(0.0, low=0.0, high=0.9999, help=EMA_HELP)
 
 
 def _mlp(din: int, width: int, depth: int, dout: int, act: type[nn.Module]) -> nn.Sequential:
@@ -278,10 +344,11 @@ class GAN2D(GAN):
         c = config
         self.generator = _mlp(c.latent_dim, c.width, c.depth, 2, nn.ReLU)
         self.discriminator = nn.Sequential(_mlp(2, c.width, c.depth, 1, nn.ReLU), nn.Flatten(0))
+        self.start_average()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         raise AttributeError("a 2-D GAN draws points, not images")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+        return self.drawing_generator(z)

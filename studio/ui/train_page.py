@@ -334,6 +334,8 @@ def _strip_caption(model_cls: type[GenerativeModel]) -> str:
         return "Generated points (orange) over the data (blue)"
     if model_cls.family == "mlp":
         return "The target, and the network's drawing of it"
+    if model_cls.family == "gan":
+        return "Samples from a fixed z, drawn by the moving average of G's weights"
     return "Samples from a fixed z: the same codes at every refresh"
 
 
