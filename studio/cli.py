@@ -70,10 +70,15 @@ def _positive_float(text: str) -> float:
 
 
 class ProgressLine:
-    """One self-overwriting line on stderr: a bar, the rate, the ETA and the loss terms."""
+    """A bar, the rate, the ETA and the loss terms on stderr: one self-overwriting line on a
+    terminal; written to a file or a pipe, a plain line every ``LOG_EVERY_S`` seconds."""
 
-    def __init__(self, stream: io.TextIOBase = sys.stderr, every: float = 0.2) -> None:
-        self.stream, self.every, self._last = stream, every, 0.0
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, stream: io.TextIOBase = sys.stderr) -> None:
+        self.stream, self._last = stream, 0.0
+        self.terminal = stream.isatty()
+        self.every = 0.2 if self.terminal else self.LOG_EVERY_S
 
     def __call__(self, report: StepReport, *, final: bool = False) -> None:
         now = time.perf_counter()
@@ -84,12 +89,14 @@ class ProgressLine:
         eta = report.elapsed * (1 - report.progress) / max(report.progress, 1e-9)
         bar = "█" * round(report.progress * 20)
         terms = "  ".join(f"{k} {v:.4g}" for k, v in report.terms.items())
-        self.stream.write(
-            f"\r{bar:<20} {report.progress:4.0%}  step {report.step}  {rate:.1f} it/s  "
-            f"eta {eta:4.0f}s  {terms}\033[K"
+        line = (
+            f"{bar:<20} {report.progress:4.0%}  step {report.step}  {rate:.1f} it/s  "
+            f"eta {eta:4.0f}s  {terms}"
         )
-        if final:
-            self.stream.write("\n")
+        if self.terminal:
+            self.stream.write(f"\r{line}\033[K" + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
 

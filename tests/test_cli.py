@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.cli import main
+from studio.cli import ProgressLine, main
 from studio.recipe import recipe_from_png
+from studio.train import StepReport
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -199,6 +200,30 @@ def test_a_real_subprocess_trains_with_a_progress_bar(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "step 3" in result.stderr and "g_loss" in result.stderr
     assert "saved sub" in result.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _report(step: int) -> StepReport:
+    return StepReport(step, elapsed=step / 10, progress=step / 100, terms={"d_loss": 0.5})
+
+
+def test_the_progress_line_overwrites_itself_on_a_terminal_and_logs_plain_lines_elsewhere():
+    terminal, log = _Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = ProgressLine(stream)
+        for step in (1, 2, 3):
+            progress(_report(step))
+            progress._last -= progress.every  # as if the throttle's time had passed
+        progress(_report(100), final=True)
+    assert terminal.getvalue().count("\r") == 4 and terminal.getvalue().endswith("\033[K\n")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 4 and "\r" not in log.getvalue() and "\033" not in log.getvalue()
+    assert lines[-1].startswith("█" * 20) and "step 100" in lines[-1]
+    assert ProgressLine(log).every == ProgressLine.LOG_EVERY_S > ProgressLine(terminal).every
 
 
 @pytest.mark.parametrize(
