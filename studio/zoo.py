@@ -160,7 +160,8 @@ ZOO: dict[str, Entry] = {
             "gan",
             "glyphs",
             steps=8000,
-            width=16,
+            width=32,
+            data_options={"n": 30000},
             bars=(FD_BAR,),
         ),
         _trained(
