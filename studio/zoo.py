@@ -181,7 +181,7 @@ ZOO: dict[str, Entry] = {
             "colour, size and position as directions",
             "gan",
             "shapes",
-            steps=16000,
+            steps=32000,
             width=32,
             data_options={"n": 50000},
             bars=(FD_BAR,),
