@@ -5,7 +5,8 @@ The entry reads as a short story: configure the page, route to the pages in ``st
 
 import streamlit as st
 
-from studio.ui import app_state, classroom, explore, gallery_page, train_page
+from studio.ui import app_state
+from studio.ui.pages import classroom, explore, gallery, train
 
 st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
 
@@ -17,11 +18,9 @@ pages = [
         url_path=explore.URL_PATH,
         default=True,
     ),
-    st.Page(train_page.page, title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(train.page, title="Train", icon=":material/model_training:", url_path="train"),
     st.Page(classroom.page, title="Classroom", icon=":material/school:", url_path="classroom"),
-    st.Page(
-        gallery_page.page, title="Gallery", icon=":material/photo_library:", url_path="gallery"
-    ),
+    st.Page(gallery.page, title="Gallery", icon=":material/photo_library:", url_path="gallery"),
 ]
 st.navigation(pages).run()
 app_state.freeze_startup_heap()  # after the page: the first picture need not wait for it

@@ -16,7 +16,7 @@ TIMEOUT = 120
 
 
 def _classroom():
-    from studio.ui import classroom
+    from studio.ui.pages import classroom
 
     classroom.page()
 

@@ -275,11 +275,11 @@ def test_keep_then_open_from_the_gallery(zoo):
     def gallery_first() -> None:
         import streamlit as st
 
-        from studio.ui import explore, gallery_page
+        from studio.ui.pages import explore, gallery
 
         st.navigation(
             [
-                st.Page(gallery_page.page, url_path="gallery", default=True),
+                st.Page(gallery.page, url_path="gallery", default=True),
                 st.Page(explore.page, url_path=explore.URL_PATH),
             ]
         ).run()

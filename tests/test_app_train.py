@@ -22,7 +22,7 @@ from studio.models import model_class
 from studio.paths import studio_dir
 from studio.train import StepReport, TrainSpec, run_training
 from studio.ui import loss_panel as lp
-from studio.ui.runs import sample_strip
+from studio.ui.live_run import sample_strip
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -35,7 +35,7 @@ def no_pretrained(monkeypatch, tmp_path):
 
 
 def _train_page():
-    from studio.ui import train_page
+    from studio.ui.pages import train as train_page
 
     train_page.page()
 

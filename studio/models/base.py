@@ -22,6 +22,7 @@ from torch import nn
 from studio.errors import StudioError
 
 Output = Literal["image", "points"]
+MAX_SEED = 2**53 - 1  # seeds travel through browsers and JSON, whose numbers are exact up to here
 
 
 # ---------------------------------------------------------------- loss-term metadata

@@ -6,7 +6,7 @@ import streamlit as st
 
 from studio.errors import StudioError
 from studio.gallery import Favourite, gallery_dir, list_favourites, remove_favourite
-from studio.ui import explore
+from studio.ui.pages import explore
 
 COLUMNS = 4
 

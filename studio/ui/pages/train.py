@@ -2,7 +2,7 @@
 
 Left, the settings (every default comes from the model's own config). Right, the run: a
 progress bar with the time left, Stop, a strip of samples from a fixed z and the loss panel.
-The run trains on a background thread (``studio.ui.runs``); the right-hand side is a fragment
+The run trains on a background thread (``studio.ui.live_run``); the right-hand side is a fragment
 that redraws itself twice a second while the run lasts, so the rest of the page stays usable.
 Below, the user's trained models can be renamed and deleted.
 """
@@ -24,8 +24,7 @@ from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
 from studio.errors import StudioError
 from studio.imaging import to_uint8
-from studio.models import GenerativeModel, arch_for, model_class
-from studio.runs import (
+from studio.library import (
     check_new_id,
     delete_model,
     discard_uploads,
@@ -33,8 +32,9 @@ from studio.runs import (
     save_uploads,
     user_models,
 )
+from studio.models import GenerativeModel, arch_for, model_class
 from studio.train import TrainSpec, default_id
-from studio.ui import runs
+from studio.ui import live_run
 from studio.ui.app_state import get_renderer
 from studio.ui.loss_panel import diagnose, formula_legend, loss_charts, show_hints
 
@@ -112,7 +112,7 @@ def page() -> None:
         "Teach a model on bundled data or your own pictures, and watch every term of its loss "
         "move while it learns. Finished models appear in Explore."
     )
-    run = runs.current_run()
+    run = live_run.current_run()
     busy = run is not None and run.running
     settings, live = st.columns([1, 2], gap="large")
     with settings:
@@ -276,7 +276,7 @@ def _start(request: Request) -> bool:
             discard_uploads(data_path)
         st.error(str(err))
         return False
-    runs.start_run(spec, model_class(request.arch), **preview_data)
+    live_run.start_run(spec, model_class(request.arch), **preview_data)
     return True
 
 
@@ -287,7 +287,7 @@ def _preview_data(spec: TrainSpec) -> dict[str, np.ndarray]:
     """
     if spec.dataset == "toy2d":
         data = load_dataset("toy2d", seed=spec.seed, **spec.data_options)
-        return {"real": data.x[: runs.PREVIEW_POINTS].numpy()}
+        return {"real": data.x[: live_run.PREVIEW_POINTS].numpy()}
     if spec.dataset == "image":
         data = load_dataset("image", path=spec.data_path, seed=spec.seed, **spec.data_options)
         return {"target": to_uint8(data.x)[0]}
@@ -307,7 +307,7 @@ def _empty_state(model_cls: type[GenerativeModel]) -> None:
     )
 
 
-def _live_view(run: runs.SessionRun) -> None:
+def _live_view(run: live_run.SessionRun) -> None:
     """Progress, Stop, samples and curves; reruns itself every REFRESH_S while the run lasts."""
     run.poll()
     if run.running:
@@ -339,7 +339,7 @@ def _strip_caption(model_cls: type[GenerativeModel]) -> str:
     return "Samples from a fixed z: the same codes at every refresh"
 
 
-def _progress(run: runs.SessionRun) -> None:
+def _progress(run: live_run.SessionRun) -> None:
     bar, stop = st.columns([5, 1], vertical_alignment="bottom")
     report = run.latest
     if report is None:
@@ -358,11 +358,11 @@ def _progress(run: runs.SessionRun) -> None:
         width="stretch",
         help="Stop now and keep the model as it is",
     ):
-        runs.stop_run()
+        live_run.stop_run()
         st.toast("Stopping after this step; the model so far is kept.")
 
 
-def _outcome(run: runs.SessionRun) -> None:
+def _outcome(run: live_run.SessionRun) -> None:
     """How the run ended (a user's mistake, such as bad data, is shown by the hints below)."""
     result = run.job.result
     if result is None and run.job.error is None:
@@ -384,7 +384,7 @@ def _outcome(run: runs.SessionRun) -> None:
         with st.expander("Rerun it from a terminal"):
             st.code(card.command, language="bash")
     if st.button("Close", key="train_close", help="Clear this run from the page; its model stays"):
-        runs.forget_run()
+        live_run.forget_run()
         st.rerun()
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from studio import runs
+from studio import library
 from studio.checkpoints import list_cards, load_checkpoint, read_card, user_models_dir
 from studio.errors import StudioError
 from studio.paths import studio_dir
@@ -50,7 +50,7 @@ def _png(colour=(200, 30, 30)):
 
 
 def test_rename_moves_every_file_and_the_card_still_loads(trained):
-    new_card = runs.rename_model("toy", " my-ring ")
+    new_card = library.rename_model("toy", " my-ring ")
     folder = user_models_dir()
     assert sorted(p.name for p in folder.iterdir()) == [
         "my-ring.json", "my-ring.png", "my-ring.safetensors", "my-ring.train.safetensors",
@@ -72,36 +72,36 @@ def test_rename_refuses_taken_bad_and_unknown_names(trained):
         ("toy.train", "clash with a training-state file"),
     ]:
         with pytest.raises(StudioError, match=says):
-            runs.rename_model("toy", new_id)
+            library.rename_model("toy", new_id)
     with pytest.raises(StudioError, match="no model of yours is called 'ghost'"):
-        runs.rename_model("ghost", "anything")
-    assert runs.rename_model("toy", "toy") == trained.card_path  # a no-op, not an error
+        library.rename_model("ghost", "anything")
+    assert library.rename_model("toy", "toy") == trained.card_path  # a no-op, not an error
     assert read_card(trained.card_path).id == "toy"
 
 
 def test_delete_removes_the_model_and_all_its_files(trained):
     run_training(_spec("keep", steps=1, model_config={"width": 16, "depth": 1}))
-    removed = runs.delete_model("toy")
+    removed = library.delete_model("toy")
     assert {p.name for p in removed} == {
         "toy.json", "toy.png", "toy.safetensors", "toy.train.safetensors",
     }  # fmt: skip
     assert sorted(p.name for p in user_models_dir().glob("toy*")) == []
-    assert [c.id for c in runs.user_models()] == ["keep"]
+    assert [c.id for c in library.user_models()] == ["keep"]
     with pytest.raises(StudioError, match="no model of yours"):
-        runs.delete_model("toy")
+        library.delete_model("toy")
 
 
 def test_a_new_id_may_not_shadow_a_model(trained):
     with pytest.raises(StudioError, match="already a model called 'toy'"):
-        runs.check_new_id("toy")
-    assert runs.check_new_id("  fresh  ") == "fresh"
+        library.check_new_id("toy")
+    assert library.check_new_id("  fresh  ") == "fresh"
 
 
 # ---------------------------------------------------------------- uploads
 
 
 def test_uploaded_pictures_are_kept_under_the_run_with_safe_names():
-    folder = runs.save_uploads("run-1", [("../../evil.png", _png()), ("a b.png", _png())])
+    folder = library.save_uploads("run-1", [("../../evil.png", _png()), ("a b.png", _png())])
     assert folder == studio_dir("uploads") / "run-1"
     assert sorted(p.name for p in folder.iterdir()) == ["0000-evil.png", "0001-a_b.png"]
     assert (folder / "0000-evil.png").read_bytes() == _png()
@@ -111,9 +111,9 @@ def test_a_zip_or_one_target_picture_is_given_as_the_file():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("x.png", _png())
-    zip_path = runs.save_uploads("run-zip", [("pics.zip", buffer.getvalue())])
+    zip_path = library.save_uploads("run-zip", [("pics.zip", buffer.getvalue())])
     assert zip_path.name == "0000-pics.zip" and zipfile.is_zipfile(zip_path)
-    target = runs.save_uploads("run-one", [("me.jpg", b"...")], single=True)
+    target = library.save_uploads("run-one", [("me.jpg", b"...")], single=True)
     assert target == studio_dir("uploads") / "run-one" / "0000-me.jpg"
 
 
@@ -127,17 +127,17 @@ def test_a_zip_or_one_target_picture_is_given_as_the_file():
 )
 def test_upload_mixtures_are_refused_before_anything_is_written(files, single, says):
     with pytest.raises(StudioError, match=says):
-        runs.save_uploads("run-x", files, single=single)
+        library.save_uploads("run-x", files, single=single)
     assert list(studio_dir("uploads").iterdir()) == []
 
 
 def test_discarding_uploads_removes_only_that_run(tmp_path):
-    kept = runs.save_uploads("keep", [("a.png", _png())])
-    gone = runs.save_uploads("gone", [("a.png", _png())], single=True)
-    runs.discard_uploads(gone)
+    kept = library.save_uploads("keep", [("a.png", _png())])
+    gone = library.save_uploads("gone", [("a.png", _png())], single=True)
+    library.discard_uploads(gone)
     outside = tmp_path / "outside"
     outside.mkdir()
-    runs.discard_uploads(outside)
+    library.discard_uploads(outside)
     assert kept.exists() and not gone.parent.exists() and outside.exists()
 
 
@@ -172,7 +172,7 @@ def test_a_failed_start_reports_its_error_and_no_preview():
 
 
 def test_deleting_a_model_removes_its_uploads_once_no_other_model_names_them():
-    target = runs.save_uploads("paint", [("me.png", _png())], single=True)
+    target = library.save_uploads("paint", [("me.png", _png())], single=True)
 
     def paint(model_id):
         spec = TrainSpec(
@@ -188,7 +188,7 @@ def test_deleting_a_model_removes_its_uploads_once_no_other_model_names_them():
 
     paint("paint")
     paint("paint-again")  # a second run on the same pictures
-    assert target not in runs.delete_model("paint") and target.exists()
-    removed = runs.delete_model("paint-again")
+    assert target not in library.delete_model("paint") and target.exists()
+    removed = library.delete_model("paint-again")
     assert target.parent in removed and not target.parent.exists()
     assert list(studio_dir("uploads").iterdir()) == []
