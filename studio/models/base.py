@@ -138,6 +138,11 @@ class GenerativeModel(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator)
         return z.to(self.device)
 
+    def codes(self, n: int, seed: int) -> torch.Tensor:
+        """The seed's n latent codes: the same everywhere a seed names a picture (the CLI, the
+        pages, the zoo, the previews), drawn without touching the global RNG."""
+        return self.sample_z(n, generator=torch.Generator().manual_seed(seed))
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images NCHW in [0, 1] (or N x 2 points) for latent codes z of shape N x latent_dim."""
         raise NotImplementedError
