@@ -37,8 +37,7 @@ from studio import train_bench
 from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.imaging import draw, scatter
-from studio.inference import POINTS_SIZE, Renderer
+from studio.inference import Renderer
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR
 
@@ -114,9 +113,7 @@ def naive_render(
         model = model.to(device).eval()
     z = z.to(device)
     with torch.no_grad():
-        if model.output == "points":
-            return scatter(model.decode(z).cpu().numpy(), size=POINTS_SIZE)
-        return draw(model, z)
+        return model.draw(z)
 
 
 def _sync(device: torch.device) -> None:
@@ -134,7 +131,7 @@ def measure_model(
 ) -> list[dict]:
     loaded = renderer.load(model_id)
     model, device = loaded.model, renderer.device
-    points = model.output == "points"
+    points = model.cloud
     per_render = POINT_SAMPLES if points else 1
     rng = np.random.default_rng(0)
     pool = rng.standard_normal((repeat + 8, per_render, model.latent_dim)).astype(np.float32)
@@ -173,7 +170,7 @@ def measure_model(
     def at_size(size: int) -> Callable[[int], Any]:
         return lambda i: renderer.render(model_id, fresh(i), size=size)
 
-    if model.family == "mlp":
+    if model.any_size:
         for size in mlp_sizes:
             reps = max(1, min(repeat, 2**22 // size**2))  # 4096 px: once
             rows.append(timed(f"mlp-{size}", at_size(size), reps=reps))

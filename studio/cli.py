@@ -22,9 +22,8 @@ from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.imaging import draw
 from studio.inference import Renderer
-from studio.models import FAMILIES
+from studio.models import families
 from studio.paths import atomic_write_bytes
 from studio.recipe import to_png
 from studio.train import StepReport, TrainSpec, run_training
@@ -132,21 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- render and sample
 
 
-def _latents(model: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
-    return model.sample_z(n, generator=torch.Generator().manual_seed(seed))
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     """Through the Renderer, so the PNG's recipe reproduces its pixels exactly (z rounded)."""
     renderer = Renderer(cache_mb=0)
     model = renderer.load(args.model).model
-    if model.output == "points":  # 2000 points do not fit a recipe's z: no recipe
-        image = renderer.render(args.model, _latents(model, 2000, args.seed), args.size)
-        recipe = None
-    else:
-        z, options = _latents(model, 1, args.seed)[0], {"seed": args.seed}
-        recipe = renderer.recipe(args.model, z, args.size, options)
-        image = renderer.render(args.model, z, args.size, options)
+    z, options = model.picture_codes(args.seed), {"seed": args.seed}
+    recipe = renderer.recipe(args.model, z, args.size, options)
+    image = renderer.render_recipe(recipe)
     atomic_write_bytes(args.out, to_png(image, recipe))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return 0
@@ -155,11 +146,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     model, _ = load_checkpoint(args.model)
     with torch.inference_mode():
-        z = _latents(model, args.n, args.seed)
-        if model.output == "points":
-            samples = model.decode(z).float().numpy()
-        else:
-            samples = draw(model, z)
+        z = model.codes(args.n, args.seed)
+        samples = model.samples(z)
     buffer = io.BytesIO()
     np.save(buffer, samples, allow_pickle=False)
     atomic_write_bytes(args.out, buffer.getvalue())
@@ -195,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model and save its checkpoint")
-    train.add_argument("--model", required=True, choices=FAMILIES)
+    train.add_argument("--model", required=True, choices=list(families()))
     train.add_argument("--dataset", required=True, choices=DATASETS)
     train.add_argument("--data", help="a folder or .zip of images (folder) or one image (image)")
     budget = train.add_mutually_exclusive_group()

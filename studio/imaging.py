@@ -81,12 +81,3 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
         resized = np.asarray(pil.resize((size, size), Image.Resampling.BICUBIC))
         out.append(resized.reshape(size, size, -1))
     return np.stack(out)
-
-
-@torch.inference_mode()
-def draw(model: torch.nn.Module, z: torch.Tensor, size: int | None = None) -> np.ndarray:
-    """The bare render: z -> N x size x size x C uint8 (the CPPN draws at size natively)."""
-    if model.family == "mlp":
-        return to_uint8(model.decode(z, size))
-    images = to_uint8(model.decode(z))
-    return resize(images, size) if size else images

@@ -65,21 +65,17 @@ from studio.checkpoints import (
 )
 from studio.device import pick_device
 from studio.errors import StudioError
-from studio.imaging import resize, scatter, to_uint8
-from studio.models import GenerativeModel, build_model
+from studio.models import GenerativeModel
 from studio.models.base import config_from_dict
+from studio.models.mlp import DRAW_TILE
 from studio.recipe import MAX_SIZE, Z_DECIMALS, Recipe
 from studio.serving import FAST_CPU_ACTIVATIONS, flatten_sequentials, small_batch_conv_transpose
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-CPPN_KNOBS = ("depth", "width", "activation", "channels", "init_std")
-CPPN_OPTIONS = ("scale", "weight_seed", *CPPN_KNOBS)
 NOTE_OPTIONS = ("seed",)  # where z came from: kept in recipes, never changes a pixel
 MAX_BATCH = 1024
 MAX_POINTS = 100_000
-POINTS_SIZE = 512
-RENDER_TILE = 64  # the CPPN draws at most RENDER_TILE**2 pixels per pass: they stay in cache
-VARIANTS_KEPT = 16  # CPPNs derived from art knobs, least recently used dropped first
+VARIANTS_KEPT = 16  # models derived from art knobs, least recently used dropped first
 LATENCIES_KEPT = 2048
 
 ModuleKey = tuple[str, tuple[tuple[str, Any], ...], int | None]  # (sha256, knobs, weight_seed)
@@ -102,9 +98,9 @@ class LoadedModel:
 class DrawOptions:
     """Render options after checking: what changes the pixels, in a hashable form."""
 
-    knobs: tuple[tuple[str, Any], ...] = ()  # CPPN architecture knobs that differ from the card
+    knobs: tuple[tuple[str, Any], ...] = ()  # art knobs that differ from the card
     weight_seed: int | None = None
-    scale: float | None = None  # CPPN coordinate zoom, when it differs from the card
+    drawing: tuple[tuple[str, Any], ...] = ()  # draw knobs that differ from the card
 
     @property
     def derived(self) -> bool:
@@ -125,7 +121,8 @@ def check_options(model: GenerativeModel, options: dict[str, Any] | None) -> Dra
         return DrawOptions()
     if not isinstance(options, dict):
         raise StudioError(f"render options must be a dict, got {type(options).__name__}")
-    allowed = (*NOTE_OPTIONS, *(CPPN_OPTIONS if model.family == "mlp" else ()))
+    art = ("weight_seed", *model.ART_KNOBS) if model.ART_KNOBS else ()
+    allowed = (*NOTE_OPTIONS, *model.DRAW_KNOBS, *art)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise StudioError(
@@ -135,17 +132,17 @@ def check_options(model: GenerativeModel, options: dict[str, Any] | None) -> Dra
     for name in NOTE_OPTIONS:
         if name in options:
             _whole_number(name, options[name])
-    if model.family != "mlp":
-        return DrawOptions()
     weight_seed = options.get("weight_seed")
     if weight_seed is not None:
         _whole_number("weight_seed", weight_seed)
     base = dataclasses.asdict(model.config)
-    asked = {k: options[k] for k in (*CPPN_KNOBS, "scale") if k in options}
+    asked = {k: options[k] for k in (*model.ART_KNOBS, *model.DRAW_KNOBS) if k in options}
     config = dataclasses.asdict(config_from_dict(type(model.config), base | asked))
-    knobs = tuple((k, config[k]) for k in CPPN_KNOBS if config[k] != base[k])
-    scale = config["scale"] if config["scale"] != base["scale"] else None
-    return DrawOptions(knobs, weight_seed, scale)
+
+    def changed(names: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+        return tuple((k, config[k]) for k in names if config[k] != base[k])
+
+    return DrawOptions(changed(model.ART_KNOBS), weight_seed, changed(model.DRAW_KNOBS))
 
 
 # ---------------------------------------------------------------- latents
@@ -172,10 +169,6 @@ def canonical_z(z: Any, latent_dim: int, *, max_rows: int = MAX_BATCH) -> tuple[
     return np.round(array, Z_DECIMALS).astype(np.float32), single
 
 
-def default_size(model: GenerativeModel) -> int:
-    return POINTS_SIZE if model.output == "points" else model.config.size
-
-
 def _check_size(size: Any) -> int:
     if (
         isinstance(size, bool)
@@ -186,39 +179,6 @@ def _check_size(size: Any) -> int:
             f"size must be a whole number of pixels from 8 to {MAX_SIZE}, got {size!r}"
         )
     return int(size)
-
-
-# ---------------------------------------------------------------- CPPN passes
-
-
-def cppn_passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
-    """(first image, end image, first row, end row) of each pass of at most ``pixels`` pixels.
-
-    Small images go several to a pass, large ones in bands of rows.
-    """
-    per_image = size * size
-    if per_image <= pixels:
-        step = max(1, pixels // per_image)
-        return [(i, min(i + step, n), 0, size) for i in range(0, n, step)]
-    rows = max(1, pixels // size)
-    return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
-
-
-def draw_cppn(
-    model: GenerativeModel,
-    z: torch.Tensor,
-    size: int,
-    *,
-    scale: float | None = None,
-    tile: int = RENDER_TILE,
-) -> np.ndarray:
-    """N x size x size x C uint8, drawn in passes of bounded memory (see the module notes)."""
-    out = np.empty((z.shape[0], size, size, model.config.channels), np.uint8)
-    pixels = min(tile, RENDER_TILE) ** 2
-    for i0, i1, r0, r1 in cppn_passes(z.shape[0], size, pixels):
-        part = model.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
-        out[i0:i1, r0:r1] = to_uint8(part)
-    return out
 
 
 # ---------------------------------------------------------------- the image cache
@@ -275,10 +235,9 @@ class ImageCache:
 
 @dataclass(frozen=True)
 class _Served:
-    """A module ready to draw: on the device, warmed, with its forward and its autocast dtype."""
+    """A module ready to draw: on the device, warmed, with its autocast dtype."""
 
     model: GenerativeModel
-    decode: Callable[[torch.Tensor], torch.Tensor]
     half: torch.dtype | None
 
 
@@ -444,7 +403,7 @@ class Renderer:
         self.cache.drop(lambda key: key[0][0] != sha256)
 
     def _half(self, model: GenerativeModel) -> torch.dtype | None:
-        if model.family == "mlp" or model.output != "image":
+        if not model.half_precision:
             return None
         precision = self.precision
         if precision == "auto":
@@ -458,20 +417,19 @@ class Renderer:
         model = model.requires_grad_(False).to(self.device).eval()
         half = self._half(model)
         cpu = self.device.type == "cpu"
-        conv = model.family != "mlp" and model.output == "image"
-        if conv:
-            model = model.to(memory_format=torch.channels_last)
-            if cpu and half is None and not self.compile:
-                for module in model.modules():
-                    if isinstance(module, nn.ConvTranspose2d):
-                        module.forward = small_batch_conv_transpose(module)
+        model = model.to(memory_format=torch.channels_last)
+        if cpu and half is None and not self.compile:
+            for module in model.modules():
+                if isinstance(module, nn.ConvTranspose2d):
+                    module.forward = small_batch_conv_transpose(module)
         flatten_sequentials(model)
-        if model.family == "mlp" and cpu:
+        if cpu and hasattr(model, "activations"):
             model.activations = [FAST_CPU_ACTIVATIONS.get(f, f) for f in model.activations]
-        decode = torch.compile(model.decode) if self.compile and conv else model.decode
-        served = _Served(model, decode, half)
+        if self.compile:
+            model.decode = torch.compile(model.decode)
+        served = _Served(model, half)
         self._draw(
-            served, torch.zeros(1, model.latent_dim), min(default_size(model), 64), DrawOptions()
+            served, torch.zeros(1, model.latent_dim), min(model.native_size, 64), DrawOptions()
         )
         return served
 
@@ -480,14 +438,12 @@ class Renderer:
         if not options.derived:
             served = self._served.get(loaded.sha256)
             # None only when a reload released these weights while this render was under way
-            return served or _Served(loaded.model, loaded.model.decode, self._half(loaded.model))
+            return served or _Served(loaded.model, self._half(loaded.model))
         key = (loaded.sha256, options.knobs, options.weight_seed)
         with self._lock:
             served = self._variants.get(key)
             if served is None:
-                config = dataclasses.asdict(loaded.model.config) | dict(options.knobs)
-                model = build_model(loaded.model.arch, config)
-                model.reset_parameters(torch.Generator().manual_seed(options.weight_seed or 0))
+                model = loaded.model.variant(dict(options.knobs), options.weight_seed)
                 served = self._variants[key] = self._serve(model)
                 while len(self._variants) > VARIANTS_KEPT:
                     self._variants.popitem(last=False)
@@ -507,19 +463,12 @@ class Renderer:
         z: torch.Tensor | np.ndarray,
         size: int,
         options: DrawOptions,
-        tile: int = RENDER_TILE,
+        tile: int = DRAW_TILE,
     ) -> np.ndarray:
-        """N x H x W x C uint8 for image models; one H x W x 3 scatter picture for point models."""
-        model = served.model
+        """N x H x W x C uint8 (a cloud model: one picture of all z)."""
         z = torch.as_tensor(z).to(self.device)
         with torch.inference_mode(), self._autocast(served):
-            if model.output == "points":
-                points = served.decode(z).float().cpu().numpy()
-                return scatter(points, size=size)
-            if model.family == "mlp":
-                return draw_cppn(model, z, size, scale=options.scale, tile=tile)
-            images = to_uint8(served.decode(z))
-        return resize(images, size)
+            return served.model.draw(z, size, tile=tile, **dict(options.drawing))
 
     def render(
         self,
@@ -547,25 +496,23 @@ class Renderer:
     ) -> np.ndarray:
         model = loaded.model
         drawn = check_options(model, options)
-        points = model.output == "points"
+        points = model.cloud
         rows, single = canonical_z(
             z, model.latent_dim, max_rows=MAX_POINTS if points else MAX_BATCH
         )
-        size = _check_size(size) if size is not None else default_size(model)
+        size = _check_size(size) if size is not None else model.native_size
         module_key = (loaded.sha256, drawn.knobs, drawn.weight_seed)
         if points:
             keys = [(module_key, rows.tobytes(), size, None)]
         else:
             # A batched forward may round a rare pixel one level apart from drawing z alone:
             # batch images get their own entries, so a single render (a recipe) is always exact.
-            keys = [(module_key, row.tobytes(), size, drawn.scale, single) for row in rows]
+            keys = [(module_key, row.tobytes(), size, drawn.drawing, single) for row in rows]
         images = [self.cache.get(key) for key in keys]
         missing = [i for i, image in enumerate(images) if image is None]
         if missing:
             served = self._module(loaded, drawn)
             drawn_images = self._draw(served, rows if points else rows[missing], size, drawn)
-            if points:
-                drawn_images = drawn_images[None]
             for i, image in zip(missing, drawn_images, strict=True):
                 images[i] = self.cache.put(keys[i], image)
         self._latencies.add("miss" if missing else "hit", time.perf_counter() - start)
@@ -582,7 +529,7 @@ class Renderer:
                 "it cannot be reproduced exactly"
             )
         z = np.asarray(recipe.z, np.float64)
-        if loaded.model.output == "points":
+        if loaded.model.cloud:
             z = z.reshape(-1, loaded.model.latent_dim)
         return self._render(loaded, z, recipe.size, recipe.options, start)
 
@@ -596,13 +543,13 @@ class Renderer:
         """What the image of one z *is*: model id, weights sha256, rounded z, size, options."""
         loaded = self.load(model)
         check_options(loaded.model, options)
-        points = loaded.model.output == "points"
+        points = loaded.model.cloud
         rows, single = canonical_z(
             z, loaded.model.latent_dim, max_rows=MAX_POINTS if points else MAX_BATCH
         )
-        if not single and not points:
+        if len(rows) > 1 and not points:
             raise StudioError("a recipe describes one image: give one z, not a batch")
-        size = _check_size(size) if size is not None else default_size(loaded.model)
+        size = _check_size(size) if size is not None else loaded.model.native_size
         return Recipe(
             model=loaded.card.id,
             sha256=loaded.sha256,
@@ -619,15 +566,16 @@ class Renderer:
         options: dict[str, Any] | None = None,
         tile: int = 512,
     ) -> np.ndarray:
-        """A CPPN picture of any size up to 4096, in passes of at most min(tile, 64)^2 pixels.
+        """A picture of any size up to 4096 from a model that draws at any size, in passes of
+        at most min(tile, 64)^2 pixels.
 
         Not cached: one poster would push out hundreds of slider images.
         """
         loaded = self.load(model)
-        if loaded.model.family != "mlp":
+        if not loaded.model.any_size:
             raise StudioError(
-                f"only the MLP (CPPN) draws at any size; {loaded.card.id} is a {loaded.model.arch} "
-                "with a fixed resolution"
+                f"{loaded.card.id} is a {loaded.model.arch} with a fixed resolution; only models "
+                "that draw at any size (the CPPN) make posters"
             )
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
             raise StudioError(f"tile must be a whole number of pixels, got {tile!r}")

@@ -1,12 +1,7 @@
 """Latent-space tools: directions worth a slider, interpolation and walks, encoding pictures.
 
-* GANs: GANSpace (Härkönen et al. 2020, §2): sample z, take the generator's first activations
-  y = G_1(z), find their principal components V by PCA, then map them back to z by linear
-  regression: the basis U minimising sum_i ||U x_i - z_i||^2, with x_i = V^T (y_i - mean) the
-  PCA coordinates. Each column of U, normalised, is a direction in z that moves the picture
-  along one principal component. Computed once per weights and kept on disk.
-* VAEs: the latent dimensions ordered by how much they carry, the mean per-dimension KL of
-  q(z|x) to the prior over some data (a dimension with KL ~ 0 is ignored by the decoder).
+* slider axes: each model finds its own (a GAN's principal directions, a VAE's dimensions in
+  KL order); here they are found once per weights and kept on disk.
 * lerp / slerp between codes, and looping walks through several of them.
 * encode: a picture to its posterior mean under a VAE.
 """
@@ -14,8 +9,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +23,51 @@ from safetensors.torch import save
 from torch import nn
 
 from studio.errors import StudioError
-from studio.models import GenerativeModel
-from studio.models.vae import gaussian_kl_per_dim
+from studio.models import GenerativeModel, SliderAxes
 from studio.paths import atomic_write_bytes, studio_dir
 
-DIRECTIONS_VERSION = "1"
-POWER_ITERATIONS = 6  # randomised PCA: enough for the top components to settle to fp32 noise
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.Tanh, nn.GELU)
+AXES_VERSION = "1"
 
 
-# ---------------------------------------------------------------- GAN directions
+# ---------------------------------------------------------------- slider axes, cached
 
 
-@dataclass
-class Directions:
-    vectors: torch.Tensor  # k x latent_dim, unit norm, most variance first
-    stds: torch.Tensor  # k: spread of the prior's z along each direction (slider units)
-    explained: torch.Tensor  # k: share of the activations' variance each component explains
+_memo: dict[tuple[str, int], SliderAxes] = {}
+_memo_lock = threading.Lock()
+
+
+def slider_axes(
+    loaded_or_model: Any, *, limit: int = 8, probe: Callable[[], torch.Tensor] | None = None
+) -> SliderAxes:
+    """A model's slider directions (``GenerativeModel.slider_axes``), found once per weights.
+
+    Takes a ``LoadedModel`` (its sha256 names the cache file) or a bare model (its weights are
+    hashed). Finding them can take a second (a GAN's PCA, a VAE's KL over its data), so they are
+    kept in memory and in ``<studio home>/cache/axes/<sha256>-<limit>.safetensors``; a cache
+    that cannot be read is found again.
+    """
+    model = getattr(loaded_or_model, "model", loaded_or_model)
+    if not 1 <= limit <= 256:
+        raise StudioError(f"a model offers 1 to 256 sliders, not {limit}")
+    sha = getattr(loaded_or_model, "sha256", None) or _weights_sha256(model)
+    key = (sha, limit)
+    with _memo_lock:
+        if key in _memo:
+            return _memo[key]
+    path = studio_dir("cache") / "axes" / f"{sha}-{limit}.safetensors"
+    found = _read_axes(path)
+    if found is None:
+        found = model.slider_axes(limit, probe or (lambda: _own_samples(model)))
+        atomic_write_bytes(path, _axes_bytes(found))
+    with _memo_lock:
+        _memo[key] = found
+    return found
+
+
+def _own_samples(model: GenerativeModel) -> torch.Tensor:
+    """The model's own samples, standing in for training data that is not at hand."""
+    with torch.inference_mode():
+        return model.decode(model.codes(256, 0))
 
 
 def _weights_sha256(model: nn.Module) -> str:
@@ -54,118 +78,24 @@ def _weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def first_activations(generator: nn.Sequential) -> nn.Sequential:
-    """The generator's layers up to and including its first non-linearity."""
-    layers = list(generator)
-    for i, layer in enumerate(layers):
-        if isinstance(layer, ACTIVATIONS):
-            return nn.Sequential(*layers[: i + 1])
-    raise StudioError("this generator has no activation layer to take principal directions of")
+def _axes_bytes(axes: SliderAxes) -> bytes:
+    text = {"version": AXES_VERSION, "kind": axes.kind}
+    text["labels"], text["helps"] = json.dumps(axes.labels), json.dumps(axes.helps)
+    return save({"vectors": torch.from_numpy(np.ascontiguousarray(axes.vectors))}, metadata=text)
 
 
-def _top_components(y: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """The top-k principal axes (features x k) of centred rows y, by randomised range finding
-    (Halko et al. 2011): far cheaper than a full eigendecomposition of a 2048-wide covariance."""
-    probe = torch.randn(y.shape[1], min(k + 10, *y.shape), generator=generator, dtype=y.dtype)
-    q = torch.linalg.qr(y @ probe).Q
-    for _ in range(POWER_ITERATIONS):
-        q = torch.linalg.qr(y @ torch.linalg.qr(y.T @ q).Q).Q
-    _, _, vh = torch.linalg.svd(q.T @ y, full_matrices=False)
-    return vh[:k].T
-
-
-def _compute_directions(
-    model: GenerativeModel, components: int, samples: int, seed: int
-) -> Directions:
-    generator = torch.Generator().manual_seed(seed)
-    z = torch.randn(samples, model.latent_dim, generator=generator, dtype=torch.float64)
-    early = first_activations(model.drawing_generator)
-    with torch.inference_mode():
-        y = early(z.to(model.device, torch.float32)).flatten(1).cpu()
-    # The range finding runs in float32, 5-6x faster than float64 on the CPU and the same
-    # directions (cosine >= 0.99996 on the shipped GANs); the small regression stays float64.
-    y = y - y.mean(0)
-    k = min(components, model.latent_dim, y.shape[1])
-    axes = _top_components(y, k, generator)
-    x = (y @ axes).double()  # samples x k: PCA coordinates
-    basis = torch.linalg.lstsq(x, z).solution  # k x latent_dim: row j is U's column j
-    vectors = basis / basis.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    # A PCA axis has no sign: point each direction where its largest coordinate is positive.
-    signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))
-    vectors = vectors * signs
-    total = y.double().pow(2).sum()
-    return Directions(
-        vectors=vectors.float().contiguous(),
-        stds=(z @ vectors.T).std(0).float(),
-        explained=(x.pow(2).sum(0) / total).float(),
-    )
-
-
-_memo: dict[tuple[str, int, int, int], Directions] = {}
-_memo_lock = threading.Lock()
-
-
-def principal_directions(
-    loaded_or_model: Any, *, components: int = 8, samples: int = 4096, seed: int = 0
-) -> Directions:
-    """A GAN's principal directions in z, cached per (weights sha256, parameters).
-
-    Takes a ``LoadedModel`` (its sha256 names the cache file) or a bare GAN (its weights are
-    hashed). The cache lives in ``<studio home>/cache/directions/<sha256>.safetensors``.
-    """
-    model = getattr(loaded_or_model, "model", loaded_or_model)
-    if getattr(model, "family", None) != "gan":
-        raise StudioError("principal directions are for GANs; a VAE's sliders come from kl_order")
-    if not 1 <= components <= 256 or not components < samples <= 65536:
-        raise StudioError("components must be 1 to 256 and samples more than that, up to 65536")
-    sha = getattr(loaded_or_model, "sha256", None) or _weights_sha256(model)
-    key = (sha, components, samples, seed)
-    with _memo_lock:
-        if key in _memo:
-            return _memo[key]
-    path = studio_dir("cache") / "directions" / f"{sha}.safetensors"
-    params = {
-        "version": DIRECTIONS_VERSION,
-        "components": str(components),
-        "samples": str(samples),
-        "seed": str(seed),
-    }
-    found = _read_directions(path, params)
-    if found is None:
-        found = _compute_directions(model, components, samples, seed)
-        tensors = {"vectors": found.vectors, "stds": found.stds, "explained": found.explained}
-        atomic_write_bytes(path, save(tensors, metadata=params))
-    with _memo_lock:
-        _memo[key] = found
-    return found
-
-
-def _read_directions(path: Path, params: dict[str, str]) -> Directions | None:
-    """The cached directions when the file is there, readable and made with these parameters."""
+def _read_axes(path: Path) -> SliderAxes | None:
+    """The cached axes when the file is there, readable and of this version."""
     try:
         with safe_open(str(path), framework="pt") as cached:
-            if cached.metadata() != params:
+            text = cached.metadata() or {}
+            if text.get("version") != AXES_VERSION:
                 return None
-            return Directions(*(cached.get_tensor(k) for k in ("vectors", "stds", "explained")))
-    except (OSError, SafetensorError):
+            vectors = cached.get_tensor("vectors").numpy()
+        labels, helps = json.loads(text["labels"]), json.loads(text["helps"])
+    except (OSError, SafetensorError, KeyError, ValueError):
         return None
-
-
-# ---------------------------------------------------------------- VAE dimensions
-
-
-def kl_order(model: GenerativeModel, data: torch.Tensor) -> tuple[list[int], list[float]]:
-    """(dimensions, most informative first; mean KL in nats of each dimension, by dimension)."""
-    if getattr(model, "family", None) != "vae":
-        raise StudioError("KL order is for VAEs: their encoder gives each dimension a posterior")
-    total = torch.zeros(model.latent_dim, dtype=torch.float64)
-    with torch.inference_mode():
-        for batch in torch.as_tensor(data, dtype=torch.float32).split(256):
-            mu, logvar = model.encode(batch.to(model.device))
-            total += gaussian_kl_per_dim(mu, logvar).double().sum(0).cpu()
-    kl = total / max(len(data), 1)
-    order = sorted(range(model.latent_dim), key=lambda d: (-kl[d].item(), d))
-    return order, kl.tolist()
+    return SliderAxes(text["kind"], vectors, tuple(labels), tuple(helps))
 
 
 # ---------------------------------------------------------------- interpolation
@@ -269,8 +199,8 @@ def _fit_pictures(images: Any, channels: int, size: int) -> torch.Tensor:
 
 def encode(model: GenerativeModel, images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """The VAE's posterior mean for each picture: N x latent_dim, on the CPU."""
-    if getattr(model, "family", None) != "vae":
-        raise StudioError("only a VAE can encode a picture to z: it is the one with an encoder")
+    if not model.encodes:
+        raise StudioError(f"a {model.arch} model has no encoder to turn a picture into its code")
     channels, size, _ = model.image_shape
     x = _fit_pictures(images, channels, size)
     with torch.inference_mode():

@@ -20,10 +20,10 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from studio.errors import StudioError
+from studio.models.base import MAX_Z
 
 PNG_KEY = "latent-studio"
 Z_DECIMALS = 6
-MAX_Z = 1024
 MAX_SIZE = 4096
 
 

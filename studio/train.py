@@ -291,7 +291,7 @@ def run_training(
         state = load_file(str(state_path))
         spec = dataclasses.replace(spec, id=spec.id or base_card.id)
     else:
-        arch = arch_for(spec.family, points=not data.is_image)
+        arch = arch_for(spec.family, spec.dataset)
         model = build_model(arch, model_config_for(spec, data), seed=spec.seed)
         state = None
     check_data_fits(model, data)
@@ -357,22 +357,24 @@ def training_state_path(card_path: Path) -> Path:
 
 
 def check_data_fits(model: GenerativeModel, data: Dataset) -> None:
-    if model.output == "points":
-        if data.is_image:
-            raise StudioError("this model draws 2-D points; train it on toy2d")
-        return
-    if not data.is_image:
-        raise StudioError("this model draws images; 2-D points need the GAN")
-    if tuple(data.x.shape[1:]) != model.image_shape:
+    shape = tuple(data.x.shape[1:])
+    if shape != model.data_shape:
         raise StudioError(
-            f"the data's images are {tuple(data.x.shape[1:])} but the model draws "
-            f"{model.image_shape} (channels, height, width)"
+            f"the data's examples have shape {shape} but a {model.arch} model learns from "
+            f"{model.data_shape}: {_shape_words(model.data_shape)}"
         )
+
+
+def _shape_words(shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return "2-D points (toy2d)"
+    return "images of (channels, height, width)"
 
 
 # ---------------------------------------------------------------- background runs (for the app)
 
 BACKGROUND_NICE = 10
+PREVIEW_EXAMPLES = 1000  # training examples a preview may show beside the samples
 
 
 def _lower_thread_priority() -> None:
@@ -390,8 +392,9 @@ def _lower_thread_priority() -> None:
 class BackgroundRun:
     """``run_training`` on a daemon thread; reports arrive on ``self.reports`` (a queue).
 
-    With ``preview``, the training thread also calls ``preview(model)`` between steps (model in
-    eval mode, under inference mode) every ``preview_every`` seconds and once at the end, and
+    With ``preview``, the training thread also calls ``preview(model, examples)`` between steps
+    (model in eval mode, under inference mode; ``examples`` the first ``PREVIEW_EXAMPLES`` of the
+    training data) every ``preview_every`` seconds and once at the end, and
     keeps the latest result in ``self.preview``. Only the thread that trains the weights can
     read them without a race, and ``preview`` must not touch the global RNG, so the run stays
     reproducible.
@@ -402,7 +405,7 @@ class BackgroundRun:
         spec: TrainSpec,
         *,
         out_dir: Path | None = None,
-        preview: Callable[[GenerativeModel], Any] | None = None,
+        preview: Callable[[GenerativeModel, torch.Tensor], Any] | None = None,
         preview_every: float = 2.0,
     ) -> None:
         self.spec = spec
@@ -446,12 +449,12 @@ class BackgroundRun:
     def _publish_preview(self) -> None:
         if self._make_preview is None or self._trainer is None:
             return
-        model = self._trainer.model
+        model, examples = self._trainer.model, self._trainer.data[:PREVIEW_EXAMPLES]
         was_training = model.training
         model.eval()
         try:
             with torch.inference_mode():
-                self.preview = self._make_preview(model)
+                self.preview = self._make_preview(model, examples)
         finally:
             model.train(was_training)
         self._last_preview = time.perf_counter()

@@ -30,7 +30,7 @@ from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
 from studio.errors import StudioError
-from studio.imaging import draw, grid, scatter
+from studio.imaging import grid, scatter
 from studio.models import GenerativeModel, build_model
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
 from studio.recipe import to_png
@@ -239,13 +239,12 @@ def _classifier_name(model_id: str) -> str | None:
 
 
 def measure(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
-    """The card's metrics, computed from the weights on the CPU with fixed seeds."""
+    """The card's metrics, computed from the weights on the CPU with fixed seeds, by the
+    protocol for what the model learned: points (mode coverage), one picture or none (art
+    measures), or a set of pictures (classifier features)."""
     model = model.cpu().eval()
-    if model.output == "points":
-        return _ring_metrics(model, card)
-    if model.family == "mlp":
-        return _cppn_metrics(model, card)
-    return _image_metrics(model, card)
+    protocol = {"toy2d": _ring_metrics, "image": _cppn_metrics, None: _cppn_metrics}
+    return protocol.get(card.dataset.get("name"), _image_metrics)(model, card)
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +285,8 @@ def _cppn_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
     if card.dataset:
         target = load_dataset("image", **card.dataset["options"]).x
         with torch.inference_mode():
-            drawn = model.decode(torch.zeros(1, model.latent_dim), target.shape[-1])
+            size = target.shape[-1]
+            drawn = model.render(torch.zeros(1, model.latent_dim), size, size)
         measured["psnr"] = metrics.psnr(drawn, target)
         protocol["psnr"] = "of the render at z = 0 against the target, in dB"
     return {"protocol": protocol} | _rounded(measured)
@@ -314,7 +314,7 @@ def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
         "fd_baseline: independent per-pixel Gaussians with the training data's mean and "
         "variance, clipped to [0, 1], vs B",
     }
-    if model.family == "vae":
+    if model.encodes:
         measured |= metrics.vae_evidence(model, real_a.x, SAMPLE_SEED)
         recon = metrics.reconstructions(model, real_a.x)
         labels = metrics.classifier_labels(classifier_card, real_a)
@@ -335,12 +335,12 @@ def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
 def contact_sheet(model: GenerativeModel, card: ModelCard) -> np.ndarray:
     """An 8x8 grid of samples; for 2-D points, the samples over the real data."""
     model = model.cpu().eval()
-    if model.output == "points":
+    if card.dataset.get("name") == "toy2d":
         points = metrics.generate(model, POINTS, SAMPLE_SEED).numpy()
         real = metrics.held_out("toy2d", card.dataset["options"], POINTS)
         return scatter(points, real=real.x.numpy(), size=512)
-    z = model.sample_z(64, generator=torch.Generator().manual_seed(SAMPLE_SEED))
-    return grid(draw(model, z), columns=8)
+    with torch.inference_mode():
+        return grid(model.draw(model.codes(64, SAMPLE_SEED)), columns=8)
 
 
 # ---------------------------------------------------------------- rebuild

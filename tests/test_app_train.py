@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -301,13 +302,17 @@ def test_the_sample_strip_shows_samples_points_or_the_fit():
     from studio.models import build_model
 
     vae = build_model("vae", {"latent_dim": 4, "width": 4}).eval()
-    strip = sample_strip()(vae)
+    glyphs = torch.rand(3, 1, 32, 32)
+    strip = sample_strip(vae, glyphs)
     assert strip.dtype == np.uint8 and strip.shape[2] == 3
     assert strip.shape[1] > 7 * strip.shape[0]  # eight samples in a row
-    np.testing.assert_array_equal(strip, sample_strip()(vae))  # the same fixed z every time
+    np.testing.assert_array_equal(strip, sample_strip(vae, glyphs[:1]))  # the same fixed z
     gan = build_model("gan2d", {"width": 8}).eval()
-    assert sample_strip(real=np.zeros((5, 2), np.float32))(gan).shape == (320, 320, 3)
+    real = torch.full((5, 2), 2.0)  # drawn in the real points' blue, up and to the right
+    ring = sample_strip(gan, real)
+    assert ring.shape == (320, 320, 3)
+    assert not np.array_equal(ring, sample_strip(gan, real[:0]))
     cppn = build_model("cppn", {"size": 16}).eval()
-    target = np.full((16, 16, 3), 255, np.uint8)
-    fit = sample_strip(target=target)(cppn)
+    target = torch.ones(1, 3, 16, 16)
+    fit = sample_strip(cppn, target)
     assert fit.shape[1] > 1.8 * fit.shape[0] and (fit[40, 40] == 255).all()  # target first

@@ -14,10 +14,11 @@ from studio import device as studio_device
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.cli import main
 from studio.errors import StudioError
-from studio.imaging import draw
-from studio.inference import Renderer, canonical_z, cppn_passes
+from studio.imaging import to_uint8
+from studio.inference import Renderer, canonical_z
 from studio.models import build_model
 from studio.models.gan import DCGAN
+from studio.models.mlp import passes
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.serving import FAST_CPU_ACTIVATIONS
 
@@ -66,7 +67,8 @@ def test_same_model_z_and_size_give_identical_bytes_and_other_z_other_images(zoo
     # (but serves conv models channels_last and the CPPN with faster activations, which may
     # round a rare pixel one level apart).
     model, _ = load_checkpoint(model_id)
-    bare = draw(model, torch.from_numpy(canonical_z(z, dim)[0]), 40)[0]
+    with torch.inference_mode():
+        bare = model.draw(torch.from_numpy(canonical_z(z, dim)[0]), 40)[0]
     assert np.abs(first.astype(int) - bare).max() <= 1
     assert (first != bare).mean() < 0.01
 
@@ -254,7 +256,7 @@ def test_served_models_cannot_be_trained_by_accident(zoo):
 def test_cppn_passes_cover_every_pixel_once():
     for n, size, pixels in [(1, 100, 64 * 64), (5, 40, 4096), (3, 333, 1000), (2, 8, 1)]:
         seen = np.zeros((n, size), int)
-        for i0, i1, r0, r1 in cppn_passes(n, size, pixels):
+        for i0, i1, r0, r1 in passes(n, size, pixels):
             assert (i1 - i0) * (r1 - r0) * size <= max(pixels, size)
             seen[i0:i1, r0:r1] += 1
         assert (seen == 1).all()
@@ -266,7 +268,8 @@ def test_tiled_posters_join_without_seams(zoo, tile):
     z = latents(1, 4, seed=2)[0]
     poster = renderer.poster(zoo["cppn"], z, 150, tile=tile)
     served = renderer.load(zoo["cppn"]).model
-    whole = draw(served, torch.from_numpy(canonical_z(z, 4)[0]), 150)[0]  # one untiled forward
+    with torch.inference_mode():  # one untiled forward
+        whole = to_uint8(served.render(torch.from_numpy(canonical_z(z, 4)[0]), 150, 150))[0]
     assert poster.shape == (150, 150, 3)
     assert np.array_equal(poster, whole)
 
@@ -327,8 +330,8 @@ def test_bad_z_or_size_are_refused(zoo, z, size, says):
         Renderer().render(zoo["dcgan"], z, size=size)
 
 
-def test_posters_are_for_the_cppn_only(zoo):
-    with pytest.raises(StudioError, match="only the MLP"):
+def test_posters_are_for_models_that_draw_at_any_size(zoo):
+    with pytest.raises(StudioError, match="fixed resolution"):
         Renderer().poster(zoo["vae"], np.zeros(6), 256)
 
 

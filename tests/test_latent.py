@@ -1,4 +1,4 @@
-"""Latent tools: GANSpace directions, KL order, interpolation and walks, encoding pictures."""
+"""Latent tools: slider axes (GANSpace directions, KL order), interpolation and walks, encoding."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from studio import latent
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.errors import StudioError
 from studio.inference import Renderer
-from studio.latent import encode, kl_order, lerp, principal_directions, slerp, walk
+from studio.latent import encode, lerp, slerp, slider_axes, walk
 from studio.models import build_model
 
 
@@ -34,7 +34,7 @@ def no_memo(monkeypatch):
 
 
 def test_the_first_direction_finds_the_latent_that_moves_the_features_most():
-    found = principal_directions(dcgan_led_by(3), components=4, samples=1024)
+    found = dcgan_led_by(3).principal_directions(components=4, samples=1024)
     assert found.vectors.shape == (4, 8)
     assert torch.allclose(found.vectors.norm(dim=1), torch.ones(4), atol=1e-5)
     assert found.vectors[0, 3] > 0.95  # e_3, pointing the positive way
@@ -44,57 +44,75 @@ def test_the_first_direction_finds_the_latent_that_moves_the_features_most():
     assert torch.allclose(found.stds, torch.ones(4), atol=0.15)  # z's spread, slider units
 
 
-def test_directions_are_cached_on_disk_per_weights_and_parameters(studio_home):
+def test_a_gans_sliders_are_its_principal_directions_made_orthonormal():
+    axes = dcgan_led_by(3).slider_axes(4, probe=lambda: pytest.fail("a GAN needs no data"))
+    assert axes.kind.startswith("Principal directions") and axes.labels[0] == "PC1"
+    np.testing.assert_allclose(axes.vectors @ axes.vectors.T, np.eye(4), atol=1e-9)
+    assert axes.vectors[0, 3] > 0.95
+
+
+def test_the_2d_gan_has_directions_too():
+    torch.manual_seed(0)
+    gan2d = build_model("gan2d", {"width": 16, "depth": 2})
+    assert gan2d.principal_directions(components=8, samples=256).vectors.shape == (2, 2)
+    with pytest.raises(StudioError, match="components"):
+        gan2d.principal_directions(components=0)
+
+
+def test_slider_axes_are_cached_on_disk_per_weights_and_count(studio_home):
     model = dcgan_led_by(1)
     card_path = save_checkpoint(model, ModelCard(id="led", arch="dcgan", family="gan", config={}))
     loaded = Renderer().load(card_path.stem)
-    first = principal_directions(loaded, components=3, samples=512)
-    cached = studio_home / "cache" / "directions" / f"{loaded.sha256}.safetensors"
+    first = slider_axes(loaded, limit=3)
+    cached = studio_home / "cache" / "axes" / f"{loaded.sha256}-3.safetensors"
     assert cached.exists()
 
     latent._memo.clear()
     stamp = cached.stat().st_mtime_ns
-    again = principal_directions(loaded, components=3, samples=512)
+    again = slider_axes(loaded, limit=3)
     assert cached.stat().st_mtime_ns == stamp  # read back, not recomputed
-    assert torch.equal(again.vectors, first.vectors)
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+    assert (again.kind, again.labels, again.helps) == (first.kind, first.labels, first.helps)
 
     latent._memo.clear()
-    more = principal_directions(loaded, components=5, samples=512)
+    more = slider_axes(loaded, limit=5)
     assert more.vectors.shape == (5, 8)
-    assert torch.allclose(more.vectors[:3].abs(), first.vectors.abs(), atol=0.05)
+    np.testing.assert_allclose(np.abs(more.vectors[:3]), np.abs(first.vectors), atol=0.05)
 
     cached.write_bytes(b"not safetensors")
     latent._memo.clear()
-    assert torch.equal(
-        principal_directions(loaded, components=5, samples=512).vectors, more.vectors
-    )
-
-
-def test_the_2d_gan_has_directions_too_and_vaes_are_sent_to_kl_order():
-    torch.manual_seed(0)
-    gan2d = build_model("gan2d", {"width": 16, "depth": 2})
-    assert principal_directions(gan2d, components=8, samples=256).vectors.shape == (2, 2)
-    with pytest.raises(StudioError, match="kl_order"):
-        principal_directions(build_model("vae", {"latent_dim": 4, "width": 4}))
+    np.testing.assert_array_equal(slider_axes(loaded, limit=3).vectors, first.vectors)
 
 
 # ---------------------------------------------------------------- VAE dimensions
 
 
-def test_kl_order_puts_the_dimensions_that_carry_most_first():
+def _vae_carrying_dims_2_and_5() -> torch.nn.Module:
     vae = build_model("vae", {"latent_dim": 6, "width": 4}).eval()
     with torch.no_grad():
         vae.to_stats.weight.zero_()
         vae.to_stats.bias.zero_()
         vae.to_stats.bias[2] = 3.0  # mu_2 = 3: KL = 9 / 2
         vae.to_stats.bias[5] = 1.0  # mu_5 = 1: KL = 1 / 2
-    order, kl = kl_order(vae, torch.rand(40, 1, 32, 32))
-    assert order[:2] == [2, 5]
-    assert sorted(order) == list(range(6))
-    assert kl[2] == pytest.approx(4.5) and kl[5] == pytest.approx(0.5)  # indexed by dimension
+    return vae
+
+
+def test_kl_per_dimension_is_the_closed_form_over_the_data():
+    kl = _vae_carrying_dims_2_and_5().kl_per_dim(torch.rand(40, 1, 32, 32))
+    assert kl[2] == pytest.approx(4.5) and kl[5] == pytest.approx(0.5)
     assert kl[0] == pytest.approx(0.0, abs=1e-9)
-    with pytest.raises(StudioError, match="VAE"):
-        kl_order(build_model("dcgan", {}), torch.rand(4, 1, 32, 32))
+
+
+def test_a_vaes_sliders_are_its_dimensions_in_kl_order():
+    axes = _vae_carrying_dims_2_and_5().slider_axes(3, probe=lambda: torch.rand(40, 1, 32, 32))
+    assert axes.labels == ("z[2]", "z[5]", "z[0]")
+    assert "4.50 nats" in axes.helps[0] and axes.every_dimension is False
+    np.testing.assert_array_equal(axes.vectors[0], np.eye(6)[2])
+
+
+def test_a_model_without_data_at_hand_finds_its_sliders_on_its_own_samples(studio_home):
+    axes = slider_axes(_vae_carrying_dims_2_and_5(), limit=2)
+    assert axes.labels == ("z[2]", "z[5]")
 
 
 # ---------------------------------------------------------------- interpolation and walks
@@ -186,7 +204,7 @@ def test_encode_takes_uint8_pictures_of_any_size_and_colour(vae):
 
 
 def test_encode_refuses_what_it_cannot_read(vae):
-    with pytest.raises(StudioError, match="only a VAE"):
+    with pytest.raises(StudioError, match="no encoder"):
         encode(build_model("dcgan", {}), np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(StudioError, match="channels"):
         encode(vae, np.zeros((32, 32, 2), np.uint8))

@@ -147,7 +147,7 @@ def test_discarding_uploads_removes_only_that_run(tmp_path):
 def test_the_preview_is_drawn_between_steps_without_changing_the_run(tmp_path):
     seen = []
 
-    def preview(model):
+    def preview(model, examples):
         seen.append((model.training, torch.is_inference_mode_enabled()))
         z = model.sample_z(16, generator=torch.Generator().manual_seed(0))
         return model.decode(z).numpy()
@@ -165,7 +165,7 @@ def test_the_preview_is_drawn_between_steps_without_changing_the_run(tmp_path):
 
 
 def test_a_failed_start_reports_its_error_and_no_preview():
-    job = BackgroundRun(_spec(data_options={"shape": "nope"}), preview=lambda m: 1).start()
+    job = BackgroundRun(_spec(data_options={"shape": "nope"}), preview=lambda m, x: 1).start()
     job.join(timeout=30)
     assert "shape must be one of" in job.error and job.result is None and job.preview is None
     assert list(user_models_dir().iterdir()) == []

@@ -1,10 +1,11 @@
 """Walk the registry: shapes, ranges, seeded sampling and config validation for every model."""
 
+import numpy as np
 import pytest
 import torch
 
 from studio.errors import StudioError
-from studio.models import arch_for, build_model, list_models
+from studio.models import arch_for, build_model, list_models, model_class, register
 from studio.train import Trainer
 
 SMALL = {
@@ -22,11 +23,69 @@ def test_decode_shapes_and_range(arch):
     z = model.sample_z(3, generator=torch.Generator().manual_seed(1))
     assert z.shape == (3, model.latent_dim)
     out = model.decode(z)
-    if model.output == "points":
-        assert out.shape == (3, 2)
-    else:
-        assert out.shape == (3, *model.image_shape)
+    assert out.shape == (3, *model.data_shape)
+    if len(model.data_shape) == 3:
         assert out.min() >= 0 and out.max() <= 1
+
+
+# ---------------------------------------------------------------- the surface every family shares
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_every_model_draws_uint8_pictures_at_its_native_size_and_at_any_other(arch):
+    model = build_model(arch, SMALL[arch]).eval()
+    z = model.codes(3, seed=1)
+    channels, height, width = model.image_shape
+    pictures = 1 if model.cloud else 3
+    with torch.inference_mode():
+        native, larger = model.draw(z), model.draw(z, 48)
+    assert native.dtype == np.uint8 and native.shape == (pictures, height, width, channels)
+    assert larger.shape == (pictures, 48, 48, channels)
+    assert model.native_size == height == width
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_every_model_offers_orthonormal_slider_axes_and_a_preview(arch):
+    model = build_model(arch, SMALL[arch]).eval()
+    examples = torch.rand(4, *model.data_shape)
+    axes = model.slider_axes(3, lambda: examples)
+    k = len(axes.labels)
+    assert 1 <= k <= 3 and len(axes.helps) == k and axes.vectors.shape == (k, model.latent_dim)
+    np.testing.assert_allclose(axes.vectors @ axes.vectors.T, np.eye(k), atol=1e-6)
+    preview = model.preview(examples)
+    assert preview.dtype == np.uint8 and preview.ndim == 3 and preview.shape[2] in (1, 3)
+    np.testing.assert_array_equal(preview, model.preview(examples))  # a fixed z: comparable
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_knobs_hold_the_models_own_values_and_the_configs_ranges(arch):
+    model = build_model(arch, SMALL[arch])
+    for knob in model.knobs():
+        assert knob.value == getattr(model.config, knob.name)
+        assert knob.label and (knob.choices is not None or knob.low <= knob.value <= knob.high)
+    for name in model.TRAIN_KNOBS:
+        assert hasattr(model.config, name)
+
+
+def test_every_family_trains_on_its_datasets_and_a_name_is_registered_once():
+    for arch in list_models():
+        cls = model_class(arch)
+        assert cls.FAMILY_TITLE and cls.DATASETS
+        for dataset in cls.DATASETS:
+            assert dataset in model_class(arch_for(cls.family, dataset)).DATASETS
+    with pytest.raises(StudioError, match="registered already"):
+        register(model_class("vae"))
+
+
+def test_only_a_model_with_art_knobs_has_variants():
+    cppn = build_model("cppn", {"depth": 2})
+    other = cppn.variant({"depth": 3, "activation": "sin"}, weight_seed=5)
+    assert (other.config.depth, other.config.activation) == (3, "sin")
+    again = cppn.variant({"depth": 3, "activation": "sin"}, weight_seed=5)
+    z = torch.zeros(1, cppn.latent_dim)
+    assert torch.equal(other.decode(z), again.decode(z))  # the weights seed draws the weights
+    with pytest.raises(StudioError, match="no art knobs"):
+        build_model("vae", SMALL["vae"]).variant({}, None)
 
 
 @pytest.mark.parametrize("arch", list_models())
@@ -50,7 +109,7 @@ def test_image_models_cover_both_sizes_and_channel_counts(size, channels):
 def test_cppn_is_resolution_free():
     cppn = build_model("cppn", {"activation": "mix"}).eval()
     z = cppn.sample_z(1, generator=torch.Generator().manual_seed(3))
-    small, large = cppn.decode(z, 64), cppn.decode(z, 256)
+    small, large = cppn.render(z, 64, 64), cppn.render(z, 256, 256)
     assert small.shape[-1] == 64 and large.shape[-1] == 256
     # Pixel (i, j) at 64 px sits at the centre of the 4x4 block (4i+1.5, 4j+1.5) at 256 px.
     blurred = torch.nn.functional.avg_pool2d(large, 4)
@@ -68,7 +127,7 @@ def test_cppn_tile_equals_the_same_region_of_the_whole_image():
 @pytest.mark.parametrize("activation", ["tanh", "sin", "gaussian", "relu", "mix"])
 def test_cppn_activations_draw_different_pictures(activation):
     cppn = build_model("cppn", {"activation": activation, "init_std": 2.0}).eval()
-    image = cppn.decode(torch.zeros(1, cppn.latent_dim), 32)
+    image = cppn.render(torch.zeros(1, cppn.latent_dim), 32, 32)
     assert image.std() > 0.01
 
 
@@ -93,11 +152,12 @@ def test_unknown_model_and_family_are_clear_errors():
     with pytest.raises(StudioError, match="unknown model 'diffusion'"):
         build_model("diffusion")
     with pytest.raises(StudioError, match="family"):
-        arch_for("flow", points=False)
-    assert arch_for("gan", points=True) == "gan2d"
-    assert arch_for("gan", points=False) == "dcgan"
+        arch_for("flow", "glyphs")
+    assert arch_for("gan", "toy2d") == "gan2d"
+    assert arch_for("gan", "shapes") == "dcgan"
+    assert arch_for("mlp", "image") == "cppn"
     with pytest.raises(StudioError):
-        arch_for("vae", points=True)
+        arch_for("vae", "toy2d")
 
 
 # ---------------------------------------------------------------- the GAN's moving average

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from studio.latent import first_activations
 from studio.models import build_model
+from studio.models.gan import first_activations
 from studio.serving import FlatSequential, flatten_sequentials, fold_batch_norm
 
 

@@ -10,12 +10,22 @@ from typing import Any
 import torch
 
 from studio.errors import StudioError
-from studio.models.base import GenerativeModel, LossTerm, Objective, config_from_dict
+from studio.models.base import (
+    GenerativeModel,
+    Knob,
+    LossTerm,
+    Objective,
+    SliderAxes,
+    config_from_dict,
+)
 
 _REGISTRY: dict[str, type[GenerativeModel]] = {}
 
 
 def register(cls: type[GenerativeModel]) -> type[GenerativeModel]:
+    """Add a model class to the zoo under its ``arch``; a name is taken once."""
+    if cls.arch in _REGISTRY:
+        raise StudioError(f"a model called '{cls.arch}' is registered already")
     _REGISTRY[cls.arch] = cls
     return cls
 
@@ -46,34 +56,50 @@ def build_model(
         return cls(config)
 
 
-FAMILIES = ("mlp", "gan", "vae")
+def families() -> dict[str, type[GenerativeModel]]:
+    """Each family by name, as its first registered model (which holds its title and blurb)."""
+    found: dict[str, type[GenerativeModel]] = {}
+    for cls in _REGISTRY.values():
+        found.setdefault(cls.family, cls)
+    return found
 
 
-def arch_for(family: str, *, points: bool) -> str:
-    """The architecture a family uses for a kind of data: 2-D points get the MLP variants."""
-    if family not in FAMILIES:
-        raise StudioError(f"unknown model family '{family}'; choose one of {', '.join(FAMILIES)}")
-    if family == "mlp":
-        if points:
-            raise StudioError("the MLP (CPPN) draws images; train it on 'image', not on 2-D points")
-        return "cppn"
-    if family == "vae":
-        if points:
-            raise StudioError("the VAE draws images; train it on glyphs, shapes or a folder")
-        return "vae"
-    return "gan2d" if points else "dcgan"
+def datasets_of(family: str) -> tuple[str, ...]:
+    """The datasets some model of the family trains on, in registration order."""
+    kinds = [cls for cls in _REGISTRY.values() if cls.family == family]
+    if not kinds:
+        known = ", ".join(families())
+        raise StudioError(f"unknown model family '{family}'; choose one of {known}")
+    return tuple(dict.fromkeys(d for cls in kinds for d in cls.DATASETS))
 
 
-# Importing the family modules registers them.
-from studio.models import gan, mlp, vae  # noqa: E402,F401
+def arch_for(family: str, dataset: str) -> str:
+    """The architecture a family trains on a dataset with (the GAN: a DCGAN for pictures, the
+    MLP GAN for 2-D points): the first registered one that takes it."""
+    choices = datasets_of(family)
+    if dataset not in choices:
+        title = families()[family].FAMILY_TITLE
+        raise StudioError(
+            f"the {title} does not train on '{dataset}'; it trains on {', '.join(choices)}"
+        )
+    return next(a for a, c in _REGISTRY.items() if c.family == family and dataset in c.DATASETS)
+
+
+# Importing the family modules registers them, in the order the pages list them.
+# isort: off
+from studio.models import mlp, gan, vae  # noqa: E402,F401
+# isort: on
 
 __all__ = [
-    "FAMILIES",
     "GenerativeModel",
+    "Knob",
     "LossTerm",
     "Objective",
+    "SliderAxes",
     "arch_for",
     "build_model",
+    "datasets_of",
+    "families",
     "list_models",
     "model_class",
     "register",

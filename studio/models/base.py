@@ -13,16 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 from studio.errors import StudioError
+from studio.imaging import grid, resize, to_uint8
 
-Output = Literal["image", "points"]
 MAX_SEED = 2**53 - 1  # seeds travel through browsers and JSON, whose numbers are exact up to here
+CLOUD_CODES = 256  # codes in one picture of a cloud model (a 2-D GAN's points), at most
+MAX_Z = 1024  # numbers a recipe's z may hold: a picture's codes travel in URLs and PNGs
+PREVIEW_SAMPLES = 8  # pictures in a training run's preview strip
+PREVIEW_SEED = (
+    0  # the fixed z of every preview: the same codes at each refresh, so change is learning
+)
 
 
 # ---------------------------------------------------------------- loss-term metadata
@@ -57,11 +65,62 @@ def option(
     low: float | None = None,
     high: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    label: str = "",
     help: str = "",
+    step: float | None = None,
+    log: bool = False,
+    names: dict[Any, str] | None = None,
 ) -> Any:
-    """A config field with its allowed range, checked by ``validate_config``."""
-    return dataclasses.field(
-        default=default, metadata={"low": low, "high": high, "choices": choices, "help": help}
+    """A config field with its allowed range (checked by ``validate_config``), and what a page
+    needs to offer it as a widget: a label, a help line, a step, whether its range is better
+    walked in ratios (``log``: learning rates, widths) and plain names for its choices."""
+    metadata = {
+        "low": low,
+        "high": high,
+        "choices": choices,
+        "label": label,
+        "help": help,
+        "step": step,
+        "log": log,
+        "names": names,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A config option offered as a widget: its range is the one the config accepts, so a page's
+    slider and the validator cannot drift apart."""
+
+    name: str
+    label: str
+    help: str
+    value: Any  # this model's own value
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    step: float | None = None
+    log: bool = False
+    names: dict[Any, str] | None = None
+
+
+def knobs_of(config: Any, names: tuple[str, ...]) -> tuple[Knob, ...]:
+    """The named options of a config as knobs, each holding the config's value."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    return tuple(
+        Knob(
+            name=name,
+            label=fields[name].metadata["label"] or name.replace("_", " ").capitalize(),
+            help=fields[name].metadata["help"],
+            value=getattr(config, name),
+            low=fields[name].metadata["low"],
+            high=fields[name].metadata["high"],
+            choices=fields[name].metadata["choices"],
+            step=fields[name].metadata["step"],
+            log=fields[name].metadata["log"],
+            names=fields[name].metadata["names"],
+        )
+        for name in names
     )
 
 
@@ -104,16 +163,84 @@ def config_from_dict(config_cls: type, values: dict[str, Any]) -> Any:
     return config
 
 
+# ---------------------------------------------------------------- slider axes
+
+
+@dataclass(frozen=True)
+class SliderAxes:
+    """Orthonormal slider directions in z: slider i reads ``vectors[i] @ centre(z)``.
+
+    A slider's value is z's coordinate along its unit direction, in standard deviations of the
+    prior N(0, I); moving one slider moves z along its direction only. For a model whose picture
+    is a cloud of codes, the sliders read and move the cloud's mean.
+    """
+
+    kind: str  # shown above the sliders
+    vectors: np.ndarray  # k x latent_dim, orthonormal rows
+    labels: tuple[str, ...]
+    helps: tuple[str, ...]
+
+    @property
+    def every_dimension(self) -> bool:
+        """The sliders are all of z's own coordinates: raw ones would repeat them."""
+        k, d = self.vectors.shape
+        return k == d and bool(np.all(np.abs(self.vectors).max(1) == 1.0))
+
+    def coords(self, z: np.ndarray) -> np.ndarray:
+        return self.vectors @ _centre(z)
+
+    def moved(self, z: np.ndarray, index: int, value: float) -> np.ndarray:
+        return z + (value - self.coords(z)[index]) * self.vectors[index]
+
+
+def _centre(z: np.ndarray) -> np.ndarray:
+    """One code, or the mean code of a cloud."""
+    return z if z.ndim == 1 else z.mean(0)
+
+
+def unit_axes(kind: str, dims: list[int], latent_dim: int, helps: list[str]) -> SliderAxes:
+    """Sliders along some of z's own coordinates."""
+    return SliderAxes(
+        kind=kind,
+        vectors=np.eye(latent_dim)[dims],
+        labels=tuple(f"z[{d}]" for d in dims),
+        helps=tuple(helps),
+    )
+
+
 # ---------------------------------------------------------------- the shared model interface
 
 
 class GenerativeModel(nn.Module):
-    family: ClassVar[str]  # "mlp" | "gan" | "vae"
+    """What every family answers for itself, so that the renderer, the pages, the CLI and the
+    bench never ask which family a model is:
+
+    * drawing: ``draw(z, size)`` gives uint8 pictures at any size the model can draw, at its
+      ``native_size`` by default; ``any_size`` says whether a larger size adds detail (a
+      coordinate network) or only scales the native picture up; ``cloud`` says whether one
+      picture shows many codes (a 2-D point model: each code is one point).
+    * exploring: ``slider_axes`` (the directions worth a slider), ``knobs`` (options a person may
+      turn while drawing), ``variant`` (the model those knobs describe), ``encodes``.
+    * training: ``loss_terms``, ``objectives``, ``training_step``, ``preview`` (one picture of
+      a run's progress) and the options the Train page offers (``TRAIN_KNOBS``).
+    """
+
+    family: ClassVar[str]  # "mlp" | "gan" | "vae": a label for people, never a switch
+    FAMILY_TITLE: ClassVar[str]
+    FAMILY_BLURB: ClassVar[str]
+    DATASETS: ClassVar[tuple[str, ...]]  # what it trains on
     arch: ClassVar[str]  # registry name
     Config: ClassVar[type]
     TERMS: ClassVar[tuple[LossTerm, ...]]
     FORMULA: ClassVar[str]  # the whole objective in LaTeX
-    output: ClassVar[Output] = "image"
+    any_size: ClassVar[bool] = False
+    cloud: ClassVar[bool] = False
+    encodes: ClassVar[bool] = False  # has an encoder: a picture can be turned into its code
+    half_precision: ClassVar[bool] = False  # may be served under bf16/fp16 autocast on a GPU
+    DRAW_KNOBS: ClassVar[tuple[str, ...]] = ()  # config options that only change a drawing
+    ART_KNOBS: ClassVar[tuple[str, ...]] = ()  # config options that draw a new random network
+    TRAIN_KNOBS: ClassVar[tuple[str, ...]] = ()  # config options the Train page offers
+    PREVIEW_CAPTION: ClassVar[str] = "Samples from a fixed z: the same codes at every refresh"
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -125,13 +252,25 @@ class GenerativeModel(nn.Module):
         return self.config.latent_dim
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of ``decode``'s images."""
+    def data_shape(self) -> tuple[int, ...]:
+        """The shape of one training example (and of one ``decode`` output)."""
         return (self.config.channels, self.config.size, self.config.size)
+
+    @property
+    def native_size(self) -> int:
+        """The side of the pictures ``draw`` makes when no size is asked for."""
+        return self.config.size
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one picture drawn at the native size."""
+        return (self.config.channels, self.native_size, self.native_size)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    # -- latent codes
 
     def sample_z(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latent codes from the prior N(0, I), reproducible for a seeded generator."""
@@ -143,9 +282,47 @@ class GenerativeModel(nn.Module):
         pages, the zoo, the previews), drawn without touching the global RNG."""
         return self.sample_z(n, generator=torch.Generator().manual_seed(seed))
 
+    def picture_codes(self, seed: int) -> torch.Tensor:
+        """The codes of the seed's picture: one row, or a cloud's rows (as many as a recipe
+        holds, up to ``CLOUD_CODES``)."""
+        return self.codes(min(CLOUD_CODES, MAX_Z // self.latent_dim) if self.cloud else 1, seed)
+
+    # -- drawing
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images NCHW in [0, 1] (or N x 2 points) for latent codes z of shape N x latent_dim."""
+        """Images NCHW in [0, 1] (or N x 2 points) at the native size, for codes N x latent_dim."""
         raise NotImplementedError
+
+    def draw(self, z: torch.Tensor, size: int | None = None, **options: Any) -> np.ndarray:
+        """N x size x size x C uint8 pictures of the codes z (a cloud model: one picture of all
+        of them). This default decodes at the native size and resizes (bicubic) to ``size``;
+        ``options`` are the ``DRAW_KNOBS``, which a fixed-size model has none of."""
+        images = to_uint8(self.decode(z))
+        return resize(images, size) if size else images
+
+    def samples(self, z: torch.Tensor) -> np.ndarray:
+        """Raw samples for analysis: N x H x W x C uint8 pictures at the native size (a point
+        model: float32 N x 2 points)."""
+        return self.draw(z)
+
+    def knobs(self) -> tuple[Knob, ...]:
+        """The draw and art knobs, holding this model's own values."""
+        return knobs_of(self.config, (*self.DRAW_KNOBS, *self.ART_KNOBS))
+
+    def variant(self, changes: dict[str, Any], weight_seed: int | None) -> GenerativeModel:
+        """The model that art knobs describe: another random network. Only models with
+        ``ART_KNOBS`` have variants."""
+        raise StudioError(f"a {self.arch} model has no art knobs to derive a variant from")
+
+    def slider_axes(self, limit: int, probe: Callable[[], torch.Tensor]) -> SliderAxes:
+        """The directions in z worth a slider, at most ``limit`` of them, most telling first;
+        ``probe`` gives some of the model's own training data, for the models that need it.
+        This default: z's first coordinates."""
+        dims = list(range(min(self.latent_dim, limit)))
+        helps = ["one coordinate of the picture's code z"] * len(dims)
+        return unit_axes("Latent z", dims, self.latent_dim, helps)
+
+    # -- training
 
     def loss_terms(
         self, batch: torch.Tensor, noise: torch.Generator | None = None
@@ -169,6 +346,13 @@ class GenerativeModel(nn.Module):
         terms[objective.minimises].backward()
         optimizer.step()
         return {k: v.detach() for k, v in terms.items()}
+
+    @torch.inference_mode()
+    def preview(self, data: torch.Tensor) -> np.ndarray:
+        """One RGB uint8 picture of a run's progress, drawn between steps; ``data`` is a few of
+        the run's training examples. This default: ``PREVIEW_SAMPLES`` samples from a fixed z in
+        a row."""
+        return grid(self.draw(self.codes(PREVIEW_SAMPLES, PREVIEW_SEED)), columns=PREVIEW_SAMPLES)
 
     def upgrade_state(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The tensors of a checkpoint saved by an older version of this model, brought up to

@@ -7,14 +7,18 @@ art; trained, it regresses a target image (MSE).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from studio.imaging import grid, to_uint8
 from studio.models import register
-from studio.models.base import GenerativeModel, LossTerm, Objective, option
+from studio.models.base import GenerativeModel, LossTerm, Objective, config_from_dict, option
 
 # ---------------------------------------------------------------- activations
 
@@ -30,6 +34,7 @@ ACTIVATIONS = {
     "relu": torch.relu,
 }
 MIX_ORDER = ("tanh", "sin", "gaussian")  # "mix" cycles through these layer by layer
+DRAW_TILE = 64  # a pass draws at most DRAW_TILE**2 pixels, so its activations stay in cache
 
 
 def coordinate_grid(
@@ -54,19 +59,58 @@ def coordinate_grid(
     return torch.stack([x, y, r], dim=-1).reshape(-1, 3)
 
 
+def passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
+    """(first image, end image, first row, end row) of each pass of at most ``pixels`` pixels.
+
+    Small images go several to a pass, large ones in bands of rows.
+    """
+    per_image = size * size
+    if per_image <= pixels:
+        step = max(1, pixels // per_image)
+        return [(i, min(i + step, n), 0, size) for i in range(0, n, step)]
+    rows = max(1, pixels // size)
+    return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
+
+
 # ---------------------------------------------------------------- model
+
+
+ART_NOTE = "; changing it draws a new random network (see Weights seed)"
 
 
 @dataclass
 class CPPNConfig:
     latent_dim: int = option(8, low=1, high=512)
-    depth: int = option(4, low=1, high=16, help="hidden layers")
-    width: int = option(32, low=4, high=512, help="units per hidden layer")
-    activation: str = option("tanh", choices=("tanh", "sin", "gaussian", "relu", "mix"))
-    scale: float = option(4.0, low=0.05, high=100.0, help="coordinate zoom")
-    channels: int = option(3, choices=(1, 3), help="1 = gray, 3 = RGB")
+    depth: int = option(
+        4,
+        low=1,
+        high=16,
+        step=1,
+        label="Depth",
+        help="hidden layers: more fold the pattern more often",
+    )
+    width: int = option(32, low=4, high=512, log=True, label="Width", help="units per hidden layer")
+    activation: str = option(
+        "tanh",
+        choices=("tanh", "sin", "gaussian", "relu", "mix"),
+        label="Activation",
+        help="the non-linearity f in y = f(xW + b); mix cycles tanh, sin, gaussian",
+    )
+    scale: float = option(
+        4.0,
+        low=0.05,
+        high=100.0,
+        step=0.05,
+        label="Zoom",
+        help="how far out the coordinates reach: small is smooth, large is busy",
+    )
+    channels: int = option(
+        3, choices=(3, 1), names={3: "colour", 1: "grey"}, label="Colour", help="colour or grey"
+    )
     size: int = option(64, low=8, high=4096, help="default render and training size")
-    init_std: float = option(1.0, low=0.0, high=10.0, help="weight scale of random art")
+    init_std: float = option(
+        1.0, low=0.0, high=10.0, step=0.05, label="Contrast", help="spread of the random weights"
+    )
     z_scale: float = option(1.0, low=0.0, high=100.0, help="how strongly z moves the picture")
 
 
@@ -74,7 +118,15 @@ class CPPNConfig:
 class CPPN(GenerativeModel):
     family = "mlp"
     arch = "cppn"
+    FAMILY_TITLE = "MLP (CPPN)"
+    FAMILY_BLURB = "Paints one picture from its pixel coordinates."
+    DATASETS = ("image",)
     Config = CPPNConfig
+    any_size = True
+    DRAW_KNOBS = ("scale",)
+    ART_KNOBS = ("depth", "width", "activation", "init_std", "channels")
+    TRAIN_KNOBS = ("width", "depth", "activation")
+    PREVIEW_CAPTION = "The target, and the network's drawing of it"
     FORMULA = r"\hat y(x, y) = \sigma\big(f_L(\cdots f_1([x, y, r, z] W_1 + b_1) \cdots)\big),\quad \mathcal{L} = \tfrac{1}{HWC}\lVert \hat y - y \rVert^2"
     TERMS = (
         LossTerm(
@@ -146,9 +198,42 @@ class CPPN(GenerativeModel):
         y = torch.sigmoid(self.out(x))  # N x hw x C
         return y.transpose(1, 2).reshape(z.shape[0], self.config.channels, h, w)
 
-    def decode(self, z: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.render(z, self.config.size, self.config.size)
+
+    def draw(
+        self,
+        z: torch.Tensor,
+        size: int | None = None,
+        *,
+        scale: float | None = None,
+        tile: int = DRAW_TILE,
+    ) -> np.ndarray:
+        """N x size x size x C uint8, drawn natively at ``size`` in passes of at most tile^2
+        pixels (small images several to a pass, large ones in bands of rows), each written
+        straight into one array: a poster holds its pixels plus a pass's activations, whatever
+        its size. A pixel does not depend on the pass that drew it, so passes join without
+        seams."""
         size = size or self.config.size
-        return self.render(z, size, size)
+        out = np.empty((z.shape[0], size, size, self.config.channels), np.uint8)
+        for i0, i1, r0, r1 in passes(z.shape[0], size, min(tile, DRAW_TILE) ** 2):
+            part = self.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
+            out[i0:i1, r0:r1] = to_uint8(part)
+        return out
+
+    def variant(self, changes: dict[str, Any], weight_seed: int | None) -> CPPN:
+        """Another random network: this config with ``changes``, weights drawn from the seed."""
+        config = config_from_dict(CPPNConfig, dataclasses.asdict(self.config) | changes)
+        model = CPPN(config).to(self.device)
+        model.reset_parameters(torch.Generator().manual_seed(weight_seed or 0))
+        return model
+
+    @torch.inference_mode()
+    def preview(self, data: torch.Tensor) -> np.ndarray:
+        """The target beside the network's drawing of it at z = 0, the code it is fitted at."""
+        drawn = self.draw(torch.zeros(1, self.latent_dim, device=self.device))
+        target = to_uint8(data[:1].to(self.device)) if len(data) else drawn[:0]
+        return grid(np.concatenate([target, drawn]), columns=1 + len(target))
 
     def loss_terms(
         self, batch: torch.Tensor, noise: torch.Generator | None = None

@@ -12,6 +12,7 @@ dimensions (its closed form, 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2), is nev
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.models import register
-from studio.models.base import GenerativeModel, LossTerm, Objective, option
+from studio.models.base import (
+    GenerativeModel,
+    LossTerm,
+    Objective,
+    SliderAxes,
+    option,
+    unit_axes,
+)
 
 VAE_TERMS = (
     LossTerm(
@@ -60,20 +68,37 @@ def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = option(16, low=1, high=1024)
+    latent_dim: int = option(16, low=1, high=1024, label="Latent dimensions", help="the size of z")
     size: int = option(32, choices=(32, 64))
     channels: int = option(1, choices=(1, 3))
     width: int = option(32, low=4, high=512, help="feature maps of the first conv / MLP units / 8")
-    likelihood: str = option("bernoulli", choices=("bernoulli", "gaussian"))
+    likelihood: str = option(
+        "bernoulli",
+        choices=("bernoulli", "gaussian"),
+        label="Likelihood p(x|z)",
+        help="bernoulli suits gray, mostly black-or-white pictures",
+    )
     sigma: float = option(0.1, low=1e-3, high=10.0, help="std of the Gaussian likelihood")
-    beta: float = option(1.0, low=0.0, high=1000.0, help="weight on the KL term")
-    lr: float = option(1e-3, low=1e-6, high=1.0)
+    beta: float = option(
+        1.0,
+        low=0.0,
+        high=1000.0,
+        label="β (weight on the KL)",
+        help="weight on the KL term: above 1 trades reconstruction for tidier codes",
+    )
+    lr: float = option(1e-3, low=1e-6, high=1.0, log=True, label="Learning rate")
 
 
 class VAE(GenerativeModel):
     """The ELBO and its terms; subclasses build ``encoder`` (x -> features) and ``decoder``."""
 
     family = "vae"
+    FAMILY_TITLE = "VAE"
+    FAMILY_BLURB = "Encodes pictures into codes and decodes them, maximising the ELBO."
+    DATASETS = ("glyphs", "shapes", "folder")
+    encodes = True
+    half_precision = True
+    TRAIN_KNOBS = ("latent_dim", "beta", "lr", "likelihood")
     FORMULA = (
         r"\log p_\theta(x) \ge \mathrm{ELBO}(x) = \mathbb{E}_{q_\phi(z|x)}[\log p_\theta(x|z)]"
         r" - D_{KL}(q_\phi(z|x)\,\|\,p(z))"
@@ -91,6 +116,24 @@ class VAE(GenerativeModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
+
+    @torch.inference_mode()
+    def kl_per_dim(self, data: torch.Tensor) -> torch.Tensor:
+        """The mean KL(q(z|x) || p(z)) of each latent dimension over ``data``, in nats: a
+        dimension near 0 carries nothing, the decoder ignores it."""
+        total = torch.zeros(self.latent_dim, dtype=torch.float64)
+        for batch in torch.as_tensor(data, dtype=torch.float32).split(256):
+            mu, logvar = self.encode(batch.to(self.device))
+            total += gaussian_kl_per_dim(mu, logvar).double().sum(0).cpu()
+        return total / max(len(data), 1)
+
+    def slider_axes(self, limit: int, probe: Callable[[], torch.Tensor]) -> SliderAxes:
+        """The dimensions that carry most KL over some of the training data, most first."""
+        kl = self.kl_per_dim(probe()).tolist()
+        dims = sorted(range(self.latent_dim), key=lambda d: (-kl[d], d))[:limit]
+        helps = [f"carries {kl[d]:.2f} nats of KL: near 0, the decoder ignores it" for d in dims]
+        kind = "Dimensions, most informative first (KL per dimension)"
+        return unit_axes(kind, dims, self.latent_dim, helps)
 
     def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per example, summed over pixels (nats), from the decoder's logits."""

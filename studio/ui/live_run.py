@@ -9,24 +9,18 @@ switches. The sample strip is drawn by the training thread itself (``BackgroundR
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 import torch
 
-from studio.imaging import draw, grid, scatter
 from studio.models import GenerativeModel
 from studio.train import BackgroundRun, StepReport, TrainSpec
 
 RUN_KEY = "train_run"
 PREVIEW_EVERY_S = 2.0
-PREVIEW_SAMPLES = 8
-PREVIEW_SEED = 0  # the strip's fixed z: the same codes at every refresh, so change is learning
-PREVIEW_TILE_PX = 128  # small samples are upscaled (nearest) to about this, so pixels stay crisp
-PREVIEW_POINTS = 1000
-PREVIEW_SCATTER_PX = 320
+PREVIEW_TILE_PX = 128
 
 
 @dataclass
@@ -64,17 +58,9 @@ def current_run() -> SessionRun | None:
     return st.session_state.get(RUN_KEY)
 
 
-def start_run(
-    spec: TrainSpec,
-    model_cls: type[GenerativeModel],
-    *,
-    real: np.ndarray | None = None,
-    target: np.ndarray | None = None,
-) -> SessionRun:
+def start_run(spec: TrainSpec, model_cls: type[GenerativeModel]) -> SessionRun:
     """Start ``spec`` on a background thread and make it the session's current run."""
-    job = BackgroundRun(
-        spec, preview=sample_strip(real=real, target=target), preview_every=PREVIEW_EVERY_S
-    )
+    job = BackgroundRun(spec, preview=sample_strip, preview_every=PREVIEW_EVERY_S)
     run = SessionRun(spec=spec, model_cls=model_cls, job=job)
     st.session_state[RUN_KEY] = run
     job.start()
@@ -97,34 +83,10 @@ def forget_run() -> None:
 # ---------------------------------------------------------------- the sample strip
 
 
-def sample_strip(
-    *, real: np.ndarray | None = None, target: np.ndarray | None = None
-) -> Callable[[GenerativeModel], np.ndarray]:
-    """The preview the training thread draws: one RGB uint8 picture of the model's progress.
-
-    Images: ``PREVIEW_SAMPLES`` samples from a fixed z in a row (the CPPN: the target beside
-    its drawing at z = 0, the code it is fitted at). Points: generated points over ``real``.
-    """
-
-    @torch.inference_mode()
-    def preview(model: GenerativeModel) -> np.ndarray:
-        if model.output == "points":
-            points = model.decode(fixed_z(model, PREVIEW_POINTS)).float().cpu().numpy()
-            return scatter(points, real=real, size=PREVIEW_SCATTER_PX)
-        if model.family == "mlp":
-            drawn = draw(model, torch.zeros(1, model.latent_dim, device=model.device))
-            images = drawn if target is None else np.concatenate([target[None], drawn])
-        else:
-            images = draw(model, fixed_z(model, PREVIEW_SAMPLES))
-        factor = max(1, PREVIEW_TILE_PX // images.shape[1])
-        return upscale(grid(images, columns=len(images)), factor)
-
-    return preview
-
-
-def fixed_z(model: GenerativeModel, n: int) -> torch.Tensor:
-    """The same n codes at every call, drawn without touching the global RNG."""
-    return model.sample_z(n, generator=torch.Generator().manual_seed(PREVIEW_SEED))
+def sample_strip(model: GenerativeModel, examples: torch.Tensor) -> np.ndarray:
+    """The preview the training thread draws (``GenerativeModel.preview``), small samples
+    upscaled (nearest) to about ``PREVIEW_TILE_PX`` so their pixels stay crisp."""
+    return upscale(model.preview(examples), max(1, PREVIEW_TILE_PX // model.native_size))
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

@@ -9,21 +9,17 @@ Below, the user's trained models can be renamed and deleted.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from studio.checkpoints import ModelCard
-from studio.data import load_dataset
 from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
 from studio.errors import StudioError
-from studio.imaging import to_uint8
 from studio.library import (
     check_new_id,
     delete_model,
@@ -32,27 +28,21 @@ from studio.library import (
     save_uploads,
     user_models,
 )
-from studio.models import GenerativeModel, arch_for, model_class
-from studio.train import TrainSpec, default_id
+from studio.models import GenerativeModel, arch_for, datasets_of, families, model_class
+from studio.models.base import MAX_SEED, knobs_of
+from studio.train import TrainSpec, default_id, load_training_data
 from studio.ui import live_run
 from studio.ui.app_state import get_renderer
 from studio.ui.loss_panel import diagnose, formula_legend, loss_charts, show_hints
+from studio.ui.options import BATCH_SIZES, knob_widget
 
 REFRESH_S = 0.5  # the live view's redraw period: the loss curves move at least twice a second
 BUDGET_S = (10, 300)
 DEFAULT_BUDGET_S = 30
 
-FAMILIES = {
-    "mlp": ("MLP (CPPN)", "Paints one picture from its pixel coordinates."),
-    "gan": ("GAN", "A generator and a discriminator play a game; the generator learns to draw."),
-    "vae": ("VAE", "Encodes pictures into codes and decodes them, maximising the ELBO."),
-}
 UPLOAD = "upload"
-DATA_CHOICES = {
-    "mlp": ("image", UPLOAD),
-    "gan": ("glyphs", "shapes", "toy2d", UPLOAD),
-    "vae": ("glyphs", "shapes", UPLOAD),
-}
+UPLOADED = ("image", "folder")  # the datasets that read the user's own pictures
+PICTURE_SIZES = {"image": ((32, 64, 128), 64), "folder": ((32, 64), 32)}  # choices, default
 DATA_LABELS = {
     "image": "A built-in picture",
     "glyphs": "Glyphs: letters and digits, 32×32 gray",
@@ -62,28 +52,6 @@ DATA_LABELS = {
 }
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "zip")
 
-# The few knobs worth turning, per architecture; defaults and ranges come from its Config.
-KNOBS = {
-    "cppn": ("width", "depth", "activation"),
-    "dcgan": ("latent_dim", "lr_g", "lr_d", "d_steps", "g_loss"),
-    "gan2d": ("latent_dim", "lr_g", "lr_d", "d_steps", "g_loss"),
-    "vae": ("latent_dim", "beta", "lr", "likelihood"),
-}
-KNOB_LABELS = {
-    "width": ("Width", "units per hidden layer"),
-    "depth": ("Depth", "hidden layers"),
-    "activation": ("Activation", "the non-linearity f of every layer"),
-    "latent_dim": ("Latent dimensions", "the size of z"),
-    "lr_g": ("Generator learning rate", ""),
-    "lr_d": ("Discriminator learning rate", "lower it when D wins outright"),
-    "d_steps": ("D steps per G step", ""),
-    "g_loss": ("Generator loss", "non-saturating is what G minimises in practice"),
-    "beta": ("β (weight on the KL)", "above 1 trades reconstruction for tidier codes"),
-    "lr": ("Learning rate", ""),
-    "likelihood": ("Likelihood p(x|z)", "bernoulli suits gray, mostly black-or-white pictures"),
-}
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
-BATCH_SIZES = (16, 32, 64, 128, 256)
 PICK = "train_manage_pick"  # the model to select in "Your models" on the next run
 
 
@@ -103,7 +71,7 @@ class Request:
 
     @property
     def arch(self) -> str:
-        return arch_for(self.family, points=self.dataset == "toy2d")
+        return arch_for(self.family, _dataset_name(self.family, self.dataset))
 
 
 def page() -> None:
@@ -136,25 +104,27 @@ def page() -> None:
 
 
 def _settings(*, disabled: bool) -> Request:
+    kinds = families()
     family = st.selectbox(
         "Model",
-        list(FAMILIES),
-        format_func=lambda family: FAMILIES[family][0],
+        list(kinds),
+        format_func=lambda family: kinds[family].FAMILY_TITLE,
         key="train_family",
         disabled=disabled,
     )
-    st.caption(FAMILIES[family][1])
+    st.caption(kinds[family].FAMILY_BLURB)
     dataset = st.selectbox(
         "Data",
-        DATA_CHOICES[family],
+        _data_choices(family),
         format_func=DATA_LABELS.get,
         key=f"train_data_{family}",
         disabled=disabled,
     )
+    trains_on = _dataset_name(family, dataset)
     data_options: dict[str, Any] = {}
     uploads: list[tuple[str, bytes]] = []
     if dataset == UPLOAD:
-        single = family == "mlp"
+        single = trains_on == "image"
         files = st.file_uploader(
             "A picture to paint" if single else "A .zip of pictures, or several pictures",
             type=list(UPLOAD_TYPES if not single else UPLOAD_TYPES[:-1]),
@@ -172,13 +142,10 @@ def _settings(*, disabled: bool) -> Request:
         data_options["shape"] = st.selectbox(
             "Point cloud", TOY_SHAPES, key="train_toy_shape", disabled=disabled
         )
-    if family == "mlp":
+    if trains_on in PICTURE_SIZES:
+        sizes, default = PICTURE_SIZES[trains_on]
         data_options["size"] = st.select_slider(
-            "Picture size (px)", (32, 64, 128), 64, key="train_mlp_size", disabled=disabled
-        )
-    elif dataset == UPLOAD:
-        data_options["size"] = st.select_slider(
-            "Picture size (px)", (32, 64), 32, key="train_upload_size", disabled=disabled
+            "Picture size (px)", sizes, default, key=f"train_{trains_on}_size", disabled=disabled
         )
     seconds = st.slider(
         "Time budget (seconds)",
@@ -188,18 +155,17 @@ def _settings(*, disabled: bool) -> Request:
         key="train_seconds",
         disabled=disabled,
     )
-    arch = arch_for(family, points=dataset == "toy2d")
     with st.expander("Settings"):
-        model_config = _knobs(arch, disabled=disabled)
+        model_config = _knobs(model_class(arch_for(family, trains_on)), disabled=disabled)
         batch_size = st.select_slider(
             "Batch size", BATCH_SIZES, 64, key="train_batch", disabled=disabled
         )
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", disabled=disabled))
+        seed = int(st.number_input("Seed", 0, MAX_SEED, 0, key="train_seed", disabled=disabled))
     name = st.text_input(
         "Name (optional)",
         key="train_name",
         disabled=disabled,
-        placeholder=f"{family}-{_dataset_name(family, dataset)}-<date>-<time>",
+        placeholder=f"{family}-{trains_on}-<date>-<time>",
         help="lower-case letters, digits, '.', '_' or '-'",
     )
     return Request(
@@ -207,41 +173,29 @@ def _settings(*, disabled: bool) -> Request:
     )
 
 
+def _data_choices(family: str) -> list[str]:
+    """The family's datasets, with one choice to upload pictures for whichever reads them."""
+    datasets = datasets_of(family)
+    choices = [d for d in datasets if d != "folder"]
+    return choices + [UPLOAD] if any(d in UPLOADED for d in datasets) else choices
+
+
 def _dataset_name(family: str, choice: str) -> str:
-    """The dataset a data choice trains on: uploads are ``image`` for the CPPN, else ``folder``."""
+    """The dataset a data choice trains on: an upload goes to the family's reader of pictures."""
     if choice != UPLOAD:
         return choice
-    return "image" if family == "mlp" else "folder"
+    return next(d for d in datasets_of(family) if d in UPLOADED)
 
 
-def _knobs(arch: str, *, disabled: bool) -> dict[str, Any]:
-    """A widget per knob, seeded with the config's default; returns the values that differ."""
-    fields = {f.name: f for f in dataclasses.fields(model_class(arch).Config)}
+def _knobs(model_cls: type[GenerativeModel], *, disabled: bool) -> dict[str, Any]:
+    """A widget per Train-page knob of the model, seeded with its config's default; returns the
+    values that differ."""
+    defaults = model_cls.Config()
     changed = {}
-    for name in KNOBS[arch]:
-        f = fields[name]
-        label, help_text = KNOB_LABELS[name]
-        meta, key = f.metadata, f"train_{arch}_{name}"
-        kwargs: dict[str, Any] = {
-            "key": key,
-            "disabled": disabled,
-            "help": meta.get("help") or help_text or None,
-        }
-        if meta.get("choices"):
-            value = st.selectbox(label, meta["choices"], **kwargs)
-        elif name.startswith("lr"):
-            options = sorted({*LEARNING_RATES, f.default})
-            value = st.select_slider(label, options, f.default, format_func="{:g}".format, **kwargs)
-        elif isinstance(f.default, int):
-            value = int(
-                st.number_input(label, int(meta["low"]), int(meta["high"]), f.default, **kwargs)
-            )
-        else:
-            value = float(
-                st.number_input(label, float(meta["low"]), float(meta["high"]), f.default, **kwargs)
-            )
-        if value != f.default:
-            changed[name] = value
+    for knob in knobs_of(defaults, model_cls.TRAIN_KNOBS):
+        value = knob_widget(knob, key=f"train_{model_cls.arch}_{knob.name}", disabled=disabled)
+        if value != knob.value:
+            changed[knob.name] = value
     return changed
 
 
@@ -267,33 +221,18 @@ def _start(request: Request) -> bool:
         if uploaded:
             if not request.uploads:
                 raise StudioError("upload your pictures first (a .zip, or several images)")
-            data_path = save_uploads(spec.id, request.uploads, single=request.family == "mlp")
+            single = spec.dataset == "image"
+            data_path = save_uploads(spec.id, request.uploads, single=single)
             spec.data_path = str(data_path)
-        with st.spinner("Reading the data…"):
-            preview_data = _preview_data(spec)
+            with st.spinner("Reading your pictures…"):
+                load_training_data(spec, spec.model_config)  # bad pictures: said before a start
     except StudioError as err:
         if data_path is not None:
             discard_uploads(data_path)
         st.error(str(err))
         return False
-    live_run.start_run(spec, model_class(request.arch), **preview_data)
+    live_run.start_run(spec, model_class(request.arch))
     return True
-
-
-def _preview_data(spec: TrainSpec) -> dict[str, np.ndarray]:
-    """What the sample strip shows beside the model's output: real points, or the target.
-
-    Loading the user's pictures here also checks them before a thread is started.
-    """
-    if spec.dataset == "toy2d":
-        data = load_dataset("toy2d", seed=spec.seed, **spec.data_options)
-        return {"real": data.x[: live_run.PREVIEW_POINTS].numpy()}
-    if spec.dataset == "image":
-        data = load_dataset("image", path=spec.data_path, seed=spec.seed, **spec.data_options)
-        return {"target": to_uint8(data.x)[0]}
-    if spec.dataset == "folder":
-        load_dataset("folder", path=spec.data_path, seed=spec.seed, **spec.data_options)
-    return {}
 
 
 # ---------------------------------------------------------------- the run
@@ -319,7 +258,7 @@ def _live_view(run: live_run.SessionRun) -> None:
         step = run.latest.step if run.latest else 0
         st.image(
             image,
-            caption=f"{_strip_caption(run.model_cls)} · step {step:,}",
+            caption=f"{run.model_cls.PREVIEW_CAPTION} · step {step:,}",
             width="stretch" if image.shape[1] > image.shape[0] * 2 else 360,
         )
     show_hints(diagnose(run.reports, error=run.job.error))
@@ -327,16 +266,6 @@ def _live_view(run: live_run.SessionRun) -> None:
     if not run.running and not run.shown_end:
         run.shown_end = True
         st.rerun()  # the whole page: Start is usable again and the new model is listed
-
-
-def _strip_caption(model_cls: type[GenerativeModel]) -> str:
-    if model_cls.output == "points":
-        return "Generated points (orange) over the data (blue)"
-    if model_cls.family == "mlp":
-        return "The target, and the network's drawing of it"
-    if model_cls.family == "gan":
-        return "Samples from a fixed z, drawn by the moving average of G's weights"
-    return "Samples from a fixed z: the same codes at every refresh"
 
 
 def _progress(run: live_run.SessionRun) -> None:
