@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from studio.errors import StudioError
-from studio.models import GenerativeModel, build_model
+from studio.models import GenerativeModel, build_model, model_class
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text, studio_dir
 
 CARD_VERSION = 1
@@ -137,7 +137,20 @@ def read_card(card_path: Path) -> ModelCard:
         raise StudioError(f"cannot read {card_path}: {err.strerror}") from None
     except UnicodeDecodeError:
         raise StudioError(f"{card_path} is not a text (JSON) model card") from None
-    return ModelCard.from_json(text, source=str(card_path))
+    return _training_apart(ModelCard.from_json(text, source=str(card_path)))
+
+
+def _training_apart(card: ModelCard) -> ModelCard:
+    """Cards written before training configs existed hold learning rates in the architecture's
+    config: they move to ``train["training"]``, where newer cards keep them."""
+    try:
+        config, training = model_class(card.arch).split_settings(card.config)
+    except StudioError:
+        return card  # an unknown architecture is reported by whatever builds it
+    if training:
+        card.config = config
+        card.train = card.train | {"training": training | card.train.get("training", {})}
+    return card
 
 
 def list_cards() -> list[tuple[ModelCard, Path]]:

@@ -39,7 +39,7 @@ from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
 from studio.imaging import grid, to_uint8
 from studio.metrics import mode_coverage
-from studio.models import GenerativeModel, build_model
+from studio.models import GenerativeModel, build_model, model_class
 from studio.models.base import config_from_dict
 from studio.models.gan import generator_terms
 from studio.train import StepReport, Trainer, TrainingDiverged
@@ -150,10 +150,19 @@ class Lab:
         self.trainer.batch_size = settings.batch_size
         return False
 
-    def _start(self, model: GenerativeModel, x: torch.Tensor, batch_size: int, seed: int) -> None:
-        self.model = model
+    def _start(self, arch: str, x: torch.Tensor) -> None:
+        """A fresh model of ``arch`` from the settings, and an endless Trainer for it."""
+        s = self.settings
+        config, training = model_class(arch).split_settings(s.model_config())
+        self.model = build_model(arch, config, seed=s.seed)
         self.trainer = Trainer(
-            model, x, steps=ENDLESS, batch_size=batch_size, seed=seed, report_every=1
+            self.model,
+            x,
+            training=config_from_dict(self.model.Training, training),
+            steps=ENDLESS,
+            batch_size=s.batch_size,
+            seed=s.seed,
+            report_every=1,
         )
         self._reports_iter = iter(self.trainer)
         self.reports: list[StepReport] = []
@@ -193,12 +202,12 @@ class Lab:
         return done
 
     def _set_config(self, changes: dict[str, Any]) -> None:
-        """Change the live model's config (validated) and pass learning rates to its optimisers."""
-        values = dataclasses.asdict(self.model.config) | changes
+        """Change the live model's config and the run's training config (both validated)."""
+        config, training = self.model.split_settings(changes)
+        values = dataclasses.asdict(self.model.config) | config
         self.model.config = config_from_dict(type(self.model.config), values)
-        for objective in self.model.objectives():
-            for group in self.trainer.optimizers[objective.name].param_groups:
-                group["lr"] = objective.lr
+        training = dataclasses.asdict(self.trainer.training) | training
+        self.trainer.retrain_with(config_from_dict(self.model.Training, training))
 
 
 # ---------------------------------------------------------------- the GAN lab
@@ -331,12 +340,9 @@ class GanLab(Lab):
         s = self.settings
         self.data = load_dataset("toy2d", shape=s.shape, n=DATA_POINTS, seed=s.seed)
         self.extent = VIEW_EXTENT[s.shape]
-        model = build_model("gan2d", s.model_config(), seed=s.seed)
-        self._start(model, self.data.x, s.batch_size, s.seed)
+        self._start("gan2d", self.data.x)
         self._real = self.data.x[:POINTS]  # the set is in random order already
-        self._z = model.sample_z(
-            POINTS, generator=torch.Generator().manual_seed(s.seed + VIEW_SEED)
-        )
+        self._z = self.model.codes(POINTS, s.seed + VIEW_SEED)
         other = load_dataset("toy2d", shape=s.shape, n=POINTS, seed=s.seed + VIEW_SEED)
         self.js_floor = js_divergence(self._real, other.x, self.extent)
         ticks = torch.linspace(-LATENT_SPAN, LATENT_SPAN, GRID_LINES)
@@ -476,8 +482,7 @@ class VaeLab(Lab):
         s = self.settings
         data = load_dataset("glyphs", charset=CHARSET, n=GLYPHS, seed=s.seed)
         train, self.held_out = data.split(HELD_OUT, seed=s.seed)
-        model = build_model("vae-mlp", s.model_config(), seed=s.seed)
-        self._start(model, train.x, s.batch_size, s.seed)
+        self._start("vae-mlp", train.x)
         self.path: list[RatePoint] = []
         self._pending: list[tuple[float, float]] = []
         ticks = torch.linspace(-MANIFOLD_SPAN, MANIFOLD_SPAN, MANIFOLD_TILES)

@@ -137,7 +137,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     model = renderer.load(args.model).model
     z, options = model.picture_codes(args.seed), {"seed": args.seed}
     recipe = renderer.recipe(args.model, z, args.size, options)
-    image = renderer.render_recipe(recipe)
+    image = renderer.render(args.model, z, args.size, options)
     atomic_write_bytes(args.out, to_png(image, recipe))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return 0

@@ -41,7 +41,8 @@ from studio.checkpoints import (
 from studio.data import Dataset, load_dataset
 from studio.device import pick_device
 from studio.errors import StudioError
-from studio.models import GenerativeModel, arch_for, build_model
+from studio.models import GenerativeModel, arch_for, build_model, model_class
+from studio.models.base import TrainingConfig, config_from_dict
 from studio.paths import atomic_write_bytes
 
 # ---------------------------------------------------------------- the loop
@@ -66,6 +67,7 @@ class Trainer:
         model: GenerativeModel,
         data: torch.Tensor,
         *,
+        training: TrainingConfig | None = None,
         steps: int | None = None,
         seconds: float | None = None,
         batch_size: int = 64,
@@ -94,11 +96,21 @@ class Trainer:
         # The run's own generators: the global RNG is shared with every other thread.
         self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
+        self.training = training or model.Training()
         self.optimizers = {
-            o.name: torch.optim.Adam(model.parameters_of(o.modules), lr=o.lr, betas=o.betas)
+            o.name: self.training.build(model.parameters_of(o.modules), o.lr)
             for o in model.objectives()
         }
         self._last_good = self._snapshot()
+
+    def retrain_with(self, training: TrainingConfig) -> None:
+        """Go on with other learning rates or betas from the next step (the Classroom's sliders);
+        the optimisers' moments are kept."""
+        if training.optimizer != self.training.optimizer:
+            raise StudioError("a run keeps its optimiser; start a new run to change it")
+        self.training = training
+        for objective in self.model.objectives():
+            training.apply(self.optimizers[objective.name], objective.lr)
 
     def stop(self) -> None:
         """Ask the loop to finish after the current step (safe from any thread)."""
@@ -290,15 +302,20 @@ def run_training(
             raise StudioError(f"'{base_card.id}' has no saved training state to resume from")
         state = load_file(str(state_path))
         spec = dataclasses.replace(spec, id=spec.id or base_card.id)
+        recorded = base_card.train.get("training", {})
     else:
-        arch = arch_for(spec.family, spec.dataset)
-        model = build_model(arch, model_config_for(spec, data), seed=spec.seed)
-        state = None
+        model_cls = model_class(arch_for(spec.family, spec.dataset))
+        config, _ = model_cls.split_settings(model_config_for(spec, data))
+        model = build_model(model_cls.arch, config, seed=spec.seed)
+        state, recorded = None, {}
     check_data_fits(model, data)
+    _, asked = model.split_settings(spec.model_config)
+    training = config_from_dict(model.Training, recorded | asked)
     device = pick_device(spec.device)
     trainer = Trainer(
         model,
         data.x,
+        training=training,
         steps=spec.steps,
         seconds=spec.seconds,
         batch_size=spec.batch_size,
@@ -328,7 +345,10 @@ def run_training(
         config={},
         dataset={"name": data.name, "options": data.options},
         train=dataclasses.asdict(spec)
-        | {"objectives": [dataclasses.asdict(o) for o in model.objectives()]},
+        | {
+            "training": dataclasses.asdict(training),
+            "objectives": [dataclasses.asdict(o) for o in model.objectives()],
+        },
         seed=spec.seed,
         steps=trainer.step,
         wall_time_s=round(wall + base_wall, 3),

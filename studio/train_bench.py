@@ -44,10 +44,8 @@ class TrainBenchRow:
 
 
 def _adam(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:
-    return {
-        o.name: torch.optim.Adam(model.parameters_of(o.modules), lr=o.lr, betas=o.betas)
-        for o in model.objectives()
-    }
+    training = model.Training()
+    return {o.name: training.build(model.parameters_of(o.modules), o.lr) for o in model.objectives()}
 
 
 def bare_step(model: GenerativeModel) -> Callable[[torch.Tensor, dict], None]:

@@ -207,3 +207,13 @@ def test_a_dcgan_saved_before_it_kept_an_average_loads_with_its_generator_as_the
     for a, b in zip(loaded.generator.parameters(), loaded.generator_ema.parameters(), strict=True):
         assert torch.equal(a, b)
     assert int(loaded.ema_updates) == 0
+
+
+def test_a_card_from_before_training_configs_loads_with_its_learning_rates_moved(saved):
+    _, card_path = saved
+    card = json.loads(card_path.read_text())
+    card["config"]["lr"] = 3e-4  # where cards of version 1 kept it
+    card_path.write_text(json.dumps(card))
+    model, loaded = load_checkpoint(card_path)
+    assert "lr" not in loaded.config and loaded.train["training"] == {"lr": 3e-4}
+    assert not hasattr(model.config, "lr")

@@ -6,6 +6,7 @@ import torch
 
 from studio.errors import StudioError
 from studio.models import arch_for, build_model, list_models, model_class, register
+from studio.models.base import config_from_dict
 from studio.train import Trainer
 
 SMALL = {
@@ -63,8 +64,40 @@ def test_knobs_hold_the_models_own_values_and_the_configs_ranges(arch):
     for knob in model.knobs():
         assert knob.value == getattr(model.config, knob.name)
         assert knob.label and (knob.choices is not None or knob.low <= knob.value <= knob.high)
-    for name in model.TRAIN_KNOBS:
-        assert hasattr(model.config, name)
+    train_knobs = model.train_knobs()
+    assert [k.name for k in train_knobs] == list(model.TRAIN_KNOBS)
+    for knob in train_knobs:
+        defaults = model.Config() if hasattr(model.config, knob.name) else model.Training()
+        assert knob.value == getattr(defaults, knob.name)
+
+
+# ---------------------------------------------------------------- how a model is trained
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_learning_rates_live_in_the_training_config_not_the_architecture(arch):
+    model = build_model(arch, SMALL[arch])
+    training = model.Training()
+    for objective in model.objectives():
+        assert not hasattr(model.config, objective.lr)
+        assert getattr(training, objective.lr) > 0
+    config, settings = model.split_settings({"latent_dim": 3, "beta1": 0.8, "optimizer": "adamw"})
+    assert config == {"latent_dim": 3} and settings == {"beta1": 0.8, "optimizer": "adamw"}
+
+
+def test_the_training_config_builds_the_optimiser_it_names():
+    model = build_model("dcgan", SMALL["dcgan"])
+    training = config_from_dict(model.Training, {"optimizer": "adamw", "lr_d": 1e-4})
+    trainer = Trainer(model, torch.rand(8, 1, 32, 32), training=training, steps=1)
+    d, g = trainer.optimizers["discriminator"], trainer.optimizers["generator"]
+    assert isinstance(d, torch.optim.AdamW) and d.param_groups[0]["lr"] == 1e-4
+    assert g.param_groups[0]["lr"] == 2e-4 and g.param_groups[0]["betas"] == (0.5, 0.999)
+    trainer.retrain_with(config_from_dict(model.Training, {"optimizer": "adamw", "lr_g": 3e-3}))
+    assert g.param_groups[0]["lr"] == 3e-3 and d.param_groups[0]["lr"] == 2e-4
+    with pytest.raises(StudioError, match="keeps its optimiser"):
+        trainer.retrain_with(model.Training())
+    with pytest.raises(StudioError, match="optimizer"):
+        config_from_dict(model.Training, {"optimizer": "lbfgs"})
 
 
 def test_every_family_trains_on_its_datasets_and_a_name_is_registered_once():

@@ -275,3 +275,34 @@ def test_a_run_draws_its_noise_from_its_own_generator_not_the_global_one(glyphs)
     assert torch.equal(torch.get_rng_state(), before)  # the run left the global RNG alone
     disturbed = train(disturb=True)
     assert all(torch.equal(quiet[k], disturbed[k]) for k in quiet)
+
+
+def test_a_run_records_its_training_config_and_a_resume_takes_a_new_learning_rate(tmp_path):
+    spec = TrainSpec(
+        family="vae",
+        dataset="glyphs",
+        data_options={"n": 64},
+        model_config={"latent_dim": 4, "width": 4, "lr": 5e-4, "optimizer": "adamw"},
+        steps=2,
+        batch_size=16,
+        id="fit",
+    )
+    first = run_training(spec, out_dir=tmp_path)
+    assert "lr" not in first.card.config and "optimizer" not in first.card.config
+    assert first.card.train["training"] == {
+        "optimizer": "adamw",
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "lr": 5e-4,
+    }
+    seen = []
+    resumed = TrainSpec(**{**spec.__dict__, "model_config": {"lr": 1e-4}})
+    again = run_training(
+        resumed,
+        resume=str(first.card_path),
+        out_dir=tmp_path,
+        trainer_ready=lambda trainer: seen.append(trainer.optimizers["vae"]),
+    )
+    assert again.card.train["training"]["lr"] == 1e-4
+    assert again.card.train["training"]["optimizer"] == "adamw"  # kept from the first run
+    assert isinstance(seen[0], torch.optim.AdamW) and seen[0].param_groups[0]["lr"] == 1e-4

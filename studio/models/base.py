@@ -47,13 +47,13 @@ class LossTerm:
 
 @dataclass(frozen=True)
 class Objective:
-    """One optimiser: it minimises ``terms[minimises]`` over the parameters of ``modules``."""
+    """One optimiser: it minimises ``terms[minimises]`` over the parameters of ``modules``, at
+    the learning rate the training config holds under the name ``lr``."""
 
     name: str
     minimises: str
     modules: tuple[str, ...]
-    lr: float
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: str = "lr"
 
 
 # ---------------------------------------------------------------- validated configs
@@ -163,6 +163,44 @@ def config_from_dict(config_cls: type, values: dict[str, Any]) -> Any:
     return config
 
 
+# ---------------------------------------------------------------- how a model is trained
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+@dataclass
+class TrainingConfig:
+    """How a model is fitted, apart from what it is: the optimiser and its settings.
+
+    Each family subclasses it with its learning rates, one field per objective (the
+    ``Objective.lr`` that names it), and its own defaults; a checkpoint's card records it beside
+    the architecture's config, so a resumed run goes on as it was trained.
+    """
+
+    optimizer: str = option(
+        "adam",
+        choices=tuple(OPTIMIZERS),
+        label="Optimiser",
+        help="adamw also decays the weights towards 0 (by 1% of the learning rate a step)",
+    )
+    beta1: float = option(0.9, low=0.0, high=0.9999, label="β1", help="Adam's momentum")
+    beta2: float = option(
+        0.999, low=0.0, high=0.99999, label="β2", help="how long Adam remembers gradient scales"
+    )
+
+    def build(self, params: list[nn.Parameter], lr: str) -> torch.optim.Optimizer:
+        """The optimiser of one objective, at the learning rate named ``lr``."""
+        return OPTIMIZERS[self.optimizer](
+            params, lr=getattr(self, lr), betas=(self.beta1, self.beta2)
+        )
+
+    def apply(self, optimizer: torch.optim.Optimizer, lr: str) -> None:
+        """Set a live optimiser's learning rate and betas to this config's (a changed optimiser
+        needs a new run)."""
+        for group in optimizer.param_groups:
+            group["lr"], group["betas"] = getattr(self, lr), (self.beta1, self.beta2)
+
+
 # ---------------------------------------------------------------- slider axes
 
 
@@ -231,6 +269,7 @@ class GenerativeModel(nn.Module):
     DATASETS: ClassVar[tuple[str, ...]]  # what it trains on
     arch: ClassVar[str]  # registry name
     Config: ClassVar[type]
+    Training: ClassVar[type[TrainingConfig]]
     TERMS: ClassVar[tuple[LossTerm, ...]]
     FORMULA: ClassVar[str]  # the whole objective in LaTeX
     any_size: ClassVar[bool] = False
@@ -283,9 +322,11 @@ class GenerativeModel(nn.Module):
         return self.sample_z(n, generator=torch.Generator().manual_seed(seed))
 
     def picture_codes(self, seed: int) -> torch.Tensor:
-        """The codes of the seed's picture: one row, or a cloud's rows (as many as a recipe
-        holds, up to ``CLOUD_CODES``)."""
-        return self.codes(min(CLOUD_CODES, MAX_Z // self.latent_dim) if self.cloud else 1, seed)
+        """What the seed's picture is drawn from, as renderers and recipes take it: one code
+        (latent_dim), or a cloud of them (as many as a recipe holds, up to ``CLOUD_CODES``)."""
+        if self.cloud:
+            return self.codes(min(CLOUD_CODES, MAX_Z // self.latent_dim), seed)
+        return self.codes(1, seed)[0]
 
     # -- drawing
 
@@ -304,6 +345,26 @@ class GenerativeModel(nn.Module):
         """Raw samples for analysis: N x H x W x C uint8 pictures at the native size (a point
         model: float32 N x 2 points)."""
         return self.draw(z)
+
+    @classmethod
+    def train_knobs(cls) -> tuple[Knob, ...]:
+        """The options the Train page offers (``TRAIN_KNOBS``), from the architecture's config
+        or the training config, at their defaults."""
+        config, training = cls.Config(), cls.Training()
+        return tuple(
+            knobs_of(config if hasattr(config, name) else training, (name,))[0]
+            for name in cls.TRAIN_KNOBS
+        )
+
+    @classmethod
+    def split_settings(cls, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Settings given together (``--set``, a Train-page form, an older card) as (the
+        architecture's config, the training config)."""
+        training = {f.name for f in dataclasses.fields(cls.Training)}
+        return (
+            {k: v for k, v in values.items() if k not in training},
+            {k: v for k, v in values.items() if k in training},
+        )
 
     def knobs(self) -> tuple[Knob, ...]:
         """The draw and art knobs, holding this model's own values."""

@@ -36,6 +36,7 @@ from studio.models.base import (
     LossTerm,
     Objective,
     SliderAxes,
+    TrainingConfig,
     option,
 )
 
@@ -293,10 +294,9 @@ class GAN(GenerativeModel):
         return "g_loss_saturating" if self.config.g_loss == "saturating" else "g_loss"
 
     def objectives(self) -> tuple[Objective, ...]:
-        c = self.config
         return (
-            Objective("discriminator", "d_loss", ("discriminator",), lr=c.lr_d, betas=(0.5, 0.999)),
-            Objective("generator", self.g_minimises, ("generator",), lr=c.lr_g, betas=(0.5, 0.999)),
+            Objective("discriminator", "d_loss", ("discriminator",), lr="lr_d"),
+            Objective("generator", self.g_minimises, ("generator",), lr="lr_g"),
         )
 
     def training_step(
@@ -336,16 +336,27 @@ class GAN(GenerativeModel):
 # ---------------------------------------------------------------- DCGAN for images
 
 
+def _gan_training(lr: float) -> type[TrainingConfig]:
+    """A GAN's training config: a learning rate for each player, and Adam's momentum at 0.5, as
+    the DCGAN paper found steadier than 0.9."""
+
+    @dataclass
+    class GANTraining(TrainingConfig):
+        lr_g: float = option(lr, low=1e-6, high=1.0, log=True, label="Generator learning rate")
+        lr_d: float = option(
+            lr, low=1e-6, high=1.0, log=True, label="Discriminator learning rate", help=LR_D_HELP
+        )
+        beta1: float = option(0.5, low=0.0, high=0.9999, label="β1", help="Adam's momentum")
+
+    return GANTraining
+
+
 @dataclass
 class DCGANConfig:
     latent_dim: int = option(64, low=1, high=1024, label="Latent dimensions", help="the size of z")
     size: int = option(32, choices=(32, 64))
     channels: int = option(1, choices=(1, 3))
     width: int = option(32, low=8, high=512, help="feature maps of the last G layer (D: first)")
-    lr_g: float = option(2e-4, low=1e-6, high=1.0, log=True, label="Generator learning rate")
-    lr_d: float = option(
-        2e-4, low=1e-6, high=1.0, log=True, label="Discriminator learning rate", help=LR_D_HELP
-    )
     d_steps: int = option(1, low=1, high=10, step=1, label="D steps per G step")
     g_loss: str = option(
         "non_saturating",
@@ -375,6 +386,7 @@ class DCGAN(GAN):
     arch = "dcgan"
     DATASETS = ("glyphs", "shapes", "folder")
     Config = DCGANConfig
+    Training = _gan_training(2e-4)
     half_precision = True
     TRAIN_KNOBS = ("latent_dim", "lr_g", "lr_d", "d_steps", "g_loss")
     PREVIEW_CAPTION = "Samples from a fixed z, drawn by the moving average of G's weights"
@@ -435,10 +447,6 @@ class GAN2DConfig:
     latent_dim: int = option(2, low=1, high=256, label="Latent dimensions", help="the size of z")
     width: int = option(128, low=4, high=1024)
     depth: int = option(3, low=1, high=8, help="hidden layers of G and of D")
-    lr_g: float = option(1e-3, low=1e-6, high=1.0, log=True, label="Generator learning rate")
-    lr_d: float = option(
-        1e-3, low=1e-6, high=1.0, log=True, label="Discriminator learning rate", help=LR_D_HELP
-    )
     d_steps: int = option(1, low=1, high=10, step=1, label="D steps per G step")
     g_loss: str = option(
         "non_saturating",
@@ -464,6 +472,7 @@ class GAN2D(GAN):
     arch = "gan2d"
     DATASETS = ("toy2d",)
     Config = GAN2DConfig
+    Training = _gan_training(1e-3)
     cloud = True
     TRAIN_KNOBS = ("latent_dim", "lr_g", "lr_d", "d_steps", "g_loss")
     PREVIEW_CAPTION = "Generated points (orange) over the data (blue)"

@@ -18,7 +18,14 @@ from torch import nn
 
 from studio.imaging import grid, to_uint8
 from studio.models import register
-from studio.models.base import GenerativeModel, LossTerm, Objective, config_from_dict, option
+from studio.models.base import (
+    GenerativeModel,
+    LossTerm,
+    Objective,
+    TrainingConfig,
+    config_from_dict,
+    option,
+)
 
 # ---------------------------------------------------------------- activations
 
@@ -75,6 +82,11 @@ def passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
 # ---------------------------------------------------------------- model
 
 
+@dataclass
+class CPPNTraining(TrainingConfig):
+    lr: float = option(2e-3, low=1e-6, high=1.0, log=True, label="Learning rate")
+
+
 ART_NOTE = "; changing it draws a new random network (see Weights seed)"
 
 
@@ -122,6 +134,7 @@ class CPPN(GenerativeModel):
     FAMILY_BLURB = "Paints one picture from its pixel coordinates."
     DATASETS = ("image",)
     Config = CPPNConfig
+    Training = CPPNTraining
     any_size = True
     DRAW_KNOBS = ("scale",)
     ART_KNOBS = ("depth", "width", "activation", "init_std", "channels")
@@ -246,4 +259,4 @@ class CPPN(GenerativeModel):
         return {"mse": mse, "psnr": psnr}
 
     def objectives(self) -> tuple[Objective, ...]:
-        return (Objective("cppn", "mse", ("coords", "latent", "hidden", "out"), lr=2e-3),)
+        return (Objective("cppn", "mse", ("coords", "latent", "hidden", "out")),)

@@ -25,6 +25,7 @@ from studio.models.base import (
     LossTerm,
     Objective,
     SliderAxes,
+    TrainingConfig,
     option,
     unit_axes,
 )
@@ -67,6 +68,11 @@ def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
+class VAETraining(TrainingConfig):
+    lr: float = option(1e-3, low=1e-6, high=1.0, log=True, label="Learning rate")
+
+
+@dataclass
 class VAEConfig:
     latent_dim: int = option(16, low=1, high=1024, label="Latent dimensions", help="the size of z")
     size: int = option(32, choices=(32, 64))
@@ -86,7 +92,6 @@ class VAEConfig:
         label="β (weight on the KL)",
         help="weight on the KL term: above 1 trades reconstruction for tidier codes",
     )
-    lr: float = option(1e-3, low=1e-6, high=1.0, log=True, label="Learning rate")
 
 
 class VAE(GenerativeModel):
@@ -105,6 +110,7 @@ class VAE(GenerativeModel):
     )
     TERMS = VAE_TERMS
     Config = VAEConfig
+    Training = VAETraining
     encoder: nn.Module
     decoder: nn.Module  # z -> logits; sigmoid gives Bernoulli probabilities or Gaussian means
     to_stats: nn.Linear  # features -> (mu, logvar)
@@ -164,7 +170,7 @@ class VAE(GenerativeModel):
         }
 
     def objectives(self) -> tuple[Objective, ...]:
-        return (Objective("vae", "loss", ("encoder", "to_stats", "decoder"), lr=self.config.lr),)
+        return (Objective("vae", "loss", ("encoder", "to_stats", "decoder")),)
 
 
 # ---------------------------------------------------------------- conv VAE

@@ -29,7 +29,7 @@ from studio.library import (
     user_models,
 )
 from studio.models import GenerativeModel, arch_for, datasets_of, families, model_class
-from studio.models.base import MAX_SEED, knobs_of
+from studio.models.base import MAX_SEED
 from studio.train import TrainSpec, default_id, load_training_data
 from studio.ui import live_run
 from studio.ui.app_state import get_renderer
@@ -190,9 +190,8 @@ def _dataset_name(family: str, choice: str) -> str:
 def _knobs(model_cls: type[GenerativeModel], *, disabled: bool) -> dict[str, Any]:
     """A widget per Train-page knob of the model, seeded with its config's default; returns the
     values that differ."""
-    defaults = model_cls.Config()
     changed = {}
-    for knob in knobs_of(defaults, model_cls.TRAIN_KNOBS):
+    for knob in model_cls.train_knobs():
         value = knob_widget(knob, key=f"train_{model_cls.arch}_{knob.name}", disabled=disabled)
         if value != knob.value:
             changed[knob.name] = value
