@@ -45,7 +45,9 @@ class TrainBenchRow:
 
 def _adam(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:
     training = model.Training()
-    return {o.name: training.build(model.parameters_of(o.modules), o.lr) for o in model.objectives()}
+    return {
+        o.name: training.build(model.parameters_of(o.modules), o.lr) for o in model.objectives()
+    }
 
 
 def bare_step(model: GenerativeModel) -> Callable[[torch.Tensor, dict], None]:
