@@ -37,6 +37,7 @@ from studio.data.base import Dataset, choice
 from studio.errors import StudioError
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+PICTURE_TYPES = tuple(sorted(e.removeprefix(".") for e in EXTENSIONS))  # as upload boxes take them
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens multi-picture (MPO)
 MIN_IMAGES = 16
 MAX_FILES = 10_000

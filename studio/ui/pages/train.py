@@ -20,6 +20,7 @@ import streamlit as st
 
 from studio.checkpoints import ModelCard
 from studio.data import load_dataset
+from studio.data.folder import PICTURE_TYPES
 from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
 from studio.errors import StudioError
@@ -60,7 +61,7 @@ DATA_LABELS = {
     "toy2d": "2-D points: the game in the plane",
     UPLOAD: "Your pictures: a .zip or several images",
 }
-UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "zip")
+UPLOAD_TYPES = (*PICTURE_TYPES, "zip")
 
 # The few knobs worth turning, per architecture; defaults and ranges come from its Config.
 KNOBS = {
@@ -157,7 +158,7 @@ def _settings(*, disabled: bool) -> Request:
         single = family == "mlp"
         files = st.file_uploader(
             "A picture to paint" if single else "A .zip of pictures, or several pictures",
-            type=list(UPLOAD_TYPES if not single else UPLOAD_TYPES[:-1]),
+            type=list(PICTURE_TYPES if single else UPLOAD_TYPES),
             accept_multiple_files=not single,
             key=f"train_upload_{family}",
             disabled=disabled,
