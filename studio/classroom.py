@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw
 
 from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
-from studio.imaging import grid, to_uint8
+from studio.imaging import GENERATED_POINTS, grid, paint_points, pixel_coordinates, to_uint8
 from studio.metrics import mode_coverage
 from studio.models import GenerativeModel, build_model
 from studio.models.base import config_from_dict
@@ -541,18 +541,18 @@ def _diverging(low: tuple, middle: tuple, high: tuple, n: int = 256) -> np.ndarr
 # D's map: purple where D says "fake" (D -> 0), dark where it cannot tell, green for "real".
 HEAT_LUT = _diverging((92, 58, 124), (28, 31, 38), (38, 112, 62))
 BOUNDARY_RGB = (250, 250, 250)  # where D(x) = 0.5
-REAL_RGB = (235, 235, 235)
-FAKE_RGB = (242, 165, 65)
-LINE_RGB = (242, 165, 65)
+REAL_DOTS = ((235, 235, 235), 0.8)  # colour, opacity of one point; white reads on all of D's map
+FAKE_DOTS = GENERATED_POINTS
+DOT_RADIUS = 2.0  # px: a little larger than a zoo scatter's, to hold its own over D's map
+LINE_RGB = GENERATED_POINTS[0]
 ARROW_RGB = (110, 205, 255)
 ARROW_MAX = 0.08  # the longest arrow, as a share of the view's width; lengths are
 ARROW_KNEE = 4.0  # ARROW_MAX * tanh(|gradient| / ARROW_KNEE): a flat loss draws no arrow
 
 
-def _pixels(points: np.ndarray, extent: float, size: int) -> np.ndarray:
-    """Data coordinates to pixel (column, row), y up."""
-    scale = (size - 1) / (2 * extent)
-    return np.stack([(points[:, 0] + extent) * scale, (extent - points[:, 1]) * scale], axis=1)
+def _draw_at(points: np.ndarray, extent: float, size: int) -> np.ndarray:
+    """Where ImageDraw puts points: its (0, 0) is the centre of the top-left pixel."""
+    return pixel_coordinates(points, extent, size) - 0.5
 
 
 def _heat_picture(heat: np.ndarray, size: int) -> np.ndarray:
@@ -569,27 +569,21 @@ def _heat_picture(heat: np.ndarray, size: int) -> np.ndarray:
     return rgb
 
 
-_DISK = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if dx * dx + dy * dy <= 4]
-
-
-def _dots(rgb: np.ndarray, points: np.ndarray, extent: float, colour: tuple[int, int, int]) -> None:
-    """Stamp a small disk at every point (those outside the view are dropped)."""
-    size = rgb.shape[0]
-    px = np.rint(_pixels(points, extent, size)).astype(np.int64)
-    for dx, dy in _DISK:
-        col, row = px[:, 0] + dx, px[:, 1] + dy
-        keep = (col >= 0) & (col < size) & (row >= 0) & (row < size)
-        rgb[row[keep], col[keep]] = colour
-
-
 def draw_gan(frame: GanFrame, size: int = PANEL_PX) -> tuple[np.ndarray, np.ndarray]:
     """The frame as two size x size RGB pictures over D's map of the plane: the data space (real
     points white, generated ones orange) and G's manifold (its image of the latent grid, with
     the gradient G receives as arrows)."""
     heat = _heat_picture(frame.heat, size)
     data_space = heat.copy()
-    _dots(data_space, frame.real, frame.extent, REAL_RGB)
-    _dots(data_space, frame.fake, frame.extent, FAKE_RGB)
+    for points, (colour, opacity) in ((frame.real, REAL_DOTS), (frame.fake, FAKE_DOTS)):
+        paint_points(
+            data_space,
+            points,
+            extent=frame.extent,
+            colour=colour,
+            opacity=opacity,
+            radius=DOT_RADIUS,
+        )
     return data_space, _manifold(heat, frame)
 
 
@@ -598,12 +592,12 @@ def _manifold(heat: np.ndarray, frame: GanFrame) -> np.ndarray:
     picture = Image.fromarray(heat)
     draw = ImageDraw.Draw(picture)
     for line in frame.lines:
-        draw.line([tuple(p) for p in _pixels(line, frame.extent, size)], fill=LINE_RGB, width=1)
+        draw.line([tuple(p) for p in _draw_at(line, frame.extent, size)], fill=LINE_RGB, width=1)
     length = np.linalg.norm(frame.push, axis=1, keepdims=True)
     drawn = ARROW_MAX * 2 * frame.extent * np.tanh(length / ARROW_KNEE)
     shown = frame.push * drawn / np.maximum(length, 1e-12)
-    starts = _pixels(frame.nodes, frame.extent, size)
-    ends = _pixels(frame.nodes + shown, frame.extent, size)
+    starts = _draw_at(frame.nodes, frame.extent, size)
+    ends = _draw_at(frame.nodes + shown, frame.extent, size)
     for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
         draw.line([(x0, y0), (x1, y1)], fill=ARROW_RGB, width=2)
         _arrow_head(draw, x0, y0, x1, y1)
