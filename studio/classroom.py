@@ -313,7 +313,7 @@ class GanFrame:
     extent: float
     real: np.ndarray  # POINTS x 2
     fake: np.ndarray  # POINTS x 2, G(z) for a fixed z
-    heat: np.ndarray  # HEAT_RES x HEAT_RES: D(x) over the view, row 0 at the top (y = +extent)
+    heat: np.ndarray  # HEAT_RES x HEAT_RES: D(x) at the centres of cells over the view, row 0 top
     lines: np.ndarray  # 2 * GRID_LINES x LINE_SAMPLES x 2: G's image of the latent grid's lines
     nodes: np.ndarray  # GRID_LINES^2 x 2: G at the latent grid's nodes
     push: np.ndarray  # GRID_LINES^2 x 2: -d(G's loss)/dx at the nodes, where G is pushed
@@ -345,7 +345,10 @@ class GanLab(Lab):
         self._line_z = self._latent(torch.cat([rows.flip(-1), rows]))  # z2 fixed, then z1 fixed
         nodes = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), -1).reshape(-1, 2)
         self._node_z = self._latent(nodes)
-        axis = torch.linspace(-self.extent, self.extent, HEAT_RES)
+        # D at the centres of HEAT_RES x HEAT_RES cells of the view: resized to a panel, each
+        # value lands where the points at that place are painted.
+        half_cell = self.extent / HEAT_RES
+        axis = torch.linspace(-self.extent + half_cell, self.extent - half_cell, HEAT_RES)
         gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")
         self._heat_x = torch.stack([gx, gy], -1).reshape(-1, 2)
 
