@@ -334,9 +334,7 @@ class GanLab(Lab):
         model = build_model("gan2d", s.model_config(), seed=s.seed)
         self._start(model, self.data.x, s.batch_size, s.seed)
         self._real = self.data.x[:POINTS]  # the set is in random order already
-        self._z = model.sample_z(
-            POINTS, generator=torch.Generator().manual_seed(s.seed + VIEW_SEED)
-        )
+        self._z = model.codes(POINTS, s.seed + VIEW_SEED)
         other = load_dataset("toy2d", shape=s.shape, n=POINTS, seed=s.seed + VIEW_SEED)
         self.js_floor = js_divergence(self._real, other.x, self.extent)
         ticks = torch.linspace(-LATENT_SPAN, LATENT_SPAN, GRID_LINES)

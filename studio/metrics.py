@@ -327,8 +327,7 @@ def classifier_labels(card: ClassifierCard, data: Dataset) -> torch.Tensor:
 @torch.inference_mode()
 def generate(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:
     """n samples (images or points) from the prior, reproducible for a seed."""
-    z = model.sample_z(n, generator=torch.Generator().manual_seed(seed))
-    return torch.cat([model.decode(chunk) for chunk in z.split(CHUNK)])
+    return torch.cat([model.decode(chunk) for chunk in model.codes(n, seed).split(CHUNK)])
 
 
 def pixel_gaussian_baseline(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:

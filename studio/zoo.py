@@ -270,9 +270,8 @@ def _ring_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
 
 
 def _cppn_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
-    z = model.sample_z(ART_SAMPLES, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     with torch.inference_mode():
-        art = model.render(z, ART_SIZE, ART_SIZE)
+        art = model.render(model.codes(ART_SAMPLES, SAMPLE_SEED), ART_SIZE, ART_SIZE)
     protocol = {
         "samples": ART_SAMPLES,
         "sample_seed": SAMPLE_SEED,
@@ -339,8 +338,7 @@ def contact_sheet(model: GenerativeModel, card: ModelCard) -> np.ndarray:
         points = metrics.generate(model, POINTS, SAMPLE_SEED).numpy()
         real = metrics.held_out("toy2d", card.dataset["options"], POINTS)
         return scatter(points, real=real.x.numpy(), size=512)
-    z = model.sample_z(64, generator=torch.Generator().manual_seed(SAMPLE_SEED))
-    return grid(draw(model, z), columns=8)
+    return grid(draw(model, model.codes(64, SAMPLE_SEED)), columns=8)
 
 
 # ---------------------------------------------------------------- rebuild
