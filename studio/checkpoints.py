@@ -120,14 +120,6 @@ def weights_path(card_path: Path) -> Path:
     return card_path.with_suffix(".safetensors")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_id(model_id: str) -> str:
     if not ID_PATTERN.match(model_id):
         raise StudioError(
