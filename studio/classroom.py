@@ -1,12 +1,13 @@
 """The classroom: a live 2-D GAN lab and a 2-D VAE lab, as plain objects a page steps.
 
-Both labs wrap a model from the zoo in the ``Trainer`` (one report per step), so the maths, the
-optimisers and the NaN guard are the ones every training run uses. ``lab.step()`` is one
-training step; for the GAN that is ``d_steps`` discriminator updates, then one generator update.
-Between bursts of steps the page asks for a ``frame()``: the numbers it draws, computed on fixed
-samples so that what moves on screen is learning, not resampling. ``draw_data_space`` and
-``draw_manifold`` turn a GAN frame into pictures with numpy and Pillow, fast enough to redraw
-several times a second on a laptop CPU.
+Both labs wrap a fresh model (``build_model``) in the ``Trainer`` (one report per step), so the
+maths, the optimisers and the NaN guard are the ones every training run uses. ``lab.step()`` is
+one training step; for the GAN that is ``d_steps`` discriminator updates, then one generator
+update. Between bursts of steps the page asks for a ``frame()``: the numbers it draws, computed
+on fixed samples so that what moves on screen is learning, not resampling. ``draw_gan`` turns a
+GAN frame into its two pictures, the data space and G's manifold over D's map, with numpy and
+Pillow (points painted as ``studio.imaging`` paints every scatter), cheaply enough to redraw
+after every burst.
 
 The live measures:
 
@@ -427,7 +428,7 @@ RD_POINTS = 1500  # most recent points kept
 @dataclass(frozen=True)
 class VaeSettings:
     beta: float = 1.0
-    lr: float = 3e-3  # fast enough for the classes to part within a minute on a laptop
+    lr: float = 3e-3  # high for a VAE, so the classes part while the lesson watches
     batch_size: int = 64
     width: int = 32  # the MLP's hidden layers have 8 x width units
     seed: int = 0
