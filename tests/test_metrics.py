@@ -227,14 +227,17 @@ def test_a_tampered_classifier_is_refused(tmp_path, monkeypatch):
         metrics.load_classifier("abc")
 
 
-def test_a_broken_classifier_card_is_a_clear_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": "classifier-abc", "dataset": "glyphs"}', "lacks data_options, net, class_names"),
+    ],
+)
+def test_a_broken_classifier_card_is_a_clear_error(tmp_path, monkeypatch, text, says):
     monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
-    card_path = metrics.classifier_path("abc")
-    card_path.write_text("{not json")
-    with pytest.raises(StudioError, match="not valid JSON"):
-        metrics.load_classifier("abc")
-    card_path.write_text('{"id": "classifier-abc", "dataset": "glyphs"}')
-    with pytest.raises(StudioError, match="lacks data_options, net, class_names, recipe"):
+    metrics.classifier_path("abc").write_text(text)
+    with pytest.raises(StudioError, match=says):
         metrics.load_classifier("abc")
 
 
