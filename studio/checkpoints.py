@@ -5,7 +5,9 @@ was trained on and how, and the sha256 of its weights; loading checks every tens
 and dtype against the model the card describes *before* ``load_state_dict`` (which would
 silently cast dtypes), and refuses non-finite weights.
 
-Where checkpoints live: ``pretrained/`` (shipped, read-only) and ``<studio home>/models``.
+Where checkpoints live: ``pretrained/`` (shipped, read-only) and ``<studio home>/models``. The
+feature classifiers of ``studio.metrics`` are stored the same way, with cards of their own
+(``Card``, ``write_checkpoint``, ``read_weights``, ``check_weights``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import dataclasses
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
+from torch import nn
 
 from studio.errors import StudioError
 from studio.models import GenerativeModel, build_model, model_class
@@ -31,8 +34,53 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
+class Card:
+    """What every card shares: JSON in and out, and the ``sha256`` of the weights beside it.
+
+    Subclasses are dataclasses; their fields without a default are the ones a card must hold,
+    and keys a card holds that the class does not know are passed over (a newer card still
+    reads).
+    """
+
+    sha256: str
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "card") -> Self:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise StudioError(
+                f"{source} is not valid JSON ({err.msg} at line {err.lineno})"
+            ) from None
+        if not isinstance(data, dict):
+            raise StudioError(f"{source} must hold a JSON object")
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields if f.default is MISSING and f.default_factory is MISSING]
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise StudioError(f"{source} lacks {', '.join(missing)}")
+        known = {f.name for f in fields}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as err:
+            raise StudioError(f"{source} is malformed: {err}") from None
+
+    @classmethod
+    def read(cls, card_path: Path) -> Self:
+        try:
+            text = Path(card_path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise StudioError(f"cannot read {card_path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise StudioError(f"{card_path} is not a text (JSON) card") from None
+        return cls.from_json(text, source=str(card_path))
+
+
 @dataclass
-class ModelCard:
+class ModelCard(Card):
     id: str
     arch: str
     family: str
@@ -53,27 +101,9 @@ class ModelCard:
     notes: str = ""
     version: int = CARD_VERSION
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
-
     @classmethod
     def from_json(cls, text: str, *, source: str = "card") -> ModelCard:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StudioError(
-                f"{source} is not valid JSON ({err.msg} at line {err.lineno})"
-            ) from None
-        if not isinstance(data, dict):
-            raise StudioError(f"{source} must hold a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = [k for k in ("id", "arch", "family", "config") if k not in data]
-        if missing:
-            raise StudioError(f"{source} lacks {', '.join(missing)}")
-        try:
-            card = cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as err:
-            raise StudioError(f"{source} is malformed: {err}") from None
+        card = super().from_json(text, source=source)
         if not isinstance(card.config, dict):
             raise StudioError(f"{source}: 'config' must be a JSON object")
         return card
@@ -88,14 +118,6 @@ def user_models_dir() -> Path:
 
 def weights_path(card_path: Path) -> Path:
     return card_path.with_suffix(".safetensors")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_id(model_id: str) -> str:
@@ -131,13 +153,7 @@ def find_card(id_or_path: str | Path) -> Path:
 
 
 def read_card(card_path: Path) -> ModelCard:
-    try:
-        text = Path(card_path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise StudioError(f"cannot read {card_path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise StudioError(f"{card_path} is not a text (JSON) model card") from None
-    return _training_apart(ModelCard.from_json(text, source=str(card_path)))
+    return _training_apart(ModelCard.read(card_path))
 
 
 def _training_apart(card: ModelCard) -> ModelCard:
@@ -170,18 +186,26 @@ def list_cards() -> list[tuple[ModelCard, Path]]:
 
 
 def save_checkpoint(model: GenerativeModel, card: ModelCard, folder: Path | None = None) -> Path:
-    """Write ``<id>.safetensors`` then ``<id>.json`` (with the weights' sha256) atomically."""
+    """Write ``<id>.safetensors`` then ``<id>.json`` into ``folder`` (default: the user's)."""
     folder = Path(folder) if folder else user_models_dir()
     check_id(card.id)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    blob = save(state, metadata={"arch": model.arch})
-    card_path = folder / f"{card.id}.json"
-    atomic_write_bytes(weights_path(card_path), blob)
-    card.sha256 = hashlib.sha256(blob).hexdigest()
     card.arch, card.family = model.arch, model.family
     card.config = dataclasses.asdict(model.config)
-    atomic_write_text(card_path, card.to_json())
+    card_path = folder / f"{card.id}.json"
+    write_checkpoint(card_path, model, card, metadata={"arch": model.arch})
     return card_path
+
+
+def write_checkpoint(
+    card_path: Path, module: nn.Module, card: Card, metadata: dict[str, str] | None = None
+) -> None:
+    """Write the weights beside ``card_path``, then the card with their sha256, each atomically:
+    a card is never on disk before the weights it names."""
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    blob = save(state, metadata=metadata)
+    atomic_write_bytes(weights_path(card_path), blob)
+    card.sha256 = hashlib.sha256(blob).hexdigest()
+    atomic_write_text(card_path, card.to_json())
 
 
 # ---------------------------------------------------------------- load
@@ -206,9 +230,9 @@ def read_weights(path: Path, sha256: str) -> dict[str, torch.Tensor]:
         raise StudioError(f"{path.name} is not a readable safetensors file ({err})") from None
 
 
-def check_weights(model: GenerativeModel, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Names, shapes and dtypes must match the model exactly; every value must be finite."""
-    expected = model.state_dict()
+def check_weights(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Names, shapes and dtypes must match the module exactly; every value must be finite."""
+    expected = module.state_dict()
     for name, want in expected.items():
         got = tensors.get(name)
         if got is None:

@@ -1,12 +1,13 @@
 """The classroom: a live 2-D GAN lab and a 2-D VAE lab, as plain objects a page steps.
 
-Both labs wrap a model from the zoo in the ``Trainer`` (one report per step), so the maths, the
-optimisers and the NaN guard are the ones every training run uses. ``lab.step()`` is one
-training step; for the GAN that is ``d_steps`` discriminator updates, then one generator update.
-Between bursts of steps the page asks for a ``frame()``: the numbers it draws, computed on fixed
-samples so that what moves on screen is learning, not resampling. ``draw_data_space`` and
-``draw_manifold`` turn a GAN frame into pictures with numpy and Pillow, fast enough to redraw
-several times a second on a laptop CPU.
+Both labs wrap a fresh model (``build_model``) in the ``Trainer`` (one report per step), so the
+maths, the optimisers and the NaN guard are the ones every training run uses. ``lab.step()`` is
+one training step; for the GAN that is ``d_steps`` discriminator updates, then one generator
+update. Between bursts of steps the page asks for a ``frame()``: the numbers it draws, computed
+on fixed samples so that what moves on screen is learning, not resampling. ``draw_gan`` turns a
+GAN frame into its two pictures, the data space and G's manifold over D's map, with numpy and
+Pillow (points painted as ``studio.imaging`` paints every scatter), cheaply enough to redraw
+after every burst.
 
 The live measures:
 
@@ -37,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
-from studio.imaging import grid, to_uint8
+from studio.imaging import GENERATED_POINTS, grid, paint_points, pixel_coordinates, to_uint8
 from studio.metrics import mode_coverage
 from studio.models import GenerativeModel, build_model, model_class
 from studio.models.base import config_from_dict
@@ -322,7 +323,7 @@ class GanFrame:
     extent: float
     real: np.ndarray  # POINTS x 2
     fake: np.ndarray  # POINTS x 2, G(z) for a fixed z
-    heat: np.ndarray  # HEAT_RES x HEAT_RES: D(x) over the view, row 0 at the top (y = +extent)
+    heat: np.ndarray  # HEAT_RES x HEAT_RES: D(x) at the centres of cells over the view, row 0 top
     lines: np.ndarray  # 2 * GRID_LINES x LINE_SAMPLES x 2: G's image of the latent grid's lines
     nodes: np.ndarray  # GRID_LINES^2 x 2: G at the latent grid's nodes
     push: np.ndarray  # GRID_LINES^2 x 2: -d(G's loss)/dx at the nodes, where G is pushed
@@ -351,7 +352,10 @@ class GanLab(Lab):
         self._line_z = self._latent(torch.cat([rows.flip(-1), rows]))  # z2 fixed, then z1 fixed
         nodes = torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), -1).reshape(-1, 2)
         self._node_z = self._latent(nodes)
-        axis = torch.linspace(-self.extent, self.extent, HEAT_RES)
+        # D at the centres of HEAT_RES x HEAT_RES cells of the view: resized to a panel, each
+        # value lands where the points at that place are painted.
+        half_cell = self.extent / HEAT_RES
+        axis = torch.linspace(-self.extent + half_cell, self.extent - half_cell, HEAT_RES)
         gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")
         self._heat_x = torch.stack([gx, gy], -1).reshape(-1, 2)
 
@@ -432,7 +436,7 @@ RD_POINTS = 1500  # most recent points kept
 @dataclass(frozen=True)
 class VaeSettings:
     beta: float = 1.0
-    lr: float = 3e-3  # fast enough for the classes to part within a minute on a laptop
+    lr: float = 3e-3  # high for a VAE, so the classes part while the lesson watches
     batch_size: int = 64
     width: int = 32  # the MLP's hidden layers have 8 x width units
     seed: int = 0
@@ -546,18 +550,18 @@ def _diverging(low: tuple, middle: tuple, high: tuple, n: int = 256) -> np.ndarr
 # D's map: purple where D says "fake" (D -> 0), dark where it cannot tell, green for "real".
 HEAT_LUT = _diverging((92, 58, 124), (28, 31, 38), (38, 112, 62))
 BOUNDARY_RGB = (250, 250, 250)  # where D(x) = 0.5
-REAL_RGB = (235, 235, 235)
-FAKE_RGB = (242, 165, 65)
-LINE_RGB = (242, 165, 65)
+REAL_DOTS = ((235, 235, 235), 0.8)  # colour, opacity of one point; white reads on all of D's map
+FAKE_DOTS = GENERATED_POINTS
+DOT_RADIUS = 2.0  # px: a little larger than a zoo scatter's, to hold its own over D's map
+LINE_RGB = GENERATED_POINTS[0]
 ARROW_RGB = (110, 205, 255)
 ARROW_MAX = 0.08  # the longest arrow, as a share of the view's width; lengths are
 ARROW_KNEE = 4.0  # ARROW_MAX * tanh(|gradient| / ARROW_KNEE): a flat loss draws no arrow
 
 
-def _pixels(points: np.ndarray, extent: float, size: int) -> np.ndarray:
-    """Data coordinates to pixel (column, row), y up."""
-    scale = (size - 1) / (2 * extent)
-    return np.stack([(points[:, 0] + extent) * scale, (extent - points[:, 1]) * scale], axis=1)
+def _draw_at(points: np.ndarray, extent: float, size: int) -> np.ndarray:
+    """Where ImageDraw puts points: its (0, 0) is the centre of the top-left pixel."""
+    return pixel_coordinates(points, extent, size) - 0.5
 
 
 def _heat_picture(heat: np.ndarray, size: int) -> np.ndarray:
@@ -574,27 +578,21 @@ def _heat_picture(heat: np.ndarray, size: int) -> np.ndarray:
     return rgb
 
 
-_DISK = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if dx * dx + dy * dy <= 4]
-
-
-def _dots(rgb: np.ndarray, points: np.ndarray, extent: float, colour: tuple[int, int, int]) -> None:
-    """Stamp a small disk at every point (those outside the view are dropped)."""
-    size = rgb.shape[0]
-    px = np.rint(_pixels(points, extent, size)).astype(np.int64)
-    for dx, dy in _DISK:
-        col, row = px[:, 0] + dx, px[:, 1] + dy
-        keep = (col >= 0) & (col < size) & (row >= 0) & (row < size)
-        rgb[row[keep], col[keep]] = colour
-
-
 def draw_gan(frame: GanFrame, size: int = PANEL_PX) -> tuple[np.ndarray, np.ndarray]:
     """The frame as two size x size RGB pictures over D's map of the plane: the data space (real
     points white, generated ones orange) and G's manifold (its image of the latent grid, with
     the gradient G receives as arrows)."""
     heat = _heat_picture(frame.heat, size)
     data_space = heat.copy()
-    _dots(data_space, frame.real, frame.extent, REAL_RGB)
-    _dots(data_space, frame.fake, frame.extent, FAKE_RGB)
+    for points, (colour, opacity) in ((frame.real, REAL_DOTS), (frame.fake, FAKE_DOTS)):
+        paint_points(
+            data_space,
+            points,
+            extent=frame.extent,
+            colour=colour,
+            opacity=opacity,
+            radius=DOT_RADIUS,
+        )
     return data_space, _manifold(heat, frame)
 
 
@@ -603,12 +601,12 @@ def _manifold(heat: np.ndarray, frame: GanFrame) -> np.ndarray:
     picture = Image.fromarray(heat)
     draw = ImageDraw.Draw(picture)
     for line in frame.lines:
-        draw.line([tuple(p) for p in _pixels(line, frame.extent, size)], fill=LINE_RGB, width=1)
+        draw.line([tuple(p) for p in _draw_at(line, frame.extent, size)], fill=LINE_RGB, width=1)
     length = np.linalg.norm(frame.push, axis=1, keepdims=True)
     drawn = ARROW_MAX * 2 * frame.extent * np.tanh(length / ARROW_KNEE)
     shown = frame.push * drawn / np.maximum(length, 1e-12)
-    starts = _pixels(frame.nodes, frame.extent, size)
-    ends = _pixels(frame.nodes + shown, frame.extent, size)
+    starts = _draw_at(frame.nodes, frame.extent, size)
+    ends = _draw_at(frame.nodes + shown, frame.extent, size)
     for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
         draw.line([(x0, y0), (x1, y1)], fill=ARROW_RGB, width=2)
         _arrow_head(draw, x0, y0, x1, y1)

@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
+from studio.data.folder import fit_picture
 from studio.errors import StudioError
 from studio.models import GenerativeModel, SliderAxes
 from studio.paths import atomic_write_bytes, studio_dir
@@ -163,7 +164,7 @@ def walk(points: Any, frames: int, loop: bool = True, mode: str = "slerp") -> to
 
 def _fit_pictures(images: Any, channels: int, size: int) -> torch.Tensor:
     """uint8 H x W x C (or N x H x W x C), or float C x H x W (or N x C x H x W) in [0, 1], to
-    float N x channels x size x size: centre square, Lanczos resize, gray <-> RGB like the data."""
+    float N x channels x size x size, each fitted as the folder data fits a picture."""
     x = torch.as_tensor(images)
     if x.dtype == torch.uint8:
         pictures = x.numpy()
@@ -182,18 +183,8 @@ def _fit_pictures(images: Any, channels: int, size: int) -> torch.Tensor:
         raise StudioError(f"cannot read pictures of shape {tuple(x.shape)} (1, 3 or 4 channels)")
     out = []
     for picture in pictures:
-        if picture.shape[-1] == 4:  # transparency over black, as the folder data does
-            alpha = picture[..., 3:].astype(np.float32) / 255
-            picture = (picture[..., :3] * alpha).round().astype(np.uint8)
         image = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
-        w, h = image.size
-        side = min(w, h)
-        box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
-        image = image.convert("RGB").resize((size, size), Image.Resampling.LANCZOS, box=box)
-        if channels == 1:
-            image = image.convert("L")
-        array = np.asarray(image, dtype=np.float32).reshape(size, size, channels) / 255
-        out.append(torch.from_numpy(array).permute(2, 0, 1))
+        out.append(fit_picture(image, size=size, channels=channels))
     return torch.stack(out)
 
 

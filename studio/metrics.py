@@ -16,8 +16,6 @@ recomputation on the same weights gives the same numbers.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,15 +24,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save
 from torch import nn
 
-from studio.checkpoints import check_weights, read_weights
+from studio.checkpoints import Card, check_weights, read_weights, weights_path, write_checkpoint
 from studio.data import Dataset, load_dataset
 from studio.errors import StudioError
 from studio.models import GenerativeModel
 from studio.models.vae import VAE, gaussian_kl_per_dim
-from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
+from studio.paths import PRETRAINED_DIR
 
 CHUNK = 500  # images per forward pass when measuring
 
@@ -109,6 +106,17 @@ class FeatureNet(nn.Module):
         self.classify = nn.Linear(features, classes)
         self.regress = nn.Linear(features, factors) if factors else None
 
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default initialisation of every layer, drawn from ``generator`` in the order
+        the layers were built: what ``torch.manual_seed(seed)`` then ``FeatureNet(...)`` gives,
+        without touching the global RNG that other threads share."""
+        with torch.no_grad():
+            for layer in self.modules():
+                if isinstance(layer, nn.Conv2d | nn.Linear):
+                    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                    bound = 1 / math.sqrt(layer.weight[0].numel())  # 1 / sqrt(fan_in)
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.body(x)
         return self.classify(h), None if self.regress is None else self.regress(h)
@@ -175,7 +183,7 @@ def _factor_targets(data: Dataset, names: tuple[str, ...]) -> torch.Tensor:
 
 
 @dataclass
-class ClassifierCard:
+class ClassifierCard(Card):
     """The JSON beside a classifier's weights: how to rebuild it and how good it is."""
 
     id: str
@@ -189,9 +197,6 @@ class ClassifierCard:
     torch_version: str = torch.__version__
     sha256: str = ""
     notes: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
 
 
 def classifier_path(name: str) -> Path:
@@ -216,11 +221,15 @@ def train_classifier(recipe: ClassifierRecipe) -> tuple[FeatureNet, ClassifierCa
         "features": recipe.features,
         "size": int(data.x.shape[-1]),
     }
-    torch.manual_seed(recipe.seed)
-    net = FeatureNet(**kwargs)
+    with torch.device("meta"):  # built without weights, so nothing is drawn from the global RNG
+        net = FeatureNet(**kwargs)
+    net = net.to_empty(device="cpu")
+    # Two streams from the one seed, the weights' and the batches', as the shipped classifiers
+    # were trained: retraining a recipe gives back its weights.
+    net.reset_parameters(torch.Generator().manual_seed(recipe.seed))
+    sampler = torch.Generator().manual_seed(recipe.seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps)
-    sampler = torch.Generator().manual_seed(recipe.seed)
     for _ in range(recipe.steps):
         index = torch.randint(len(data), (recipe.batch_size,), generator=sampler)
         logits, factors = net(data.x[index])
@@ -261,20 +270,18 @@ def train_classifier(recipe: ClassifierRecipe) -> tuple[FeatureNet, ClassifierCa
 
 
 def save_classifier(net: FeatureNet, card: ClassifierCard) -> Path:
+    """Weights and card, written as a model checkpoint is (atomically, the card last)."""
     path = classifier_path(card.id.removeprefix("classifier-"))
-    blob = save({k: v.contiguous() for k, v in net.state_dict().items()})
-    atomic_write_bytes(path.with_suffix(".safetensors"), blob)
-    card.sha256 = hashlib.sha256(blob).hexdigest()
-    atomic_write_text(path, card.to_json())
+    write_checkpoint(path, net, card)
     return path
 
 
 def load_classifier(name: str) -> tuple[FeatureNet, ClassifierCard]:
-    """A shipped feature classifier, its sha256 and tensors checked."""
+    """A shipped feature classifier, its sha256 and tensors checked as a model's are."""
     card = _read_classifier_card(name)
-    path = classifier_path(name)
+    path = weights_path(classifier_path(name))
     net = FeatureNet(**card.net)
-    tensors = read_weights(path.with_suffix(".safetensors"), card.sha256)
+    tensors = read_weights(path, card.sha256)
     check_weights(net, tensors, path.name)
     net.load_state_dict(tensors)
     return net.eval(), card
@@ -287,10 +294,7 @@ def _read_classifier_card(name: str) -> ClassifierCard:
             f"no feature classifier '{name}'; `python -m studio zoo rebuild classifier-{name}` "
             "trains one"
         )
-    try:
-        return ClassifierCard(**json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as err:
-        raise StudioError(f"{path.name} is not a readable classifier card ({err})") from None
+    return ClassifierCard.read(path)
 
 
 def classifier_for(dataset: str, options: dict[str, Any]) -> tuple[FeatureNet, ClassifierCard]:
@@ -327,8 +331,7 @@ def classifier_labels(card: ClassifierCard, data: Dataset) -> torch.Tensor:
 @torch.inference_mode()
 def generate(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:
     """n samples (images or points) from the prior, reproducible for a seed."""
-    z = model.sample_z(n, generator=torch.Generator().manual_seed(seed))
-    return torch.cat([model.decode(chunk) for chunk in z.split(CHUNK)])
+    return torch.cat([model.decode(chunk) for chunk in model.codes(n, seed).split(CHUNK)])
 
 
 def pixel_gaussian_baseline(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:

@@ -269,9 +269,8 @@ def _ring_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
 
 
 def _cppn_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
-    z = model.sample_z(ART_SAMPLES, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     with torch.inference_mode():
-        art = model.render(z, ART_SIZE, ART_SIZE)
+        art = model.render(model.codes(ART_SAMPLES, SAMPLE_SEED), ART_SIZE, ART_SIZE)
     protocol = {
         "samples": ART_SAMPLES,
         "sample_seed": SAMPLE_SEED,

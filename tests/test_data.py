@@ -320,6 +320,29 @@ def test_folder_in_gray_has_one_channel(messy_folder):
     assert data.x.shape == (16, 1, 64, 64)
 
 
+def test_a_picture_is_cut_to_its_exact_centre_square():
+    """33 wide: the centre square starts half a pixel in, so a mirror-symmetric picture stays
+    symmetric (a box rounded to whole pixels would keep the left column and drop the right)."""
+    rng = np.random.default_rng(0)
+    half = rng.integers(0, 256, (32, 17, 3))
+    symmetric = np.concatenate([half, half[:, -2::-1]], axis=1).astype(np.uint8)  # 32 x 33
+    fitted = folder.fit_picture(Image.fromarray(symmetric), size=16, channels=3)
+    assert fitted.shape == (3, 16, 16)
+    assert torch.equal(fitted, fitted.flip(-1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_an_array_is_fitted_exactly_as_its_file_would_be(channels):
+    """What the VAE encodes from an array is prepared like the pictures it trained on."""
+    rgba = np.random.default_rng(1).integers(0, 256, (37, 50, 4)).astype(np.uint8)
+    from_file = folder.open_image(
+        "a.png", encode(Image.fromarray(rgba)), size=32, channels=channels
+    )
+    from_array = folder.fit_picture(Image.fromarray(rgba), size=32, channels=channels)
+    assert from_array.shape == (channels, 32, 32)
+    assert torch.equal(from_array, from_file)
+
+
 def test_too_few_pictures_is_an_error_that_counts_them(tmp_path):
     for i in range(5):
         (tmp_path / f"ok{i}.png").write_bytes(encode(plain(i)))

@@ -1,10 +1,17 @@
-"""Pictures from tensors: the scatter plot of 2-D points."""
+"""Pictures from tensors: the scatter plot of 2-D points, and points painted on any picture."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from studio.imaging import GENERATED_POINTS, REAL_POINTS, SCATTER_BACKGROUND, scatter
+from studio.imaging import (
+    GENERATED_POINTS,
+    REAL_POINTS,
+    SCATTER_BACKGROUND,
+    paint_points,
+    pixel_coordinates,
+    scatter,
+)
 
 
 def _painted(picture: np.ndarray) -> np.ndarray:
@@ -54,3 +61,24 @@ def test_real_points_lie_under_the_generated_ones():
     # The pixel next to the point is wholly covered: each layer blends over what is below it.
     assert np.abs(real_only - (background + real_opacity * (real - background))).max() <= 1
     assert np.abs(both - (real_only + opacity * (generated - real_only))).max() <= 1
+
+
+def test_the_square_spans_the_picture_edge_to_edge_with_y_up():
+    corners = np.array([[-2.0, 2.0], [2.0, -2.0], [0.0, 0.0]])
+    assert pixel_coordinates(corners, 2.0, 100).tolist() == [[0, 0], [100, 100], [50, 50]]
+
+
+def test_points_are_painted_over_any_picture_and_a_larger_radius_covers_more():
+    rng = np.random.default_rng(1)
+    below = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    small, large = below.copy(), below.copy()
+    centre = np.zeros((1, 2))
+    paint_points(small, centre, extent=1.0, colour=(255, 255, 255), opacity=1.0)
+    paint_points(large, centre, extent=1.0, colour=(255, 255, 255), opacity=1.0, radius=3.0)
+    changed_small, changed_large = (small != below).any(-1), (large != below).any(-1)
+    assert changed_small[40, 40] and (small[39:41, 39:41] == 255).all()
+    assert changed_small.sum() < changed_large.sum() <= 7 * 7
+    assert (changed_small <= changed_large).all()
+    far = np.ones((80, 80), bool)
+    far[34:47, 34:47] = False
+    assert np.array_equal(large[far], below[far])  # nothing beyond the disc is touched

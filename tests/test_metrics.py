@@ -164,6 +164,25 @@ def test_a_short_classifier_run_learns_and_round_trips_through_safetensors(tmp_p
     assert loaded_card.to_json() == card.to_json()
 
 
+def test_classifier_training_draws_only_from_its_own_generators():
+    """The weights start where ``torch.manual_seed(seed)`` would start them (so retraining a
+    shipped recipe gives back its weights), yet the global RNG is neither used nor moved."""
+    kwargs = {"channels": 3, "classes": 5, "factors": 2, "width": 4, "features": 8}
+    torch.manual_seed(7)
+    seeded_globally = metrics.FeatureNet(**kwargs).state_dict()
+    own = metrics.FeatureNet(**kwargs)
+    own.reset_parameters(torch.Generator().manual_seed(7))
+    assert all(torch.equal(own.state_dict()[k], v) for k, v in seeded_globally.items())
+
+    recipe = _tiny("tiny", "glyphs", {"charset": "digits"})
+    before = torch.random.get_rng_state()
+    first, _ = metrics.train_classifier(recipe)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(12345)  # whatever the global RNG holds, the run is the same
+    second, _ = metrics.train_classifier(recipe)
+    assert all(torch.equal(second.state_dict()[k], v) for k, v in first.state_dict().items())
+
+
 def test_the_factor_head_learns_what_a_class_label_ignores():
     _, card = metrics.train_classifier(_tiny("tiny", "shapes", {}, factors=("size", "hue")))
     assert card.held_out["factor_r2"] > 0.25
@@ -205,6 +224,20 @@ def test_a_tampered_classifier_is_refused(tmp_path, monkeypatch):
     blob[-1] ^= 1
     weights.write_bytes(bytes(blob))
     with pytest.raises(StudioError, match="sha256"):
+        metrics.load_classifier("abc")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": "classifier-abc", "dataset": "glyphs"}', "lacks data_options, net, class_names"),
+    ],
+)
+def test_a_broken_classifier_card_is_a_clear_error(tmp_path, monkeypatch, text, says):
+    monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
+    metrics.classifier_path("abc").write_text(text)
+    with pytest.raises(StudioError, match=says):
         metrics.load_classifier("abc")
 
 

@@ -37,6 +37,7 @@ from studio.data.base import Dataset, choice
 from studio.errors import StudioError
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+PICTURE_TYPES = tuple(sorted(e.removeprefix(".") for e in EXTENSIONS))  # as upload boxes take them
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens multi-picture (MPO)
 MIN_IMAGES = 16
 MAX_FILES = 10_000
@@ -129,7 +130,7 @@ def open_image(name: str, data: bytes, *, size: int, channels: int) -> torch.Ten
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
                 # JPEG only: decode at 1/2 .. 1/8 scale when that still covers ``size``.
                 image.draft(None, (size, size))
-                image = _to_rgb(ImageOps.exif_transpose(image))
+                return fit_picture(ImageOps.exif_transpose(image), size=size, channels=channels)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise StudioError(
                 f"{name}: refused; it claims more pixels than the safety limit of "
@@ -138,6 +139,18 @@ def open_image(name: str, data: bytes, *, size: int, channels: int) -> torch.Ten
         # Pillow raises a zoo of types on bad bytes (OSError, SyntaxError, ValueError, ...).
         except Exception as error:
             raise StudioError(f"{name}: not a readable image") from error
+
+
+def fit_picture(image: Image.Image, *, size: int, channels: int) -> torch.Tensor:
+    """Any Pillow picture -> channels x size x size float32 in [0, 1]: RGB (transparency over
+    black), the exact centre square, Lanczos down to ``size``, then gray if ``channels`` is 1.
+
+    The one way a picture is made to fit a model, so that a picture the VAE encodes is prepared
+    exactly as the pictures it trained on were. ``reducing_gap`` first shrinks a large photo by
+    a whole factor (box averaging): at 3.0 Pillow documents the result as indistinguishable
+    from a full Lanczos pass in most cases, and it is far cheaper on a phone's photo.
+    """
+    image = _to_rgb(image)
     width, height = image.size
     side = min(width, height)
     box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)

@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from studio.checkpoints import ModelCard
+from studio.data.folder import PICTURE_TYPES
 from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
 from studio.errors import StudioError
@@ -50,7 +51,7 @@ DATA_LABELS = {
     "toy2d": "2-D points: the game in the plane",
     UPLOAD: "Your pictures: a .zip or several images",
 }
-UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "zip")
+UPLOAD_TYPES = (*PICTURE_TYPES, "zip")
 
 PICK = "train_manage_pick"  # the model to select in "Your models" on the next run
 
@@ -127,7 +128,7 @@ def _settings(*, disabled: bool) -> Request:
         single = trains_on == "image"
         files = st.file_uploader(
             "A picture to paint" if single else "A .zip of pictures, or several pictures",
-            type=list(UPLOAD_TYPES if not single else UPLOAD_TYPES[:-1]),
+            type=list(PICTURE_TYPES if single else UPLOAD_TYPES),
             accept_multiple_files=not single,
             key=f"train_upload_{family}",
             disabled=disabled,
