@@ -14,7 +14,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from studio.classroom import DEFAULT_PRESET, PRESETS, RD_EVERY, RatePoint, VaeFrame
+from studio.models.base import MAX_SEED
 from studio.ui.loss_panel import PALETTE, SERIES
+from studio.ui.options import BATCH_SIZES, LEARNING_RATES
 from studio.ui.pages.classroom import latent_map, rate_distortion
 
 TIMEOUT = 120
@@ -145,6 +147,14 @@ def test_lesson_mode_hides_the_advanced_controls_and_keeps_their_values():
     at.toggle(key="classroom_lesson").set_value(False)
     _run(at)
     assert at.slider(key="classroom_gan_d_steps").value == 5
+
+
+def test_the_advanced_settings_offer_the_same_choices_as_the_train_page():
+    at = _page()
+    assert at.select_slider(key="classroom_gan_batch_size").options == [str(b) for b in BATCH_SIZES]
+    learning_rates = at.select_slider(key="classroom_gan_lr_g").options
+    assert {f"{lr:g}" for lr in LEARNING_RATES} <= set(learning_rates)
+    assert at.number_input(key="classroom_gan_seed").max == MAX_SEED
 
 
 def test_large_type_enlarges_the_text_for_a_projector():

@@ -44,8 +44,10 @@ from studio.classroom import (
     draw_gan,
 )
 from studio.data.toy2d import SHAPES
+from studio.models.base import MAX_SEED
 from studio.ui import app_state
 from studio.ui.loss_panel import CACHED_LOOKS, PALETTE, SERIES, compile_chart, loss_panel, with_data
+from studio.ui.options import BATCH_SIZES, LEARNING_RATES
 
 LOSS_REFRESH_S = 1.0
 
@@ -64,8 +66,6 @@ SHAPE_LABELS = {
     "spiral": "Spiral",
     "moons": "Two moons",
 }
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
-BATCH_SIZES = (32, 64, 128, 256, 512)
 GAN_WIDTHS = (16, 32, 64, 128, 256)
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 G_LOSSES = {
@@ -112,8 +112,8 @@ def page() -> None:
 
 def _follow_thread_policy() -> None:
     """The labs train in this script thread, so it needs the app's torch thread count (one on a
-    two-core machine) even when no other page has set it yet: with two threads on two busy
-    cores a 2-D GAN step took over a second instead of a few milliseconds."""
+    two-core machine) even when no other page has set it yet: a second torch thread on busy
+    cores mostly waits, and slowed the 2-D GAN's steps many times over."""
     threads = app_state.torch_threads()
     if threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -342,7 +342,7 @@ def _gan_advanced() -> None:
         st.number_input(
             "Seed",
             0,
-            2**31 - 1,
+            MAX_SEED,
             key=GAN.setting("seed"),
             help="Initial weights, data and batches; the same seed replays the same run. "
             "Changing it starts afresh.",
@@ -458,7 +458,7 @@ def _vae_advanced() -> None:
             st.number_input(
                 "Seed",
                 0,
-                2**31 - 1,
+                MAX_SEED,
                 key=VAE.setting("seed"),
                 help="Initial weights, data and batches. Changing it starts afresh.",
             )
