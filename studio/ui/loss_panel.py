@@ -156,7 +156,11 @@ class YScale:
         return alt.Scale(zero=False)
 
     def axis(self) -> alt.Axis:
-        return alt.Axis(labelExpr="'−' + datum.label") if self.sign < 0 else alt.Axis()
+        """A negated term's axis puts the minus back; Vega leaves some log ticks unlabelled, and
+        those stay blank rather than show a lone minus."""
+        if self.sign < 0:
+            return alt.Axis(labelExpr="datum.label ? '−' + datum.label : ''")
+        return alt.Axis()
 
 
 LINEAR = YScale()
