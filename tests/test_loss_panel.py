@@ -177,7 +177,7 @@ def test_charts_are_checked_against_the_vega_lite_schema_when_compiled():
     with debug_mode(False):  # Altair would otherwise catch it already here
         chart = alt.Chart(alt.NamedData(lp.SERIES)).mark_line(interpolate="wiggly")
     with pytest.raises(SchemaValidationError):
-        lp.compile_chart(chart)
+        lp.chart_template(lambda: chart)()
 
 
 # ---------------------------------------------------------------- series and axes

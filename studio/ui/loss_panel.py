@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -191,18 +191,29 @@ CACHED_LOOKS = 256
 SERIES = "series"  # the dataset a chart's template draws from
 
 
-def compile_chart(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    """``chart`` as a Vega-Lite dict, validated; without the 300 x 300 view of Altair's default
-    theme, which Streamlit replaces with the page's width and the height it is given."""
-    spec = chart.to_dict()
-    spec.pop("config", None)
-    return spec
+def chart_template(build: Callable[..., alt.TopLevelMixin]) -> Callable[..., dict[str, Any]]:
+    """``build``'s chart compiled to a Vega-Lite dict, validated, and cached by ``build``'s
+    (hashable) arguments; without the 300 x 300 view of Altair's default theme, which Streamlit
+    replaces with the page's width and the height it is given."""
+
+    @functools.lru_cache(maxsize=CACHED_LOOKS)
+    @functools.wraps(build)
+    def compiled(*args: Any) -> dict[str, Any]:
+        spec = build(*args).to_dict()
+        spec.pop("config", None)
+        return spec
+
+    return compiled
 
 
 def with_data(
     template: dict[str, Any], series: pd.DataFrame, *, title: str | None = None
 ) -> dict[str, Any]:
-    """A compiled template with this redraw's series (Streamlit sends it as Arrow) and title."""
+    """A compiled template with this redraw's series (Streamlit sends it as Arrow) and title.
+
+    Templates are shared between redraws and sessions, so only the top level is copied and
+    nothing below it is changed.
+    """
     spec = {**template, "datasets": {SERIES: series}}
     if title is not None:
         spec["title"] = {**template["title"], "text": title}
@@ -238,8 +249,8 @@ def term_chart(
     return with_data(_term_template(colour, y, smoothed), series, title=title)
 
 
-@functools.lru_cache(maxsize=CACHED_LOOKS)
-def _term_template(colour: str, y: YScale, smoothed: bool) -> dict[str, Any]:
+@chart_template
+def _term_template(colour: str, y: YScale, smoothed: bool) -> alt.LayerChart:
     x = alt.X("step:Q", title="step")
     y_encoding = {"title": None, "scale": y.scale(), "axis": y.axis()}
     layers = [
@@ -254,7 +265,7 @@ def _term_template(colour: str, y: YScale, smoothed: bool) -> dict[str, Any]:
             .encode(x, alt.Y("value:Q", **y_encoding))
         )
     title = alt.Title("", color=colour, anchor="start")
-    return compile_chart(alt.layer(*layers, data=alt.NamedData(SERIES), title=title))
+    return alt.layer(*layers, data=alt.NamedData(SERIES), title=title)
 
 
 def probability_chart(
@@ -277,8 +288,8 @@ def probability_chart(
     return with_data(template, series)
 
 
-@functools.lru_cache(maxsize=CACHED_LOOKS)
-def _probability_template(order: tuple[str, ...], colours: tuple[str, ...]) -> dict[str, Any]:
+@chart_template
+def _probability_template(order: tuple[str, ...], colours: tuple[str, ...]) -> alt.LayerChart:
     lines = (
         alt.Chart(alt.NamedData(SERIES))
         .mark_line(strokeWidth=2.2)
@@ -299,7 +310,7 @@ def _probability_template(order: tuple[str, ...], colours: tuple[str, ...]) -> d
         .encode(alt.Y("p:Q"))
     )
     title = alt.Title("D(x) and D(G(z)); at 0.5 D cannot tell", anchor="start")
-    return compile_chart(alt.layer(lines, equilibrium, title=title))
+    return alt.layer(lines, equilibrium, title=title)
 
 
 def kl_bars(kl: Sequence[float] | np.ndarray, colour: str) -> dict[str, Any]:
@@ -311,9 +322,9 @@ def kl_bars(kl: Sequence[float] | np.ndarray, colour: str) -> dict[str, Any]:
     return with_data(_kl_template(colour), series)
 
 
-@functools.lru_cache(maxsize=CACHED_LOOKS)
-def _kl_template(colour: str) -> dict[str, Any]:
-    return compile_chart(
+@chart_template
+def _kl_template(colour: str) -> alt.Chart:
+    return (
         alt.Chart(alt.NamedData(SERIES))
         .mark_bar(color=colour)
         .encode(

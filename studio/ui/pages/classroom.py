@@ -13,7 +13,6 @@ The loss panel, shared with the Train page, refreshes in its own, slower fragmen
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -46,7 +45,7 @@ from studio.classroom import (
 from studio.data.toy2d import SHAPES
 from studio.models.base import MAX_SEED
 from studio.ui import app_state
-from studio.ui.loss_panel import CACHED_LOOKS, PALETTE, SERIES, compile_chart, loss_panel, with_data
+from studio.ui.loss_panel import PALETTE, SERIES, chart_template, loss_panel, with_data
 from studio.ui.options import BATCH_SIZES, LEARNING_RATES
 
 LOSS_REFRESH_S = 1.0
@@ -542,8 +541,8 @@ def latent_map(frame: VaeFrame) -> dict[str, Any]:
     return with_data(_latent_map_template(tuple(frame.class_names), reach, frame.span), codes)
 
 
-@functools.lru_cache(maxsize=CACHED_LOOKS)
-def _latent_map_template(class_names: tuple[str, ...], reach: float, span: float) -> dict[str, Any]:
+@chart_template
+def _latent_map_template(class_names: tuple[str, ...], reach: float, span: float) -> alt.LayerChart:
     scale = alt.Scale(domain=[-reach, reach], nice=False)
     x, y = alt.X("z1:Q", title="z₁", scale=scale), alt.Y("z2:Q", title="z₂", scale=scale)
     s = span
@@ -571,7 +570,7 @@ def _latent_map_template(class_names: tuple[str, ...], reach: float, span: float
             ],
         )
     )
-    return compile_chart(alt.layer(square, codes))
+    return alt.layer(square, codes)
 
 
 def rate_distortion(frame: VaeFrame) -> dict[str, Any]:
@@ -583,8 +582,8 @@ def rate_distortion(frame: VaeFrame) -> dict[str, Any]:
     return with_data(_rate_distortion_template(), path)
 
 
-@functools.cache
-def _rate_distortion_template() -> dict[str, Any]:
+@chart_template
+def _rate_distortion_template() -> alt.LayerChart:
     base = alt.Chart().encode(
         alt.X("rate:Q", title="rate: KL (nats)"),
         alt.Y(
@@ -610,4 +609,4 @@ def _rate_distortion_template() -> dict[str, Any]:
         .transform_window(rank="rank()", sort=[alt.SortField("step", order="descending")])
         .transform_filter("datum.rank == 1")
     )
-    return compile_chart(alt.layer(path, points, now, data=alt.NamedData(SERIES)))
+    return alt.layer(path, points, now, data=alt.NamedData(SERIES))
