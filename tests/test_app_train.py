@@ -1,4 +1,4 @@
-"""The Train page and the loss panel, driven through Streamlit's AppTest, plus the panel's maths.
+"""The Train page, driven through Streamlit's AppTest (the loss panel has tests/test_loss_panel.py).
 
 A run really trains (the 2-D GAN on 256 points, a few seconds on one thread); the test polls
 the page with ``at.run()`` while the background thread works, as a browser's refresh would.
@@ -7,7 +7,6 @@ the page with ``at.run()`` while the background thread works, as a browser's ref
 from __future__ import annotations
 
 import io
-import math
 import time
 from pathlib import Path
 
@@ -19,10 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints
 from studio.checkpoints import list_cards
-from studio.models import model_class
 from studio.paths import studio_dir
-from studio.train import StepReport, TrainSpec, run_training
-from studio.ui import loss_panel as lp
+from studio.train import TrainSpec, run_training
 from studio.ui.live_run import sample_strip
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -195,104 +192,6 @@ def test_models_can_be_renamed_and_deleted_from_the_page():
     assert not at.exception
     assert "train_manage_model" not in [s.key for s in at.selectbox]
     assert list(studio_dir("models").iterdir()) == []
-
-
-# ---------------------------------------------------------------- the loss panel on its own
-
-
-def _vae_reports(n: int, *, kl_scale: float = 1.0) -> list[StepReport]:
-    reports = []
-    for step in range(1, n + 1):
-        kl = [kl_scale * 2.0 / (d + 1) for d in range(4)] + [0.0] * 4
-        recon = -500.0 + step
-        reports.append(
-            StepReport(
-                step,
-                step * 0.01,
-                step / n,
-                {"recon": recon, "kl": sum(kl), "elbo": recon - sum(kl), "loss": sum(kl) - recon},
-                {"kl_per_dim": kl},
-            )
-        )
-    return reports
-
-
-def _gan_reports(n: int, *, d_real: float, d_fake: float) -> list[StepReport]:
-    terms = {
-        "log_d_real": math.log(d_real),
-        "log_1m_d_fake": math.log(1 - d_fake),
-        "value": math.log(d_real) + math.log(1 - d_fake),
-        "g_loss": -math.log(d_fake),
-        "g_loss_saturating": math.log(1 - d_fake),
-        "d_real": d_real,
-        "d_fake": d_fake,
-    }
-    return [StepReport(s, s * 0.01, s / n, dict(terms)) for s in range(1, n + 1)]
-
-
-def _panel_script(arch: str, reports: list) -> None:
-    from studio.models import model_class
-    from studio.ui.loss_panel import loss_panel
-
-    cls = model_class(arch)
-    loss_panel(cls.TERMS, cls.FORMULA, reports, key="p")
-
-
-def test_the_vae_panel_draws_every_term_the_kl_bars_and_survives_the_toggles():
-    at = AppTest.from_function(
-        _panel_script, args=("vae", _vae_reports(900)), default_timeout=TIMEOUT
-    ).run()
-    assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 5  # recon, kl, elbo, loss + the KL bars
-    assert "4 of 8 dimensions carry information" in " ".join(_texts(at.caption))
-    at.toggle(key="p_log").set_value(True).run()
-    at.slider(key="p_smoothing").set_value(0.0).run()
-    assert not at.exception and len(at.get("vega_lite_chart")) == 5
-
-
-def test_colours_match_between_formula_legend_and_curves():
-    vae = model_class("vae")
-    colours = lp.term_colours(vae.TERMS)
-    assert len(set(colours.values())) == len(vae.TERMS)
-    formula = lp.coloured_formula(vae.FORMULA, vae.TERMS, colours)
-    recon, kl = vae.TERMS[0], vae.TERMS[1]
-    assert f"{{\\color{{{colours['recon']}}}{recon.latex}}}" in formula
-    assert f"{{\\color{{{colours['kl']}}}{kl.latex}}}" in formula
-    assert formula.replace(f"{{\\color{{{colours['recon']}}}", "").count("color") == 1
-    assert colours["kl"] in lp.legend_line(kl, colours["kl"])
-    steps, values, _ = lp.bucketed(_vae_reports(10), ["kl"])
-    chart = lp.term_chart(kl, colours["kl"], steps, values[0], values[0], log=False, smoothed=True)
-    assert {layer["mark"]["color"] for layer in chart["layer"]} == {colours["kl"]}
-
-
-def test_long_runs_are_bucketed_and_smoothing_is_debiased():
-    reports = [StepReport(s, 0, 0, {"a": float(s % 2)}) for s in range(1, 1001)]
-    steps, values, bucket = lp.bucketed(reports, ["a", "missing"])
-    assert bucket == 3 and len(steps) == math.ceil(1000 / 3) <= lp.MAX_POINTS
-    assert steps[0] == 2 and values[0][0] == pytest.approx(2 / 3)
-    assert np.isnan(values[1]).all()
-    assert lp.smooth(np.array([5.0, 5.0, 5.0]), 0.9).tolist() == [5.0, 5.0, 5.0]
-    assert lp.smooth(np.array([1.0, 0.0]), 0.5).tolist() == pytest.approx([1.0, 1 / 3])
-
-
-def test_log_axes_keep_the_sign():
-    assert lp.log_axis(np.array([0.5, 2.0]))[:2] == (1.0, {"type": "log"})
-    sign, scale, axis = lp.log_axis(np.array([-600.0, -120.0]))
-    assert sign == -1.0 and scale["reverse"] and "−" in axis["labelExpr"]
-    _, scale, _ = lp.log_axis(np.array([-3.0, 0.02, 4.0]))
-    assert scale["type"] == "symlog" and scale["constant"] == pytest.approx(0.001)
-
-
-def test_hints_name_what_went_wrong():
-    assert lp.diagnose(_gan_reports(200, d_real=0.7, d_fake=0.4)) == []
-    (hint,) = lp.diagnose(_gan_reports(200, d_real=0.99, d_fake=0.01))
-    assert hint.level == "warning" and "discriminator is winning outright" in hint.text
-    assert lp.diagnose(_gan_reports(50, d_real=0.99, d_fake=0.01)) == []  # still warming up
-    (hint,) = lp.diagnose(_vae_reports(300, kl_scale=0.001))
-    assert "KL term has collapsed" in hint.text
-    assert lp.diagnose(_vae_reports(300)) == []
-    (hint,) = lp.diagnose([], error="training diverged at step 12: a loss term became NaN")
-    assert hint.level == "error" and "NaN" in hint.text
 
 
 # ---------------------------------------------------------------- the sample strip

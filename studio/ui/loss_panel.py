@@ -22,12 +22,15 @@ symmetric log axis (Vega-Lite's symlog: linear within a decade below its smalles
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from studio.models import LossTerm
@@ -137,44 +140,90 @@ def symlog_constant(values: np.ndarray) -> float:
     return float(10 ** (math.floor(math.log10(magnitudes.min())) - 1))
 
 
-def log_axis(values: np.ndarray) -> tuple[float, dict[str, Any], dict[str, Any]]:
-    """(sign, scale, axis) for drawing ``values`` on a log axis, sign preserved.
+@dataclass(frozen=True)
+class YScale:
+    """How a term goes up its chart: ``sign`` times its values on a linear, log or symlog axis."""
+
+    type: Literal["linear", "log", "symlog"] = "linear"
+    sign: float = 1.0  # -1: an always-negative term, drawn as -x on a reversed log axis
+    constant: float = 1.0  # symlog: the axis is linear within this distance of zero
+
+    def scale(self) -> alt.Scale:
+        if self.type == "log":
+            return alt.Scale(type="log", reverse=self.sign < 0)
+        if self.type == "symlog":
+            return alt.Scale(type="symlog", constant=self.constant, zero=False)
+        return alt.Scale(zero=False)
+
+    def axis(self) -> alt.Axis:
+        """A negated term's axis puts the minus back; Vega leaves some log ticks unlabelled, and
+        those stay blank rather than show a lone minus."""
+        if self.sign < 0:
+            return alt.Axis(labelExpr="datum.label ? '−' + datum.label : ''")
+        return alt.Axis()
+
+
+LINEAR = YScale()
+
+
+def log_axis(values: np.ndarray) -> YScale:
+    """The log axis for drawing ``values``, sign preserved.
 
     Positive terms: a log axis. Negative terms: -x on a reversed log axis labelled with a minus,
     so up is still up. Terms that cross (or touch) zero: a symmetric log axis.
     """
     finite = values[np.isfinite(values)]
     if finite.size and (finite > 0).all():
-        return 1.0, {"type": "log"}, {}
+        return YScale("log")
     if finite.size and (finite < 0).all():
-        return -1.0, {"type": "log", "reverse": True}, {"labelExpr": "'−' + datum.label"}
-    return 1.0, {"type": "symlog", "constant": symlog_constant(values), "zero": False}, {}
+        return YScale("log", sign=-1.0)
+    return YScale("symlog", constant=symlog_constant(values))
 
 
-# ---------------------------------------------------------------- Vega-Lite specs
+# ---------------------------------------------------------------- charts
+#
+# Each chart is described in Altair once per look (colour, y scale, smoothing, ...), compiled to
+# a Vega-Lite dict that is checked against the schema, and cached; a redraw only fills in its
+# data and title. Building and checking the Altair objects on every redraw would cost several
+# times the rest of a redraw, and redraws share the Python interpreter with the live training.
+
+CACHED_LOOKS = 256
+SERIES = "series"  # the dataset a chart's template draws from
 
 
-def _line_layers(colour: str, scale: dict, axis: dict, smoothed: bool) -> list[dict]:
-    """The raw curve (faint when a smoothed one is drawn over it) and the smoothed curve."""
-    x = {"field": "step", "type": "quantitative", "title": "step"}
-    y = {"type": "quantitative", "title": None, "scale": scale, "axis": axis}
-    raw = {
-        "mark": {
-            "type": "line",
-            "color": colour,
-            "opacity": 0.25 if smoothed else 1.0,
-            "strokeWidth": 1.5,
-            "clip": True,
-        },
-        "encoding": {"x": x, "y": {**y, "field": "raw"}},
-    }
-    if not smoothed:
-        return [raw]
-    line = {
-        "mark": {"type": "line", "color": colour, "strokeWidth": 2.2, "clip": True},
-        "encoding": {"x": x, "y": {**y, "field": "value"}},
-    }
-    return [raw, line]
+def chart_template(build: Callable[..., alt.TopLevelMixin]) -> Callable[..., dict[str, Any]]:
+    """``build``'s chart compiled to a Vega-Lite dict, validated, and cached by ``build``'s
+    (hashable) arguments; without the 300 x 300 view of Altair's default theme, which Streamlit
+    replaces with the page's width and the height it is given."""
+
+    @functools.lru_cache(maxsize=CACHED_LOOKS)
+    @functools.wraps(build)
+    def compiled(*args: Any) -> dict[str, Any]:
+        spec = build(*args).to_dict()
+        spec.pop("config", None)
+        return spec
+
+    return compiled
+
+
+def with_data(
+    template: dict[str, Any], series: pd.DataFrame, *, title: str | None = None
+) -> dict[str, Any]:
+    """A compiled template with this redraw's series (Streamlit sends it as Arrow) and title.
+
+    Templates are shared between redraws and sessions, so only the top level is copied and
+    nothing below it is changed.
+    """
+    spec = {**template, "datasets": {SERIES: series}}
+    if title is not None:
+        spec["title"] = {**template["title"], "text": title}
+    return spec
+
+
+def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``values`` as floats with ±inf turned into NaN, which the chart leaves out."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def term_chart(
@@ -186,19 +235,37 @@ def term_chart(
     *,
     log: bool,
     smoothed: bool,
-) -> dict:
-    """One term's curve: raw (faint) and smoothed, titled with its name and latest value."""
-    sign, scale, axis = log_axis(raw) if log else (1.0, {"zero": False}, {})
-    rows = [
-        {"step": int(s), "raw": _finite(sign * r), "value": _finite(sign * v)}
-        for s, r, v in zip(steps, raw, shown, strict=True)
-    ]
+) -> dict[str, Any]:
+    """One term's curve: raw (faint when smoothed) under smoothed, titled with its latest value."""
+    y = log_axis(raw) if log else LINEAR
+    series = pd.DataFrame(
+        {
+            "step": steps.astype(np.int64),
+            "raw": _finite(y.sign * raw),
+            "value": _finite(y.sign * shown),
+        }
+    )
     title = f"{term.label}   {shown[-1]:.4g}" if len(shown) else term.label
-    return {
-        "title": {"text": title, "color": colour, "anchor": "start"},
-        "data": {"values": rows},
-        "layer": _line_layers(colour, scale, axis, smoothed),
-    }
+    return with_data(_term_template(colour, y, smoothed), series, title=title)
+
+
+@chart_template
+def _term_template(colour: str, y: YScale, smoothed: bool) -> alt.LayerChart:
+    x = alt.X("step:Q", title="step")
+    y_encoding = {"title": None, "scale": y.scale(), "axis": y.axis()}
+    layers = [
+        alt.Chart()
+        .mark_line(color=colour, opacity=0.25 if smoothed else 1.0, strokeWidth=1.5, clip=True)
+        .encode(x, alt.Y("raw:Q", **y_encoding))
+    ]
+    if smoothed:
+        layers.append(
+            alt.Chart()
+            .mark_line(color=colour, strokeWidth=2.2, clip=True)
+            .encode(x, alt.Y("value:Q", **y_encoding))
+        )
+    title = alt.Title("", color=colour, anchor="start")
+    return alt.layer(*layers, data=alt.NamedData(SERIES), title=title)
 
 
 def probability_chart(
@@ -206,67 +273,67 @@ def probability_chart(
     colours: dict[str, str],
     steps: np.ndarray,
     shown: dict[str, np.ndarray],
-) -> dict:
+) -> dict[str, Any]:
     """The GAN's D(x) and D(G(z)) on one [0, 1] axis, with the equilibrium at 0.5 marked."""
     labels = {t.key: t.label for t in terms}
-    rows = [
-        {"step": int(s), "term": labels[key], "p": _finite(float(v))}
-        for key, series in shown.items()
-        for s, v in zip(steps, series, strict=True)
-    ]
-    order = [labels[k] for k in shown]
-    return {
-        "title": {"text": "D(x) and D(G(z)); at 0.5 D cannot tell", "anchor": "start"},
-        "layer": [
-            {
-                "data": {"values": rows},
-                "mark": {"type": "line", "strokeWidth": 2.2},
-                "encoding": {
-                    "x": {"field": "step", "type": "quantitative", "title": "step"},
-                    "y": {
-                        "field": "p",
-                        "type": "quantitative",
-                        "title": None,
-                        "scale": {"domain": [0, 1]},
-                    },
-                    "color": {
-                        "field": "term",
-                        "type": "nominal",
-                        "sort": order,
-                        "scale": {"domain": order, "range": [colours[k] for k in shown]},
-                        "legend": {"orient": "top", "title": None},
-                    },
-                },
-            },
-            {
-                "data": {"values": [{"p": 0.5}]},
-                "mark": {"type": "rule", "strokeDash": [4, 4], "opacity": 0.6},
-                "encoding": {"y": {"field": "p", "type": "quantitative"}},
-            },
-        ],
-    }
+    order = tuple(labels[k] for k in shown)
+    series = pd.DataFrame(
+        {
+            "step": np.tile(steps.astype(np.int64), len(shown)),
+            "term": np.repeat(order, len(steps)),
+            "p": _finite(np.concatenate(list(shown.values()))),
+        }
+    )
+    template = _probability_template(order, tuple(colours[k] for k in shown))
+    return with_data(template, series)
 
 
-def kl_bars(kl: Sequence[float], colour: str) -> dict:
+@chart_template
+def _probability_template(order: tuple[str, ...], colours: tuple[str, ...]) -> alt.LayerChart:
+    lines = (
+        alt.Chart(alt.NamedData(SERIES))
+        .mark_line(strokeWidth=2.2)
+        .encode(
+            alt.X("step:Q", title="step"),
+            alt.Y("p:Q", title=None, scale=alt.Scale(domain=[0, 1])),
+            alt.Color(
+                "term:N",
+                sort=list(order),
+                scale=alt.Scale(domain=list(order), range=list(colours)),
+                legend=alt.Legend(orient="top", title=None),
+            ),
+        )
+    )
+    equilibrium = (
+        alt.Chart(alt.Data(values=[{"p": 0.5}]))
+        .mark_rule(strokeDash=[4, 4], opacity=0.6)
+        .encode(alt.Y("p:Q"))
+    )
+    title = alt.Title("D(x) and D(G(z)); at 0.5 D cannot tell", anchor="start")
+    return alt.layer(lines, equilibrium, title=title)
+
+
+def kl_bars(kl: Sequence[float] | np.ndarray, colour: str) -> dict[str, Any]:
     """One bar per latent dimension, in index order so bars keep their place between refreshes."""
-    rows = [
-        {"dim": f"z{i + 1}", "kl": _finite(v), "active": v >= KL_ACTIVE_DIM}
-        for i, v in enumerate(kl)
-    ]
-    return {
-        "data": {"values": rows},
-        "mark": {"type": "bar", "color": colour},
-        "encoding": {
-            "x": {"field": "dim", "type": "ordinal", "sort": None, "title": "latent dimension"},
-            "y": {"field": "kl", "type": "quantitative", "title": "KL (nats)"},
-            "opacity": {"condition": {"test": "datum.active", "value": 1.0}, "value": 0.35},
-            "tooltip": [{"field": "dim"}, {"field": "kl", "format": ".3f"}],
-        },
-    }
+    kl = _finite(kl)
+    series = pd.DataFrame(
+        {"dim": [f"z{i + 1}" for i in range(len(kl))], "kl": kl, "active": kl >= KL_ACTIVE_DIM}
+    )
+    return with_data(_kl_template(colour), series)
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+@chart_template
+def _kl_template(colour: str) -> alt.Chart:
+    return (
+        alt.Chart(alt.NamedData(SERIES))
+        .mark_bar(color=colour)
+        .encode(
+            alt.X("dim:O", sort=None, title="latent dimension"),
+            alt.Y("kl:Q", title="KL (nats)"),
+            opacity=alt.when("datum.active").then(alt.value(1.0)).otherwise(alt.value(0.35)),
+            tooltip=[alt.Tooltip("dim:N"), alt.Tooltip("kl:Q", format=".3f")],
+        )
+    )
 
 
 # ---------------------------------------------------------------- hints
@@ -372,9 +439,7 @@ def loss_charts(
         active = int((kl >= KL_ACTIVE_DIM).sum())
         st.markdown("**KL per latent dimension**")
         st.vega_lite_chart(
-            spec=kl_bars(kl.tolist(), colours.get("kl", PALETTE[1])),
-            width="stretch",
-            height=CHART_HEIGHT,
+            spec=kl_bars(kl, colours.get("kl", PALETTE[1])), width="stretch", height=CHART_HEIGHT
         )
         st.caption(
             f"{active} of {len(kl)} dimensions carry information about x (KL ≥ {KL_ACTIVE_DIM} "

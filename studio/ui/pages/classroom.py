@@ -17,7 +17,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -41,8 +43,10 @@ from studio.classroom import (
     draw_gan,
 )
 from studio.data.toy2d import SHAPES
+from studio.models.base import MAX_SEED
 from studio.ui import app_state
-from studio.ui.loss_panel import PALETTE, loss_panel
+from studio.ui.loss_panel import PALETTE, SERIES, chart_template, loss_panel, with_data
+from studio.ui.options import BATCH_SIZES, LEARNING_RATES
 
 LOSS_REFRESH_S = 1.0
 
@@ -61,8 +65,6 @@ SHAPE_LABELS = {
     "spiral": "Spiral",
     "moons": "Two moons",
 }
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
-BATCH_SIZES = (32, 64, 128, 256, 512)
 GAN_WIDTHS = (16, 32, 64, 128, 256)
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 G_LOSSES = {
@@ -70,6 +72,7 @@ G_LOSSES = {
     "saturating": "saturating: log(1 − D(G(z)))",
 }
 LATENT_MAP_PX = 420
+RATE_DISTORTION_PX = 260
 
 
 def page() -> None:
@@ -108,8 +111,8 @@ def page() -> None:
 
 def _follow_thread_policy() -> None:
     """The labs train in this script thread, so it needs the app's torch thread count (one on a
-    two-core machine) even when no other page has set it yet: with two threads on two busy
-    cores a 2-D GAN step took over a second instead of a few milliseconds."""
+    two-core machine) even when no other page has set it yet: a second torch thread on busy
+    cores mostly waits, and slowed the 2-D GAN's steps many times over."""
     threads = app_state.torch_threads()
     if threads is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -338,7 +341,7 @@ def _gan_advanced() -> None:
         st.number_input(
             "Seed",
             0,
-            2**31 - 1,
+            MAX_SEED,
             key=GAN.setting("seed"),
             help="Initial weights, data and batches; the same seed replays the same run. "
             "Changing it starts afresh.",
@@ -454,7 +457,7 @@ def _vae_advanced() -> None:
             st.number_input(
                 "Seed",
                 0,
-                2**31 - 1,
+                MAX_SEED,
                 key=VAE.setting("seed"),
                 help="Initial weights, data and batches. Changing it starts afresh.",
             )
@@ -500,7 +503,7 @@ def _vae_view() -> None:
             "**Decoded manifold.** What the decoder draws at each point of an even grid over "
             "the square on the left (z₁ left to right, z₂ bottom to top)."
         )
-    st.vega_lite_chart(spec=rate_distortion(frame), width="stretch", height=260)
+    st.vega_lite_chart(spec=rate_distortion(frame), width="stretch", height=RATE_DISTORTION_PX)
     st.caption(
         f"**Rate–distortion.** Every point is the mean of {RD_EVERY} training steps, coloured "
         "by the β it trained with; the ringed one is now. Down is better reconstruction, left "
@@ -521,105 +524,89 @@ def _nats(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.1f} nats"
 
 
-# ---------------------------------------------------------------- Vega-Lite specs
+# ---------------------------------------------------------------- charts
 
 
-def latent_map(frame: VaeFrame) -> dict:
+def latent_map(frame: VaeFrame) -> dict[str, Any]:
     """The held-out codes coloured by class, with the decoded square outlined."""
-    rows = [
-        {"z1": round(float(z1), 3), "z2": round(float(z2), 3), "digit": frame.class_names[c]}
-        for (z1, z2), c in zip(frame.codes, frame.labels, strict=True)
-    ]
-    far = float(np.quantile(np.abs(frame.codes), 0.99)) if len(rows) else 0.0
+    codes = pd.DataFrame(
+        {
+            "z1": frame.codes[:, 0].round(3),
+            "z2": frame.codes[:, 1].round(3),
+            "digit": np.asarray(frame.class_names)[frame.labels],
+        }
+    )
+    far = float(np.quantile(np.abs(frame.codes), 0.99)) if len(codes) else 0.0
     reach = max(frame.span + 1, math.ceil(far))  # whole units, so the view rarely jumps
-    scale = {"domain": [-reach, reach], "nice": False}
-    s = frame.span
+    return with_data(_latent_map_template(tuple(frame.class_names), reach, frame.span), codes)
+
+
+@chart_template
+def _latent_map_template(class_names: tuple[str, ...], reach: float, span: float) -> alt.LayerChart:
+    scale = alt.Scale(domain=[-reach, reach], nice=False)
+    x, y = alt.X("z1:Q", title="z₁", scale=scale), alt.Y("z2:Q", title="z₂", scale=scale)
+    s = span
     corners = ((-s, -s), (s, -s), (s, s), (-s, s), (-s, -s))
-    square = [{"z1": a, "z2": b, "i": i} for i, (a, b) in enumerate(corners)]
-    return {
-        "layer": [
-            {
-                "data": {"values": square},
-                "mark": {"type": "line", "color": "#888888", "strokeDash": [4, 4]},
-                "encoding": {
-                    "x": {"field": "z1", "type": "quantitative", "scale": scale},
-                    "y": {"field": "z2", "type": "quantitative", "scale": scale},
-                    "order": {"field": "i"},
-                },
-            },
-            {
-                "data": {"values": rows},
-                "mark": {"type": "circle", "size": 28, "opacity": 0.85},
-                "encoding": {
-                    "x": {"field": "z1", "type": "quantitative", "title": "z₁", "scale": scale},
-                    "y": {"field": "z2", "type": "quantitative", "title": "z₂", "scale": scale},
-                    "color": {
-                        "field": "digit",
-                        "type": "nominal",
-                        "scale": {"domain": list(frame.class_names), "range": list(PALETTE)},
-                        "legend": {"orient": "right", "title": "digit"},
-                    },
-                    "tooltip": [
-                        {"field": "digit"},
-                        {"field": "z1", "format": ".2f"},
-                        {"field": "z2", "format": ".2f"},
-                    ],
-                },
-            },
-        ],
-    }
+    square = (
+        alt.Chart(alt.Data(values=[{"z1": a, "z2": b, "i": i} for i, (a, b) in enumerate(corners)]))
+        .mark_line(color="#888888", strokeDash=[4, 4])
+        .encode(x, y, order="i:Q")
+    )
+    codes = (
+        alt.Chart(alt.NamedData(SERIES))
+        .mark_circle(size=28, opacity=0.85)
+        .encode(
+            x,
+            y,
+            alt.Color(
+                "digit:N",
+                scale=alt.Scale(domain=list(class_names), range=list(PALETTE)),
+                legend=alt.Legend(orient="right", title="digit"),
+            ),
+            tooltip=[
+                alt.Tooltip("digit:N"),
+                alt.Tooltip("z1:Q", format=".2f"),
+                alt.Tooltip("z2:Q", format=".2f"),
+            ],
+        )
+    )
+    return alt.layer(square, codes)
 
 
-def rate_distortion(frame: VaeFrame) -> dict:
+def rate_distortion(frame: VaeFrame) -> dict[str, Any]:
     """The training path in the (rate, distortion) plane, coloured by β; now is ringed."""
-    rows = [
-        {"step": p.step, "rate": p.rate, "distortion": p.distortion, "beta": p.beta}
-        for p in frame.path
-    ]
-    x = {"field": "rate", "type": "quantitative", "title": "rate: KL (nats)"}
-    y = {
-        "field": "distortion",
-        "type": "quantitative",
-        "title": "distortion: −E[log p(x|z)] (nats)",
-        "scale": {"zero": False},
-    }
+    path = pd.DataFrame(
+        [(p.step, p.rate, p.distortion, p.beta) for p in frame.path],
+        columns=["step", "rate", "distortion", "beta"],
+    )
+    return with_data(_rate_distortion_template(), path)
+
+
+@chart_template
+def _rate_distortion_template() -> alt.LayerChart:
+    base = alt.Chart().encode(
+        alt.X("rate:Q", title="rate: KL (nats)"),
+        alt.Y(
+            "distortion:Q",
+            title="distortion: −E[log p(x|z)] (nats)",
+            scale=alt.Scale(zero=False),
+        ),
+    )
     tooltip = [
-        {"field": "step"},
-        {"field": "beta", "title": "β"},
-        {"field": "rate", "format": ".2f"},
-        {"field": "distortion", "format": ".1f"},
+        alt.Tooltip("step:Q"),
+        alt.Tooltip("beta:Q", title="β"),
+        alt.Tooltip("rate:Q", format=".2f"),
+        alt.Tooltip("distortion:Q", format=".1f"),
     ]
-    return {
-        "data": {"values": rows},
-        "layer": [
-            {
-                "mark": {"type": "line", "color": "#666666", "strokeWidth": 1},
-                "encoding": {"x": x, "y": y, "order": {"field": "step"}},
-            },
-            {
-                "mark": {"type": "circle", "size": 30},
-                "encoding": {
-                    "x": x,
-                    "y": y,
-                    "color": {
-                        "field": "beta",
-                        "type": "quantitative",
-                        "title": "β",
-                        "scale": {"type": "log", "scheme": "viridis"},
-                    },
-                    "tooltip": tooltip,
-                },
-            },
-            {
-                "transform": [
-                    {
-                        "window": [{"op": "rank", "as": "rank"}],
-                        "sort": [{"field": "step", "order": "descending"}],
-                    },
-                    {"filter": "datum.rank == 1"},
-                ],
-                "mark": {"type": "point", "size": 220, "strokeWidth": 2.5, "color": "#ffffff"},
-                "encoding": {"x": x, "y": y, "tooltip": tooltip},
-            },
-        ],
-    }
+    path = base.mark_line(color="#666666", strokeWidth=1).encode(order="step:Q")
+    points = base.mark_circle(size=30).encode(
+        alt.Color("beta:Q", title="β", scale=alt.Scale(type="log", scheme="viridis")),
+        tooltip=tooltip,
+    )
+    now = (
+        base.mark_point(size=220, strokeWidth=2.5, color="#ffffff")
+        .encode(tooltip=tooltip)
+        .transform_window(rank="rank()", sort=[alt.SortField("step", order="descending")])
+        .transform_filter("datum.rank == 1")
+    )
+    return alt.layer(path, points, now, data=alt.NamedData(SERIES))
