@@ -7,7 +7,9 @@ bytes, so two equal URLs are two equal PNGs and a changed URL is a changed pictu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.models import build_model
+from studio.models.mlp import ART_NOTE, CPPN
 from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 
@@ -357,3 +360,95 @@ def test_a_link_may_bring_any_knob_value_the_model_accepts(zoo):
     _ok(linked)
     assert linked.slider(key="explore_knob_scale").value == 60.0
     assert _recipe(linked).options == recipe.options
+
+
+# ---------------------------------------------------------------- what each model offers
+
+
+def test_explore_asks_models_what_they_can_do_not_which_family_they_are():
+    from studio.ui.pages import explore
+
+    switch = re.compile(r"(family|output|arch) ?(==|!=)")
+    for path in Path(explore.__file__).parent.glob("*.py"):
+        assert not switch.search(path.read_text(encoding="utf-8")), path
+
+
+@pytest.mark.parametrize(
+    ("model_id", "tools"),
+    [
+        ("t-gan", ["Interpolate", "Sample grid", "Latent walk", "Open a PNG"]),
+        (
+            "t-vae",
+            ["Interpolate", "Sample grid", "Latent walk", "Start from a picture", "Open a PNG"],
+        ),
+        ("t-mlp", ["Interpolate", "Sample grid", "Latent walk", "Poster", "Open a PNG"]),
+        ("t-ring", ["Open a PNG"]),
+    ],
+)
+def test_each_model_is_offered_the_tools_it_can_use(zoo, model_id, tools):
+    at = _app()
+    at.selectbox(key="explore_model").set_value(model_id).run()
+    _open_tool(at, "Open a PNG")
+    _ok(at)
+    assert [tab.label for tab in at.tabs] == tools
+    kept = [b.label for b in at.button if b.label.startswith("As ")]
+    assert kept == ([] if model_id == "t-ring" else ["As A", "As B"])
+    sliders = [slider.key for slider in at.slider]
+    assert ("explore_knob_scale" in sliders) == (model_id == "t-mlp")
+
+
+def test_the_knobs_offer_the_ranges_the_config_accepts(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _ok(at)
+    options = {f.name: f.metadata for f in dataclasses.fields(CPPN.Config)}
+    for name in (*CPPN.DRAW_KNOBS, *CPPN.ART_KNOBS):
+        meta, key = options[name], f"explore_knob_{name}"
+        if meta["choices"]:
+            names = meta["names"] or {}
+            shown = [names.get(c, str(c)) for c in meta["choices"]]
+            assert at.selectbox(key=key).options == shown
+        elif meta["log"]:
+            steps = [float(v) for v in at.select_slider(key=key).options]
+            assert (min(steps), max(steps)) == (meta["low"], meta["high"])
+        else:
+            slider = at.slider(key=key)
+            assert (slider.min, slider.max, slider.step) == (
+                meta["low"],
+                meta["high"],
+                meta["step"],
+            )
+        art = name in CPPN.ART_KNOBS
+        assert at.get_by_key(key).help.endswith(ART_NOTE) == art
+    assert at.slider(key="explore_knob_depth").max == 16
+    assert at.slider(key="explore_knob_init_std").max == 10.0
+
+
+def test_reset_brings_back_the_models_own_knobs_and_weights(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    plain = _image(at)
+    at.slider(key="explore_knob_depth").set_value(5).run()
+    at.number_input(key="explore_knob_weight_seed").set_value(3).run()
+    _ok(at)
+    assert _image(at) != plain
+    assert _recipe(at).options == {"depth": 5, "weight_seed": 3, "seed": 0}
+    next(b for b in at.button if b.label == "Reset").click().run()
+    _ok(at)
+    assert at.slider(key="explore_knob_depth").value == TINY["t-mlp"][1]["depth"]
+    assert at.number_input(key="explore_knob_weight_seed").value is None
+    assert _image(at) == plain
+    assert _recipe(at).options == {"seed": 0}
+
+
+def test_a_link_may_write_a_fractional_knob_as_a_whole_number(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    recipe = _recipe(at)
+    recipe.options |= {"scale": 60, "channels": 1}
+    linked = _app(r=recipe.to_query())
+    _ok(linked)
+    scale = linked.slider(key="explore_knob_scale").value
+    assert scale == 60.0 and isinstance(scale, float)
+    assert linked.selectbox(key="explore_knob_channels").value == 1
+    assert _pixels(linked).ndim == 2  # grey: one channel

@@ -1,0 +1,136 @@
+"""Explore's session state: the point on screen, the seed it came from, and opening recipes.
+
+The point on screen is one latent vector z in ``st.session_state`` (for a model whose picture
+is a cloud of codes, the cloud's rows), and every slider is a view onto it. Whatever changes z
+marks the sliders stale; the studio fragment re-syncs them from z just before drawing them,
+skipping the one the user is moving, so that a held arrow key is never answered with an older
+value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from studio.errors import StudioError
+from studio.inference import LoadedModel, Renderer
+from studio.models import GenerativeModel
+from studio.models.base import MAX_SEED
+from studio.recipe import Recipe
+from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
+
+DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
+SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
+
+# Session-state keys (the widget keys of the sliders and knobs are patterns, where they are used)
+MODEL = "explore_model"
+Z = "explore_z"
+SEED = "explore_seed"
+SIZE = "explore_size"
+KEPT = "explore_kept"  # {"A": z, "B": z}
+PENDING = "explore_pending"  # a Recipe to open on the next run (from the Gallery or an upload)
+NOTICE = "explore_notice"  # a plain-words error to show once
+RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
+SHOWN = "explore_shown"  # {"png": the PNG on screen}, for the download button
+STALE = "explore_stale"  # z changed: re-sync the sliders, all but the widget key stored here
+URL_CHECKED = "explore_url_checked"
+
+
+# ---------------------------------------------------------------- z and the sliders
+
+
+def current_z() -> np.ndarray:
+    return np.asarray(st.session_state[Z], dtype=np.float64)
+
+
+def set_z(z: np.ndarray, moved: str = "") -> None:
+    """Store z; the sliders follow on the fragment's next run (all but ``moved``, the one moving)."""
+    st.session_state[Z] = z.tolist()
+    st.session_state[STALE] = moved
+
+
+def sync(values: dict[str, float]) -> None:
+    """Set slider states that differ from ``values``, before the sliders are drawn."""
+    moved = st.session_state.get(STALE, "")
+    for key, value in values.items():
+        if key != moved and st.session_state.get(key) != value:
+            st.session_state[key] = value
+
+
+def slider_value(value: float, step: float = 0.01) -> float:
+    return float(np.clip(round(round(value / step) * step, 2), -SPAN, SPAN))
+
+
+def picture_z(model: GenerativeModel, codes: np.ndarray | list[float]) -> np.ndarray:
+    """One picture's codes as the page holds them: a cloud's rows, or the one code."""
+    rows = np.asarray(codes, dtype=np.float64).reshape(-1, model.latent_dim)
+    return rows if model.cloud else rows[0]
+
+
+def seed_z(model: GenerativeModel, seed: int) -> np.ndarray:
+    """The seed's picture, as ``python -m studio render --seed`` draws it."""
+    return picture_z(model, model.picture_codes(seed).cpu().numpy())
+
+
+def fits(z: np.ndarray, model: GenerativeModel) -> bool:
+    """z is one picture's codes for this model."""
+    return z.ndim == (2 if model.cloud else 1) and z.shape[-1] == model.latent_dim
+
+
+def recipe_options(model: GenerativeModel) -> dict[str, Any]:
+    """The knobs, and the seed z started from: it changes no pixel, but comes back with them."""
+    return knob_options(model) | {"seed": st.session_state[SEED]}
+
+
+# ---------------------------------------------------------------- starting and opening
+
+
+def start_model(loaded: LoadedModel) -> None:
+    """Fresh state for a model: the current seed's z, the model's own knobs, display size."""
+    st.session_state.setdefault(SEED, 0)
+    st.session_state[SIZE] = DISPLAY_SIZE
+    st.session_state[KEPT] = {}
+    st.session_state[RESULTS] = {}
+    st.session_state[SHOWN] = {}
+    set_knobs(loaded.model)
+    set_z(seed_z(loaded.model, st.session_state[SEED]))
+
+
+def open_recipe(recipe: Recipe) -> None:
+    """Ask Explore to open ``recipe`` on its next run (the Gallery and dropped PNGs do)."""
+    st.session_state[PENDING] = recipe
+
+
+def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
+    renderer.render_recipe(recipe)  # refuses other weights, a bad z or bad options, in words
+    if recipe.options.get(WEIGHT_SEED, 0) > MAX_SEED:
+        raise StudioError(f"its weights seed is above {MAX_SEED}, more than this page can hold")
+    loaded = renderer.load(recipe.model)
+    st.session_state[MODEL] = recipe.model
+    seed = recipe.options.get("seed")
+    if isinstance(seed, int) and 0 <= seed <= MAX_SEED:
+        st.session_state[SEED] = seed
+    start_model(loaded)
+    st.session_state[SIZE] = recipe.size if recipe.size <= 1024 else DISPLAY_SIZE
+    set_knobs(loaded.model, recipe.options)
+    set_z(picture_z(loaded.model, recipe.z))
+
+
+def take_pending(renderer: Renderer) -> None:
+    """Open a recipe handed over by another page, or (once a session) the one in the URL."""
+    recipe = st.session_state.pop(PENDING, None)
+    if recipe is None and not st.session_state.get(URL_CHECKED):
+        st.session_state[URL_CHECKED] = True
+        query = st.query_params.get("r")
+        if query:
+            try:
+                recipe = Recipe.from_query(query)
+            except StudioError as err:
+                st.session_state[NOTICE] = f"The link's picture could not be opened: {err}"
+    if recipe is not None:
+        try:
+            _apply_recipe(renderer, recipe)
+        except StudioError as err:
+            st.session_state[NOTICE] = f"That picture could not be opened: {err}"

@@ -1,0 +1,250 @@
+"""The tools under the studio: interpolate, sample grid, latent walk, poster, open a PNG and
+start from a picture. Which a model gets depends on what it can do: paths between codes need a
+picture per code (not a cloud), a poster a model that draws at any size, and starting from a
+picture an encoder.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from studio.data.folder import EXTENSIONS, open_image
+from studio.errors import StudioError
+from studio.imaging import grid
+from studio.inference import LoadedModel, Renderer
+from studio.latent import encode, walk
+from studio.models.base import MAX_SEED
+from studio.recipe import recipe_from_png, to_png
+from studio.ui.pages.explore.knobs import knob_options
+from studio.ui.pages.explore.state import (
+    KEPT,
+    NOTICE,
+    RESULTS,
+    SEED,
+    current_z,
+    open_recipe,
+    picture_z,
+    recipe_options,
+    seed_z,
+    set_z,
+)
+
+POSTER_SIZES = (1024, 2048, 4096)
+
+
+def _render_batch(renderer: Renderer, loaded: LoadedModel, zs: Any, size: int) -> np.ndarray:
+    return renderer.render(loaded.card.id, np.asarray(zs), size, knob_options(loaded.model))
+
+
+def _gif(frames: np.ndarray, fps: int) -> bytes:
+    pictures = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=round(1000 / fps),
+        loop=0,
+        disposal=2,
+    )
+    return buffer.getvalue()
+
+
+def _kept_points() -> list[np.ndarray]:
+    kept = st.session_state[KEPT]
+    return [np.asarray(kept[name]) for name in ("A", "B") if name in kept]
+
+
+# ---------------------------------------------------------------- paths between codes
+
+
+def _interpolate_tool(renderer: Renderer, loaded: LoadedModel) -> None:
+    kept = st.session_state[KEPT]
+    st.caption(
+        "Keep two points with **As A** and **As B**, then go from one to the other along a "
+        "straight line (lerp) or a great circle (slerp, which keeps z at a typical length)."
+    )
+    st.markdown(f"A: {'kept' if 'A' in kept else '—'}  ·  B: {'kept' if 'B' in kept else '—'}")
+    mode_col, frames_col, go_col = st.columns([2, 3, 2], vertical_alignment="bottom")
+    mode = mode_col.segmented_control(
+        "Path", ("slerp", "lerp"), default="slerp", key="explore_interp_mode", required=True
+    )
+    frames = frames_col.slider("Frames", 3, 12, 8, key="explore_interp_frames")
+    if go_col.button("Interpolate", disabled=len(kept) < 2, width="stretch"):
+        path = walk(_kept_points(), frames, loop=False, mode=mode)
+        images = _render_batch(renderer, loaded, path, 128)
+        st.session_state[RESULTS]["interp"] = grid(images, columns=len(images))
+    if "interp" in st.session_state[RESULTS]:
+        st.image(st.session_state[RESULTS]["interp"], caption="A → B", output_format="PNG")
+
+
+def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
+    st.caption("Many seeds at once. Pick the one you like and open it in the studio.")
+    seed_col, n_col, go_col = st.columns([2, 2, 2], vertical_alignment="bottom")
+    first = seed_col.number_input("First seed", 0, MAX_SEED, step=1, key="explore_grid_seed")
+    n = n_col.segmented_control(
+        "Samples", (9, 16, 25), default=16, key="explore_grid_n", required=True
+    )
+    if go_col.button("Draw grid", width="stretch"):
+        codes = [seed_z(loaded.model, first + i) for i in range(n)]
+        st.session_state[RESULTS]["grid"] = (
+            first,
+            grid(_render_batch(renderer, loaded, codes, 96)),
+        )
+    if "grid" not in st.session_state[RESULTS]:
+        return
+    first, sheet = st.session_state[RESULTS]["grid"]
+    st.image(
+        sheet,
+        caption=f"seeds {first}, {first + 1}, … left to right, top to bottom",
+        output_format="PNG",
+    )
+
+    def open_seed() -> None:
+        st.session_state[SEED] = st.session_state["explore_grid_pick"]
+        set_z(seed_z(loaded.model, st.session_state[SEED]))
+
+    pick_col, open_col = st.columns([2, 2], vertical_alignment="bottom")
+    pick_col.number_input("Seed to open", 0, MAX_SEED, value=first, step=1, key="explore_grid_pick")
+    open_col.button("Open in the studio", on_click=open_seed)
+
+
+def _walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
+    st.caption(
+        "An animated loop through latent space, saved as a GIF: through the kept points "
+        "A and B and back, or through four seeds from the current one when none are kept."
+    )
+    frames_col, fps_col, go_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+    frames = frames_col.slider("Frames", 8, 96, 36, key="explore_walk_frames")
+    fps = fps_col.slider("Frames per second", 4, 24, 12, key="explore_walk_fps")
+    if go_col.button("Make GIF", icon=":material/animation:", width="stretch"):
+        points = _kept_points()
+        if len(points) < 2:
+            points = [seed_z(loaded.model, st.session_state[SEED] + i) for i in range(4)]
+        path = walk(points, frames, loop=True, mode="slerp")
+        st.session_state[RESULTS]["walk"] = _gif(_render_batch(renderer, loaded, path, 192), fps)
+    if "walk" in st.session_state[RESULTS]:
+        gif = st.session_state[RESULTS]["walk"]
+        st.image(gif, caption="latent walk")
+        st.download_button(
+            "Download GIF",
+            gif,
+            file_name=f"{loaded.card.id}-walk.gif",
+            mime="image/gif",
+            icon=":material/download:",
+        )
+
+
+# ---------------------------------------------------------------- posters and pictures
+
+
+def _poster_tool(renderer: Renderer, loaded: LoadedModel) -> None:
+    st.caption(
+        "This model draws at any resolution: the same picture, rendered in tiles, up to "
+        "4096 px. The PNG carries its recipe."
+    )
+    size_col, go_col = st.columns([2, 2], vertical_alignment="bottom")
+    size = size_col.segmented_control(
+        "Size (px)", POSTER_SIZES, default=2048, key="explore_poster_size", required=True
+    )
+    if go_col.button("Render poster", icon=":material/wallpaper:", width="stretch"):
+        model_id, options = loaded.card.id, recipe_options(loaded.model)
+        recipe = renderer.recipe(model_id, current_z(), size, options)
+        with st.spinner(f"Rendering {size}×{size} in tiles…"):
+            image = renderer.poster(model_id, current_z(), size, options)
+        st.session_state[RESULTS]["poster"] = (size, to_png(image, recipe))
+    if "poster" in st.session_state[RESULTS]:
+        size, png = st.session_state[RESULTS]["poster"]
+        st.download_button(
+            f"Download the {size}px poster",
+            png,
+            type="primary",
+            file_name=f"{loaded.card.id}-{size}.png",
+            mime="image/png",
+            icon=":material/download:",
+        )
+
+
+def _open_png_tool() -> None:
+    def opened() -> None:
+        upload = st.session_state["explore_open_png"]
+        if upload is None:
+            return
+        try:
+            open_recipe(recipe_from_png(upload.getvalue()))
+        except StudioError as err:
+            st.session_state[NOTICE] = f"{upload.name}: {err}"
+
+    st.caption(
+        "Drop a PNG made here (downloaded, or from the Gallery) to get its exact picture, "
+        "model and sliders back."
+    )
+    st.file_uploader("A Latent Studio PNG", type=["png"], key="explore_open_png", on_change=opened)
+
+
+def _encode_tool(loaded: LoadedModel) -> None:
+    def encoded() -> None:
+        upload = st.session_state["explore_encode_upload"]
+        if upload is None:
+            return
+        channels, size, _ = loaded.model.image_shape
+        try:
+            picture = open_image(upload.name, upload.getvalue(), size=size, channels=channels)
+        except StudioError as err:
+            st.session_state[NOTICE] = str(err)
+            return
+        set_z(picture_z(loaded.model, encode(loaded.model, picture[None]).numpy()))
+        st.session_state[RESULTS]["encoded"] = picture.permute(1, 2, 0).numpy()
+
+    st.caption(
+        "Upload a picture: the encoder finds its code z and the sliders start from there, "
+        "the decoder redrawing it in its own style."
+    )
+    types = sorted(e.lstrip(".") for e in EXTENSIONS)
+    st.file_uploader("A picture", type=types, key="explore_encode_upload", on_change=encoded)
+    if "encoded" in st.session_state[RESULTS]:
+        st.image(
+            st.session_state[RESULTS]["encoded"],
+            caption="what the encoder saw",
+            width=128,
+            clamp=True,
+        )
+
+
+# ---------------------------------------------------------------- the tools, as tabs
+
+
+def tools(renderer: Renderer, loaded: LoadedModel) -> None:
+    model = loaded.model
+    offered: dict[str, Callable[[], None]] = {}
+    if not model.cloud:
+        offered["Interpolate"] = lambda: _interpolate_tool(renderer, loaded)
+        offered["Sample grid"] = lambda: _grid_tool(renderer, loaded)
+        offered["Latent walk"] = lambda: _walk_tool(renderer, loaded)
+    if model.any_size:
+        offered["Poster"] = lambda: _poster_tool(renderer, loaded)
+    if model.encodes:
+        offered["Start from a picture"] = lambda: _encode_tool(loaded)
+    offered["Open a PNG"] = _open_png_tool
+    # Drawn only when open, and then only the open tab: every element on the page is work for
+    # the browser on each slider move, even outside the fragment that reran.
+    label = f"More: {' · '.join(offered)}"
+    more = st.expander(label, icon=":material/handyman:", key="explore_more", on_change="rerun")
+    if not more.open:
+        return
+    with more:
+        tabs = st.tabs(list(offered), key="explore_tool", on_change="rerun")
+        for tab, tool in zip(tabs, offered.values(), strict=True):
+            if tab.open:
+                with tab:
+                    try:
+                        tool()
+                    except StudioError as err:
+                        st.error(str(err))
