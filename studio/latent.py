@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
+from studio.checkpoints import ModelCard
+from studio.data import load_dataset
 from studio.data.folder import fit_picture
 from studio.errors import StudioError
 from studio.models import GenerativeModel, SliderAxes
 from studio.paths import atomic_write_bytes, studio_dir
 
 AXES_VERSION = "1"
+PROBE_EXAMPLES = 512  # training examples a VAE measures its dimensions' KL on
 
 
 # ---------------------------------------------------------------- slider axes, cached
@@ -37,15 +39,14 @@ _memo: dict[tuple[str, int], SliderAxes] = {}
 _memo_lock = threading.Lock()
 
 
-def slider_axes(
-    loaded_or_model: Any, *, limit: int = 8, probe: Callable[[], torch.Tensor] | None = None
-) -> SliderAxes:
+def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     """A model's slider directions (``GenerativeModel.slider_axes``), found once per weights.
 
-    Takes a ``LoadedModel`` (its sha256 names the cache file) or a bare model (its weights are
-    hashed). Finding them can take a second (a GAN's PCA, a VAE's KL over its data), so they are
-    kept in memory and in ``<studio home>/cache/axes/<sha256>-<limit>.safetensors``; a cache
-    that cannot be read is found again.
+    Takes a ``LoadedModel`` (its sha256 names the cache file, its card the training data a VAE
+    measures its dimensions on) or a bare model (its weights are hashed; its own samples stand
+    in for data). Finding them can take a second (a GAN's PCA, a VAE's KL over its data), so
+    they are kept in memory and in ``<studio home>/cache/axes/<sha256>-<limit>.safetensors``; a
+    cache that cannot be read is found again.
     """
     model = getattr(loaded_or_model, "model", loaded_or_model)
     if not 1 <= limit <= 256:
@@ -58,17 +59,25 @@ def slider_axes(
     path = studio_dir("cache") / "axes" / f"{sha}-{limit}.safetensors"
     found = _read_axes(path)
     if found is None:
-        found = model.slider_axes(limit, probe or (lambda: _own_samples(model)))
+        card = getattr(loaded_or_model, "card", None)
+        found = model.slider_axes(limit, lambda: _training_sample(model, card))
         atomic_write_bytes(path, _axes_bytes(found))
     with _memo_lock:
         _memo[key] = found
     return found
 
 
-def _own_samples(model: GenerativeModel) -> torch.Tensor:
-    """The model's own samples, standing in for training data that is not at hand."""
-    with torch.inference_mode():
-        return model.decode(model.codes(256, 0))
+def _training_sample(model: GenerativeModel, card: ModelCard | None) -> torch.Tensor:
+    """Some of the data the card says the model learned from; its own samples when that is not
+    at hand (a bare model, or a folder of pictures moved away)."""
+    dataset = card.dataset if card else {}
+    options = {k: v for k, v in dataset.get("options", {}).items() if k != "seed"}
+    options["n"] = min(int(options.get("n", PROBE_EXAMPLES)), PROBE_EXAMPLES)
+    try:
+        return load_dataset(dataset["name"], **options).x
+    except (StudioError, KeyError, TypeError, ValueError):
+        with torch.inference_mode():
+            return model.decode(model.codes(PROBE_EXAMPLES, 0))
 
 
 def _weights_sha256(model: nn.Module) -> str:

@@ -20,9 +20,10 @@ from streamlit.testing.v1 import AppTest
 from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.models import build_model
-from studio.models.mlp import ART_NOTE, CPPN
+from studio.models.mlp import CPPN
 from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
+from studio.ui.pages.explore.knobs import ART_NOTE
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -164,7 +165,7 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-mlp").run()
     at.slider(key="explore_axis_1").set_value(-1.5).run()
-    at.slider(key="explore_knob_scale").set_value(9.0).run()
+    at.select_slider(key="explore_knob_scale").set_value(20.0).run()
     image, query = _image(at), at.query_params["r"]
 
     fresh = _app(r=query)
@@ -175,7 +176,7 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     expected = Renderer().render_recipe(Recipe.from_query(query))
     assert np.array_equal(_pixels(fresh), expected.reshape(_pixels(fresh).shape))
     assert fresh.slider(key="explore_axis_1").value == -1.5
-    assert fresh.slider(key="explore_knob_scale").value == 9.0
+    assert fresh.select_slider(key="explore_knob_scale").value == 20.0
 
 
 def test_a_dropped_png_reproduces_its_image(zoo):
@@ -358,7 +359,7 @@ def test_a_link_may_bring_any_knob_value_the_model_accepts(zoo):
     recipe.options |= {"scale": 60.0, "width": 48, "weight_seed": 7}
     linked = _app(r=recipe.to_query())
     _ok(linked)
-    assert linked.slider(key="explore_knob_scale").value == 60.0
+    assert linked.select_slider(key="explore_knob_scale").value == 60.0
     assert _recipe(linked).options == recipe.options
 
 
@@ -393,8 +394,8 @@ def test_each_model_is_offered_the_tools_it_can_use(zoo, model_id, tools):
     assert [tab.label for tab in at.tabs] == tools
     kept = [b.label for b in at.button if b.label.startswith("As ")]
     assert kept == ([] if model_id == "t-ring" else ["As A", "As B"])
-    sliders = [slider.key for slider in at.slider]
-    assert ("explore_knob_scale" in sliders) == (model_id == "t-mlp")
+    knobs = [knob.key for knob in at.select_slider]
+    assert ("explore_knob_scale" in knobs) == (model_id == "t-mlp")
 
 
 def test_the_knobs_offer_the_ranges_the_config_accepts(zoo):
@@ -448,7 +449,7 @@ def test_a_link_may_write_a_fractional_knob_as_a_whole_number(zoo):
     recipe.options |= {"scale": 60, "channels": 1}
     linked = _app(r=recipe.to_query())
     _ok(linked)
-    scale = linked.slider(key="explore_knob_scale").value
+    scale = linked.select_slider(key="explore_knob_scale").value
     assert scale == 60.0 and isinstance(scale, float)
     assert linked.selectbox(key="explore_knob_channels").value == 1
     assert _pixels(linked).ndim == 2  # grey: one channel

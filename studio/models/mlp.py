@@ -87,9 +87,6 @@ class CPPNTraining(TrainingConfig):
     lr: float = option(2e-3, low=1e-6, high=1.0, log=True, label="Learning rate")
 
 
-ART_NOTE = "; changing it draws a new random network (see Weights seed)"
-
-
 @dataclass
 class CPPNConfig:
     latent_dim: int = option(8, low=1, high=512)
@@ -112,7 +109,7 @@ class CPPNConfig:
         4.0,
         low=0.05,
         high=100.0,
-        step=0.05,
+        log=True,
         label="Zoom",
         help="how far out the coordinates reach: small is smooth, large is busy",
     )

@@ -6,14 +6,26 @@ built from that, so a page's slider and the validator behind it cannot drift apa
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
 
 from studio.models import Knob
 
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
+MANTISSAS = (1, 1.5, 2, 3, 4, 5, 6, 8)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+
+
+def ratio_steps(low: float, high: float) -> tuple[float, ...]:
+    """Round numbers from ``low`` to ``high`` spaced by roughly equal ratios (1, 1.5, 2, 3, 4,
+    5, 6, 8 in each decade): how learning rates and zooms are best walked."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    values = (float(f"{m}e{e}") for e in range(first, last + 1) for m in MANTISSAS)
+    return tuple(v for v in values if low <= v <= high)
+
+
+LEARNING_RATES = ratio_steps(1e-5, 1e-2)
 
 
 def knob_widget(knob: Knob, *, key: str, help_suffix: str = "", **kwargs: Any) -> Any:
@@ -42,14 +54,9 @@ def knob_widget(knob: Knob, *, key: str, help_suffix: str = "", **kwargs: Any) -
     return st.slider(knob.label, low, high, step=kind(knob.step), **common)
 
 
-def _ratio_steps(knob: Knob) -> list[float]:
-    """The values a ratio-walked option offers within its range: the learning rates, or powers
-    of two for whole numbers."""
+def _ratio_steps(knob: Knob) -> tuple[float, ...]:
+    """The values a ratio-walked option offers within its range: round numbers, or powers of
+    two for whole numbers (widths)."""
     if isinstance(knob.value, int):
-        steps, power = [], 1
-        while power <= knob.high:
-            if power >= knob.low:
-                steps.append(power)
-            power *= 2
-        return steps
-    return [lr for lr in LEARNING_RATES if knob.low <= lr <= knob.high]
+        return tuple(2**e for e in range(knob.high.bit_length()) if knob.low <= 2**e <= knob.high)
+    return ratio_steps(knob.low, knob.high)

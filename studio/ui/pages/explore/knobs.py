@@ -14,11 +14,11 @@ import streamlit as st
 
 from studio.models import GenerativeModel
 from studio.models.base import MAX_SEED, config_from_dict
-from studio.models.mlp import ART_NOTE
 from studio.ui.options import knob_widget
 
 KNOB = "explore_knob_{}"
 WEIGHT_SEED = "weight_seed"  # the Renderer option: draw a new random network from this seed
+ART_NOTE = "; changing it draws a new random network (see Weights seed)"
 
 
 def own_knobs(model: GenerativeModel) -> dict[str, Any]:

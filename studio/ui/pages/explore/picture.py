@@ -16,7 +16,6 @@ import secrets
 
 import numpy as np
 import streamlit as st
-import torch
 
 from studio.errors import StudioError
 from studio.gallery import add_favourite
@@ -45,7 +44,6 @@ from studio.ui.pages.explore.state import (
 
 MAX_AXES = 8  # sliders in view; every dimension is under "Raw dimensions"
 STEP = 0.05
-PROBE_EXAMPLES = 512  # training examples a model may look at to find its sliders
 AXIS = "explore_axis_{}"
 DIM = "explore_dim_{}"
 
@@ -129,28 +127,12 @@ def actions(renderer: Renderer, loaded: LoadedModel) -> None:
 # ---------------------------------------------------------------- sliders and pad
 
 
-def _probe_data(loaded: LoadedModel) -> torch.Tensor:
-    """Some of the model's own training data (a VAE measures each dimension's KL on it)."""
-    from studio.data import load_dataset
-
-    dataset = loaded.card.dataset
-    options = {k: v for k, v in dataset.get("options", {}).items() if k != "seed"}
-    options["n"] = min(int(options.get("n", PROBE_EXAMPLES)), PROBE_EXAMPLES)
-    try:
-        return load_dataset(dataset["name"], **options).x
-    except (StudioError, KeyError, TypeError, ValueError):
-        # The card's data is not here (a folder moved away): the model's own samples will do.
-        with torch.inference_mode():
-            return loaded.model.decode(loaded.model.codes(256, 0))
-
-
 @st.cache_resource(show_spinner="Finding the directions that matter…", max_entries=32)
 def _axes(model_id: str, sha256: str) -> SliderAxes:
     """A model's sliders. ``slider_axes`` keeps them already; this cache is here for its
     spinner, shown on the first (slow) call only, where ``st.spinner`` would add an element to
     every slider move. ``sha256`` is in the key so that new weights get new sliders."""
-    loaded = get_renderer().load(model_id)
-    return slider_axes(loaded, limit=MAX_AXES, probe=lambda: _probe_data(loaded))
+    return slider_axes(get_renderer().load(model_id), limit=MAX_AXES)
 
 
 def _axis_sliders(axes: SliderAxes) -> None:
