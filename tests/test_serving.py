@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from studio.models import build_model
-from studio.models.gan import first_activations
+from studio.models.ganspace import first_activations
 from studio.serving import FlatSequential, flatten_sequentials, fold_batch_norm
 
 

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studio.errors import StudioError
 from studio.imaging import scatter
 from studio.models import register
 from studio.models.base import (
@@ -39,6 +38,7 @@ from studio.models.base import (
     TrainingConfig,
     option,
 )
+from studio.models.ganspace import Directions, principal_directions
 
 GAN_FORMULA = (
     r"\min_G \max_D V(D,G) = \mathbb{E}_{x\sim p_{data}}[\log D(x)]"
@@ -121,39 +121,6 @@ def generator_terms(fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-# ---------------------------------------------------------------- principal directions (GANSpace)
-
-POWER_ITERATIONS = 6  # randomised PCA: enough for the top components to settle to fp32 noise
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.Tanh, nn.GELU)
-
-
-@dataclass
-class Directions:
-    vectors: torch.Tensor  # k x latent_dim, unit norm, most variance first
-    stds: torch.Tensor  # k: spread of the prior's z along each direction (slider units)
-    explained: torch.Tensor  # k: share of the activations' variance each component explains
-
-
-def first_activations(generator: nn.Sequential) -> nn.Sequential:
-    """The generator's layers up to and including its first non-linearity."""
-    layers = list(generator)
-    for i, layer in enumerate(layers):
-        if isinstance(layer, ACTIVATIONS):
-            return nn.Sequential(*layers[: i + 1])
-    raise StudioError("this generator has no activation layer to take principal directions of")
-
-
-def _top_components(y: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """The top-k principal axes (features x k) of centred rows y, by randomised range finding
-    (Halko et al. 2011): far cheaper than a full eigendecomposition of a 2048-wide covariance."""
-    probe = torch.randn(y.shape[1], min(k + 10, *y.shape), generator=generator, dtype=y.dtype)
-    q = torch.linalg.qr(y @ probe).Q
-    for _ in range(POWER_ITERATIONS):
-        q = torch.linalg.qr(y @ torch.linalg.qr(y.T @ q).Q).Q
-    _, _, vh = torch.linalg.svd(q.T @ y, full_matrices=False)
-    return vh[:k].T
-
-
 # ---------------------------------------------------------------- the game
 
 EMA_WARMUP = 10  # the average's decay ramps up as (1 + n) / (EMA_WARMUP + n) over its updates
@@ -221,39 +188,14 @@ class GAN(GenerativeModel):
         }
         return tensors | start | {"ema_updates": torch.zeros((), dtype=torch.int64)}
 
-    # -- principal directions (Härkönen et al. 2020, GANSpace, §2)
+    # -- principal directions
 
     def principal_directions(
         self, components: int = 8, samples: int = 4096, seed: int = 0
     ) -> Directions:
-        """Sample z, take the generator's first activations y = G_1(z), find their principal
-        components V by PCA, then map them back to z by linear regression: the basis U
-        minimising sum_i ||U x_i - z_i||^2, with x_i = V^T (y_i - mean) the PCA coordinates.
-        Each row of U, normalised, is a direction in z that moves the picture along one
-        principal component."""
-        if not 1 <= components <= 256 or not components < samples <= 65536:
-            raise StudioError("components must be 1 to 256 and samples more than that, up to 65536")
-        generator = torch.Generator().manual_seed(seed)
-        z = torch.randn(samples, self.latent_dim, generator=generator, dtype=torch.float64)
-        early = first_activations(self.drawing_generator)
-        with torch.inference_mode():
-            y = early(z.to(self.device, torch.float32)).flatten(1).cpu()
-        # The range finding runs in float32, 5-6x faster than float64 on the CPU and the same
-        # directions (cosine >= 0.99996 on the shipped GANs); the small regression stays float64.
-        y = y - y.mean(0)
-        k = min(components, self.latent_dim, y.shape[1])
-        axes = _top_components(y, k, generator)
-        x = (y @ axes).double()  # samples x k: PCA coordinates
-        basis = torch.linalg.lstsq(x, z).solution  # k x latent_dim: row j is U's column j
-        vectors = basis / basis.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        # A PCA axis has no sign: point each direction where its largest coordinate is positive.
-        signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))
-        vectors = vectors * signs
-        total = y.double().pow(2).sum()
-        return Directions(
-            vectors=vectors.float().contiguous(),
-            stds=(z @ vectors.T).std(0).float(),
-            explained=(x.pow(2).sum(0) / total).float(),
+        """GANSpace's directions in z for the generator that draws (``studio.models.ganspace``)."""
+        return principal_directions(
+            self.drawing_generator, self.latent_dim, components, samples=samples, seed=seed
         )
 
     def slider_axes(self, limit: int, probe: Any) -> SliderAxes:
