@@ -3,10 +3,12 @@
 One ``Renderer`` serves the whole process (the app keeps it in ``st.cache_resource``), so every
 browser session and thread shares its models and its cache; all of its methods are thread-safe.
 
-* Models: one warmed, eval-mode module per weights sha256, loaded once. Every call re-stats the
-  card and the weights (inode, size, mtime), so a checkpoint replaced on disk under the same name
-  is reloaded, never served stale. Served modules have ``requires_grad`` off and are never handed
-  to a trainer: a training run builds its own copy and publishes a new checkpoint.
+* Models: each checkpoint loaded once, frozen and in eval mode, and drawn with a warmed serving
+  copy (``studio.serving``), one per weights sha256; the model itself stays as the checkpoint
+  made it, for whatever reads or analyses its layers. Every call re-stats the card and the
+  weights (inode, size, mtime), so a checkpoint replaced on disk under the same name is
+  reloaded, never served stale. Neither is ever handed to a trainer: a training run builds its
+  own copy and publishes a new checkpoint.
 * Renders: z is rounded to ``Z_DECIMALS`` (as recipes round it) and the *rounded* z is what gets
   drawn, so the cache key (sha256, rounded z, size, options) names exactly one picture. A batch
   of z is drawn in one batched forward (the misses only). A batch can round a rare pixel one
@@ -15,11 +17,9 @@ browser session and thread shares its models and its cache; all of its methods a
   always gives the same bytes. The LRU cache is capped in bytes; the arrays it returns are
   read-only, copy one before drawing on it.
 * Device: CUDA, then MPS, then the CPU (``STUDIO_DEVICE`` overrides; see ``studio.device``).
-  Image GANs and VAEs are served channels_last on every device (on 2 CPU cores it cut a 32 px
-  DCGAN forward by ~20% alone and ~55% in a batch of 64) and, on the CPU, with torch's own
-  transposed convolutions for small batches. Every served module has its BatchNorms folded into
-  the convolutions before them and its Sequentials run as plain loops (``studio.serving``). On
-  CUDA they also run under bf16 autocast (fp16 where bf16 is missing), and TF32 matmuls are on.
+  Serving copies are channels_last, their BatchNorms folded and their Sequentials run as plain
+  loops, and on the CPU they use torch's own transposed convolutions for small batches
+  (``studio.serving``). On CUDA image GANs and VAEs also run under bf16 autocast (fp16 where bf16 is missing), and TF32 matmuls are on.
   Tolerance against fp32, checked by the tests with the same autocast on the CPU: at most 2
   levels of 255 per pixel; mean 0.1-0.2 levels on trained checkpoints, up to 0.6 on untrained
   ones (all their pixels sit near the 127.5 rounding edge). The CPPN stays fp32: its periodic
@@ -32,8 +32,8 @@ browser session and thread shares its models and its cache; all of its methods a
   pixels plus a few MiB of activations (4096 pixels x width x 4 bytes a layer: 0.5 MiB at width
   32), whatever its size; measured, the process's peak resident memory rose from 237 to 285 MB.
   A pixel's value does not depend on the pass that drew it (the tests compare tiled and untiled
-  renders byte for byte), so passes join without seams. On the CPU the served CPPN swaps two
-  activations for faster equivalents (``studio.serving.FAST_CPU_ACTIVATIONS``).
+  renders byte for byte), so passes join without seams. On the CPU the serving copy of a CPPN
+  computes two activations in faster forms (``studio.serving.CPU_ACTIVATIONS``).
 * 2-D point models (the teaching GAN) render one scatter picture of all the z given (each z is
   one point), not one picture per z.
 """
@@ -47,13 +47,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from studio import checkpoints
 from studio.checkpoints import (
@@ -69,7 +68,7 @@ from studio.models import GenerativeModel
 from studio.models.base import config_from_dict
 from studio.models.mlp import DRAW_TILE
 from studio.recipe import MAX_SIZE, Z_DECIMALS, Recipe
-from studio.serving import FAST_CPU_ACTIVATIONS, flatten_sequentials, small_batch_conv_transpose
+from studio.serving import serving_copy
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NOTE_OPTIONS = ("seed",)  # where z came from: kept in recipes, never changes a pixel
@@ -81,11 +80,20 @@ LATENCIES_KEPT = 2048
 ModuleKey = tuple[str, tuple[tuple[str, Any], ...], int | None]  # (sha256, knobs, weight_seed)
 
 
-@dataclass
-class LoadedModel:
-    """A served checkpoint. ``model`` is shared by every session: render with it, never train it."""
+@dataclass(frozen=True)
+class Served:
+    """A serving copy ready to draw: on the device, warmed, with its autocast dtype."""
 
     model: GenerativeModel
+    half: torch.dtype | None
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint shared by every session: read and analyse ``model``, never train it."""
+
+    model: GenerativeModel  # as the checkpoint made it: frozen, eval mode, on the device
+    served: Served = field(repr=False)  # what renders draw with: the same pictures, faster
     card: ModelCard
     sha256: str
     path: Path  # the card's path
@@ -234,14 +242,6 @@ class ImageCache:
 
 
 @dataclass(frozen=True)
-class _Served:
-    """A module ready to draw: on the device, warmed, with its autocast dtype."""
-
-    model: GenerativeModel
-    half: torch.dtype | None
-
-
-@dataclass(frozen=True)
 class _PathEntry:
     signature: tuple[int, ...]  # inode, size and mtime of the card and of the weights
     loaded: LoadedModel
@@ -326,8 +326,8 @@ class Renderer:
         self._paths: dict[Path, _PathEntry] = {}
         # (id or path, STUDIO_HOME) -> its card, and the user card that would shadow it
         self._names: dict[tuple[str, str | None], tuple[Path, Path | None]] = {}
-        self._served: dict[str, _Served] = {}  # by sha256
-        self._variants: OrderedDict[ModuleKey, _Served] = OrderedDict()
+        self._served: dict[str, Served] = {}  # by sha256
+        self._variants: OrderedDict[ModuleKey, Served] = OrderedDict()
         self._lock = threading.RLock()
 
     # -- models
@@ -369,9 +369,10 @@ class Renderer:
                 if _signature(card_path) != signature:  # replaced while we read it: once more
                     return self.load(card_path)
                 raise
+            model = model.requires_grad_(False).to(self.device).eval()
             served = self._served.get(card.sha256) or self._serve(model)
             self._served[card.sha256] = served
-            loaded = LoadedModel(served.model, card, card.sha256, card_path)
+            loaded = LoadedModel(model, served, card, card.sha256, card_path)
             self._paths[card_path] = _PathEntry(signature, loaded)
             if entry is not None:
                 self._release(entry.loaded.sha256)
@@ -412,33 +413,21 @@ class Renderer:
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
-    def _serve(self, model: GenerativeModel) -> _Served:
-        """Ready a module to draw: on the device, frozen, eval mode, tuned for it, warmed up."""
-        model = model.requires_grad_(False).to(self.device).eval()
+    def _serve(self, model: GenerativeModel) -> Served:
+        """A warmed serving copy of ``model``, which is left as it is."""
         half = self._half(model)
-        cpu = self.device.type == "cpu"
-        model = model.to(memory_format=torch.channels_last)
-        if cpu and half is None and not self.compile:
-            for module in model.modules():
-                if isinstance(module, nn.ConvTranspose2d):
-                    module.forward = small_batch_conv_transpose(module)
-        flatten_sequentials(model)
-        if cpu and hasattr(model, "activations"):
-            model.activations = [FAST_CPU_ACTIVATIONS.get(f, f) for f in model.activations]
-        if self.compile:
-            model.decode = torch.compile(model.decode)
-        served = _Served(model, half)
+        copy = serving_copy(model, self.device, autocast=half is not None, compile=self.compile)
+        served = Served(copy, half)
         self._draw(
             served, torch.zeros(1, model.latent_dim), min(model.native_size, 64), DrawOptions()
         )
         return served
 
-    def _module(self, loaded: LoadedModel, options: DrawOptions) -> _Served:
-        """The checkpoint's module, or the CPPN its art knobs derive from it (deterministic)."""
+    def _module(self, loaded: LoadedModel, options: DrawOptions) -> Served:
+        """What draws: the checkpoint's serving copy, or that of the CPPN its art knobs derive
+        from it (deterministic)."""
         if not options.derived:
-            served = self._served.get(loaded.sha256)
-            # None only when a reload released these weights while this render was under way
-            return served or _Served(loaded.model, self._half(loaded.model))
+            return loaded.served
         key = (loaded.sha256, options.knobs, options.weight_seed)
         with self._lock:
             served = self._variants.get(key)
@@ -452,14 +441,14 @@ class Renderer:
 
     # -- drawing
 
-    def _autocast(self, served: _Served) -> contextlib.AbstractContextManager:
+    def _autocast(self, served: Served) -> contextlib.AbstractContextManager:
         if served.half is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=served.half)
 
     def _draw(
         self,
-        served: _Served,
+        served: Served,
         z: torch.Tensor | np.ndarray,
         size: int,
         options: DrawOptions,

@@ -10,7 +10,16 @@ from torch import nn
 
 from studio.models import build_model
 from studio.models.gan import first_activations
-from studio.serving import FlatSequential, flatten_sequentials, fold_batch_norm
+from studio.models.mlp import ACTIVATIONS
+from studio.serving import (
+    CPU_ACTIVATIONS,
+    FlatSequential,
+    SmallBatchConvTranspose2d,
+    fold_batch_norm,
+    serving_copy,
+)
+
+CPU = torch.device("cpu")
 
 
 def _with_running_stats(norm: nn.BatchNorm2d, seed: int) -> nn.BatchNorm2d:
@@ -51,40 +60,91 @@ def test_a_batch_norm_after_anything_else_stays():
     assert fold_batch_norm(layers) == layers
 
 
+def test_a_batch_norm_in_training_mode_does_not_fold():
+    layers = [nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)]
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batch_norm(layers)
+
+
+def _with_trained_norms(model: nn.Module) -> nn.Module:
+    for i, norm in enumerate(m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        _with_running_stats(norm, seed=10 + i)
+    return model.eval()
+
+
 @pytest.mark.parametrize(
     ("arch", "config"),
     [("dcgan", {"latent_dim": 8, "width": 8}), ("vae", {"latent_dim": 6, "width": 4})],
 )
-def test_flattened_models_draw_what_the_original_draws(arch, config):
+def test_serving_copies_draw_what_the_original_draws(arch, config):
     torch.manual_seed(0)
-    model = build_model(arch, config).eval()
-    for i, norm in enumerate(m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
-        _with_running_stats(norm, seed=10 + i)
-    served = copy.deepcopy(model).requires_grad_(False)
-    flatten_sequentials(served)
+    model = _with_trained_norms(build_model(arch, config))
+    served = serving_copy(model, CPU)
     z = torch.randn(16, config["latent_dim"])
     with torch.inference_mode():
         expected, got = model.decode(z), served.decode(z)
+        alone = served.decode(z[:3])  # under SMALL_BATCH: torch's own transposed convolution
     decoder = served.drawing_generator if arch == "dcgan" else served.decoder
     assert isinstance(decoder, FlatSequential)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in served.modules())
+    assert all(
+        type(m) is SmallBatchConvTranspose2d
+        for m in served.modules()
+        if isinstance(m, nn.ConvTranspose2d)
+    )
     assert (got - expected).abs().max() * 255 < 1e-2  # a hundredth of a pixel level
-    assert torch.allclose(got[:3], served.decode(z[:3]))  # a batch is not mixed up
+    assert (alone - expected[:3]).abs().max() * 255 < 1e-2
 
 
-def test_a_flattened_generator_still_gives_its_first_activations():
+def _layout(model: nn.Module) -> list[tuple[str, type, tuple[str, ...]]]:
+    """Each module's name, type and what it holds in place of its class's attributes."""
+    return [(name, type(m), tuple(sorted(vars(m)))) for name, m in model.named_modules()]
+
+
+@pytest.mark.parametrize(
+    ("arch", "config"),
+    [
+        ("dcgan", {"latent_dim": 8, "width": 8}),
+        ("vae", {"latent_dim": 6, "width": 4}),
+        ("cppn", {"latent_dim": 4, "width": 12, "depth": 3, "activation": "mix"}),
+    ],
+)
+def test_a_serving_copy_leaves_the_model_as_it_was(arch, config):
     torch.manual_seed(0)
-    model = build_model("dcgan", {"latent_dim": 8, "width": 8}).eval()
-    _with_running_stats(model.drawing_generator[2], seed=3)
-    served = copy.deepcopy(model)
-    flatten_sequentials(served)
+    model = _with_trained_norms(build_model(arch, config))
+    layout, state = _layout(model), copy.deepcopy(model.state_dict())
+    trainable = [p.requires_grad for p in model.parameters()]
+    activations = list(getattr(model, "activations", []))
+    served = serving_copy(model, CPU)
+    assert _layout(model) == layout
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert [p.requires_grad for p in model.parameters()] == trainable
+    assert not any(p.requires_grad for p in served.parameters())
+    assert getattr(model, "activations", []) == activations
+    assert not set(map(id, model.parameters())) & set(map(id, served.parameters()))
+
+
+def test_a_served_cppn_computes_its_activations_in_their_cpu_forms():
+    model = build_model("cppn", {"depth": 3, "activation": "mix"})
+    served = serving_copy(model, CPU)
+    assert model.activations == [ACTIVATIONS[n] for n in ("tanh", "sin", "gaussian")]
+    assert served.activations == [CPU_ACTIVATIONS["tanh"], torch.sin, CPU_ACTIVATIONS["gaussian"]]
+    with pytest.raises(ValueError, match="cube"):
+        model.with_activations({"cube": torch.square})
+
+
+def test_the_cpu_forms_of_the_cppn_activations_match_torchs():
+    x = torch.linspace(-30, 30, 100_001)
+    for name, fast in CPU_ACTIVATIONS.items():
+        assert torch.allclose(fast(x.clone()), ACTIVATIONS[name](x), rtol=0, atol=3e-7)
+
+
+def test_a_served_generator_still_gives_its_first_activations():
+    torch.manual_seed(0)
+    model = _with_trained_norms(build_model("dcgan", {"latent_dim": 8, "width": 8}))
+    served = serving_copy(model, CPU)
     z = torch.randn(4, 8)
     with torch.no_grad():
         expected = first_activations(model.drawing_generator)(z)
         got = first_activations(served.drawing_generator)(z)
     assert torch.allclose(got, expected, atol=1e-5)
-
-
-def test_only_a_model_in_eval_mode_is_flattened():
-    with pytest.raises(ValueError, match="eval mode"):
-        flatten_sequentials(build_model("dcgan", {"latent_dim": 8, "width": 8}).train())
