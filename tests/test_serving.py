@@ -6,16 +6,20 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from studio import serving
 from studio.models import build_model
 from studio.models.gan import first_activations
 from studio.models.mlp import ACTIVATIONS
 from studio.serving import (
     CPU_ACTIVATIONS,
+    NATIVE_CONV_TRANSPOSE,
     FlatSequential,
     SmallBatchConvTranspose2d,
     fold_batch_norm,
+    native_conv_transpose2d,
     serving_copy,
 )
 
@@ -148,3 +152,70 @@ def test_a_served_generator_still_gives_its_first_activations():
         expected = first_activations(model.drawing_generator)(z)
         got = first_activations(served.drawing_generator)(z)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+# ---------------------------------------------------------------- torch's own transposed convolution
+
+# (batch, in, out, height, width, kernel, stride, padding, output_padding, dilation, bias)
+CONV_TRANSPOSE_SHAPES = [
+    (1, 64, 128, 1, 1, 4, 1, 0, 0, 1, False),  # a DCGAN's first layer
+    (1, 8, 4, 4, 4, 4, 2, 1, 0, 1, True),  # its upsampling layers
+    (3, 5, 7, 6, 5, 3, 2, 1, 1, 1, False),
+    (2, 4, 6, 5, 7, (3, 2), (2, 3), (1, 0), (1, 2), 1, True),
+    (1, 3, 2, 4, 4, 3, 1, 0, 0, 2, True),
+    (7, 2, 3, 3, 6, (2, 3), 2, (0, 1), 1, (1, 2), False),
+]
+
+
+@pytest.mark.parametrize("shape", CONV_TRANSPOSE_SHAPES)
+def test_torchs_own_transposed_convolution_still_does_what_serving_assumes(shape):
+    """Fails loudly when torch drops ``aten::slow_conv_transpose2d`` or changes its arguments or
+    results: serving then quietly falls back to the ordinary forward, slower for one image."""
+    batch, cin, cout, height, width, kernel, stride, padding, output_padding, dilation, bias = shape
+    assert hasattr(torch.ops.aten, NATIVE_CONV_TRANSPOSE), (
+        f"torch no longer has aten::{NATIVE_CONV_TRANSPOSE}"
+    )
+    op = getattr(torch.ops.aten, NATIVE_CONV_TRANSPOSE)
+    assert native_conv_transpose2d() is op, "serving's own check refuses this torch's op"
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(
+        cin, cout, kernel, stride, padding, output_padding, bias=bias, dilation=dilation
+    ).requires_grad_(False)
+    small = SmallBatchConvTranspose2d.of(conv, op)
+    x = torch.randn(batch, cin, height, width)
+    expected = F.conv_transpose2d(
+        x, conv.weight, conv.bias, conv.stride, conv.padding, conv.output_padding, 1, conv.dilation
+    )
+    for image in (x, x.to(memory_format=torch.channels_last)):
+        got = small(image)
+        assert got.shape == expected.shape
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
+def _drops_the_bias(x, weight, kernel_size, bias, *rest):
+    return torch.ops.aten.slow_conv_transpose2d(x, weight, kernel_size, None, *rest)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["the op is gone", "it takes other arguments", "it gives other results"],
+)
+def test_without_a_working_native_op_transposed_convolutions_keep_their_forward(
+    monkeypatch, change
+):
+    if change == "the op is gone":
+        monkeypatch.setattr(serving, "NATIVE_CONV_TRANSPOSE", "no_such_op")
+    elif change == "it takes other arguments":
+        monkeypatch.setattr(serving, "NATIVE_CONV_TRANSPOSE", "conv_transpose2d")
+    else:
+        monkeypatch.setattr(torch.ops.aten, "drops_the_bias", _drops_the_bias, raising=False)
+        monkeypatch.setattr(serving, "NATIVE_CONV_TRANSPOSE", "drops_the_bias")
+    assert native_conv_transpose2d() is None
+    torch.manual_seed(0)
+    model = _with_trained_norms(build_model("vae", {"latent_dim": 6, "width": 4}))
+    served = serving_copy(model, CPU)
+    convs = [m for m in served.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert convs and all(type(m) is nn.ConvTranspose2d for m in convs)
+    z = torch.randn(2, 6)
+    with torch.inference_mode():
+        assert (served.decode(z) - model.decode(z)).abs().max() * 255 < 1e-2
