@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studio import serving
 from studio.models import build_model
 from studio.models.gan import first_activations
 from studio.models.mlp import ACTIVATIONS
-from studio.serving import (
+from studio.render import serving
+from studio.render.serving import (
     CPU_ACTIVATIONS,
     NATIVE_CONV_TRANSPOSE,
     FlatSequential,

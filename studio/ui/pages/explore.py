@@ -36,11 +36,12 @@ from studio.data.folder import EXTENSIONS, open_image
 from studio.errors import StudioError
 from studio.gallery import add_favourite
 from studio.imaging import grid
-from studio.inference import LoadedModel, Renderer
 from studio.latent import encode, kl_order, principal_directions, walk
 from studio.library import CONTACT_SHEET_SUFFIXES
 from studio.models import GenerativeModel
 from studio.recipe import MAX_Z, Recipe, recipe_from_png, to_png
+from studio.render.loaded import LoadedModel
+from studio.render.renderer import Renderer
 from studio.ui.app_state import get_renderer
 from studio.ui.latent_pad import latent_pad
 
