@@ -37,9 +37,9 @@ from studio import train_bench
 from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.inference import Renderer
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR
+from studio.render.renderer import Renderer
 
 POINT_SAMPLES = 512
 MLP_SIZES = (256, 512, 1024, 4096)
@@ -184,7 +184,7 @@ def measure_model(
 _POSTER_SCRIPT = """
 import resource, sys, time
 import numpy as np, torch
-from studio.inference import Renderer
+from studio.render.renderer import Renderer
 torch.set_num_threads(int(sys.argv[3]))
 renderer = Renderer(device=sys.argv[2], cache_mb=0)
 loaded = renderer.load(sys.argv[1])

@@ -22,10 +22,10 @@ from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.inference import Renderer
 from studio.models import families
 from studio.paths import atomic_write_bytes
 from studio.recipe import to_png
+from studio.render.renderer import Renderer
 from studio.train import StepReport, TrainSpec, run_training
 
 

@@ -171,7 +171,7 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     fresh = _app(r=query)
     _ok(fresh)
     assert _image(fresh) == image
-    from studio.inference import Renderer
+    from studio.render.renderer import Renderer
 
     expected = Renderer().render_recipe(Recipe.from_query(query))
     assert np.array_equal(_pixels(fresh), expected.reshape(_pixels(fresh).shape))
@@ -183,7 +183,7 @@ def test_a_dropped_png_reproduces_its_image(zoo):
     at = _app()
     at.slider(key="explore_axis_0").set_value(-2.0).run()
     image, recipe = _image(at), _recipe(at)
-    from studio.inference import Renderer
+    from studio.render.renderer import Renderer
 
     png = to_png(Renderer().render_recipe(recipe), recipe)
 

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from studio import bench, checkpoints
 from studio import device as studio_device
@@ -15,12 +16,12 @@ from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.cli import main
 from studio.errors import StudioError
 from studio.imaging import to_uint8
-from studio.inference import Renderer, canonical_z
 from studio.models import build_model
 from studio.models.gan import DCGAN
 from studio.models.mlp import passes
 from studio.recipe import Recipe, recipe_from_png, to_png
-from studio.serving import FAST_CPU_ACTIVATIONS
+from studio.render.options import canonical_z
+from studio.render.renderer import Renderer
 
 TINY = {
     "dcgan": {"latent_dim": 8, "width": 8},
@@ -245,9 +246,25 @@ def test_forget_drops_a_deleted_model_and_its_images(zoo, studio_home):
 
 
 def test_served_models_cannot_be_trained_by_accident(zoo):
-    model = Renderer().load(zoo["vae"]).model
-    assert not model.training
-    assert not any(p.requires_grad for p in model.parameters())
+    loaded = Renderer().load(zoo["vae"])
+    for model in (loaded.model, loaded.served.model):
+        assert not model.training
+        assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_the_loaded_model_is_the_checkpoints_own_and_renders_draw_with_a_copy(zoo):
+    loaded = Renderer().load(zoo["dcgan"])
+    generator = loaded.model.drawing_generator
+    assert type(generator) is nn.Sequential
+    assert any(isinstance(m, nn.BatchNorm2d) for m in generator)
+    assert all(
+        type(m) is nn.ConvTranspose2d for m in generator if isinstance(m, nn.ConvTranspose2d)
+    )
+    assert loaded.served.model is not loaded.model
+    fresh, _ = load_checkpoint(zoo["dcgan"])
+    found = loaded.model.principal_directions(components=4, samples=256)
+    again = fresh.principal_directions(components=4, samples=256)
+    assert torch.equal(found.vectors, again.vectors)
 
 
 # ---------------------------------------------------------------- the CPPN: tiles and knobs
@@ -267,17 +284,11 @@ def test_tiled_posters_join_without_seams(zoo, tile):
     renderer = Renderer()
     z = latents(1, 4, seed=2)[0]
     poster = renderer.poster(zoo["cppn"], z, 150, tile=tile)
-    served = renderer.load(zoo["cppn"]).model
+    served = renderer.load(zoo["cppn"]).served.model
     with torch.inference_mode():  # one untiled forward
         whole = to_uint8(served.render(torch.from_numpy(canonical_z(z, 4)[0]), 150, 150))[0]
     assert poster.shape == (150, 150, 3)
     assert np.array_equal(poster, whole)
-
-
-def test_the_faster_cpu_cppn_activations_match_torchs():
-    x = torch.linspace(-30, 30, 100_001)
-    for exact, fast in FAST_CPU_ACTIVATIONS.items():
-        assert torch.allclose(fast(x.clone()), exact(x), rtol=0, atol=3e-7)
 
 
 def test_cppn_art_knobs_derive_a_deterministic_model_and_scale_zooms(zoo):

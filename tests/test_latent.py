@@ -11,9 +11,9 @@ import torch
 from studio import latent
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.errors import StudioError
-from studio.inference import Renderer
 from studio.latent import encode, lerp, slerp, slider_axes, walk
 from studio.models import build_model
+from studio.render.renderer import Renderer
 
 
 def dcgan_led_by(dim: int, latent_dim: int = 8) -> torch.nn.Module:

@@ -7,8 +7,10 @@ art; trained, it regresses a target image (MSE).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +31,14 @@ from studio.models.base import (
 
 # ---------------------------------------------------------------- activations
 
+Activation = Callable[[torch.Tensor], torch.Tensor]
+
 
 def _gaussian(x: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(x * x))
 
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Activation] = {
     "tanh": torch.tanh,
     "sin": torch.sin,
     "gaussian": _gaussian,
@@ -162,12 +166,12 @@ class CPPN(GenerativeModel):
         self.latent = nn.Linear(c.latent_dim, c.width, bias=False)
         self.hidden = nn.ModuleList(nn.Linear(c.width, c.width) for _ in range(c.depth - 1))
         self.out = nn.Linear(c.width, c.channels)
-        names = (
-            [MIX_ORDER[i % len(MIX_ORDER)] for i in range(c.depth)]
+        self.activation_names = (
+            tuple(MIX_ORDER[i % len(MIX_ORDER)] for i in range(c.depth))
             if c.activation == "mix"
-            else [c.activation] * c.depth
+            else (c.activation,) * c.depth
         )
-        self.activations = [ACTIVATIONS[n] for n in names]
+        self.activations = [ACTIVATIONS[n] for n in self.activation_names]
         self.reset_parameters(torch.Generator().manual_seed(0))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
@@ -179,6 +183,16 @@ class CPPN(GenerativeModel):
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * std)
                 if layer.bias is not None:
                     layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator) * std)
+
+    def with_activations(self, forms: Mapping[str, Activation]) -> CPPN:
+        """A copy of this network that computes each activation named in ``forms`` with the
+        function given there (the renderer's faster CPU forms); this one keeps torch's own."""
+        unknown = sorted(set(forms) - set(ACTIVATIONS))
+        if unknown:
+            raise ValueError(f"no CPPN activation is called {', '.join(unknown)}")
+        other = copy.deepcopy(self)
+        other.activations = [forms.get(n, ACTIVATIONS[n]) for n in self.activation_names]
+        return other
 
     def render(
         self,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 if TYPE_CHECKING:
-    from studio.inference import Renderer
+    from studio.render.renderer import Renderer
 
 
 def torch_threads() -> int | None:
@@ -29,7 +29,7 @@ def torch_threads() -> int | None:
 @st.cache_resource(show_spinner=False)
 def get_renderer() -> Renderer:
     """The process-wide Renderer: warm models and the render cache are shared by all sessions."""
-    from studio.inference import Renderer
+    from studio.render.renderer import Renderer
 
     return Renderer(threads=torch_threads())
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio.inference import LoadedModel
 from studio.library import CONTACT_SHEET_SUFFIXES
+from studio.render.loaded import LoadedModel
 
 
 def _contact_sheet(card_path: Path) -> Path | None:

@@ -19,11 +19,12 @@ import streamlit as st
 
 from studio.errors import StudioError
 from studio.gallery import add_favourite
-from studio.inference import LoadedModel, Renderer
 from studio.latent import slider_axes
 from studio.models import SliderAxes
 from studio.models.base import MAX_SEED, unit_axes
 from studio.recipe import Recipe, to_png
+from studio.render.loaded import LoadedModel
+from studio.render.renderer import Renderer
 from studio.ui.app_state import get_renderer
 from studio.ui.latent_pad import latent_pad
 from studio.ui.pages.explore.knobs import knob_panel, set_knobs

@@ -15,10 +15,11 @@ import numpy as np
 import streamlit as st
 
 from studio.errors import StudioError
-from studio.inference import LoadedModel, Renderer
 from studio.models import GenerativeModel
 from studio.models.base import MAX_SEED
 from studio.recipe import Recipe
+from studio.render.loaded import LoadedModel
+from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
 
 DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept

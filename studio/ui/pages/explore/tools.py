@@ -17,10 +17,11 @@ from PIL import Image
 from studio.data.folder import EXTENSIONS, open_image
 from studio.errors import StudioError
 from studio.imaging import grid
-from studio.inference import LoadedModel, Renderer
 from studio.latent import encode, walk
 from studio.models.base import MAX_SEED
 from studio.recipe import recipe_from_png, to_png
+from studio.render.loaded import LoadedModel
+from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import knob_options
 from studio.ui.pages.explore.state import (
     KEPT,
