@@ -8,7 +8,7 @@ import stat
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save, save_file
 
 from studio import checkpoints
 from studio.checkpoints import ModelCard, find_card, list_cards, load_checkpoint, save_checkpoint
@@ -269,6 +269,57 @@ def test_a_listing_passes_over_a_bad_card_and_names_it(studio_home, caplog, monk
     assert sorted(skipped) == ["deep.json", "odd.json"]
     assert [c.id for c, _ in list_cards()] == ["ring"]
     assert "deep.json" in caplog.text and "odd.json" in caplog.text
+
+
+class _Built(Exception):
+    """Raised by a stand-in build_model: the real model was about to be built."""
+
+
+@pytest.fixture
+def no_real_build(monkeypatch):
+    """Fail the test if load_checkpoint builds the real model (not the meta blueprint)."""
+    real = checkpoints.build_model
+
+    def build(arch, config=None, **kwargs):
+        if torch.empty(0).device.type != "meta":
+            raise _Built(arch)
+        return real(arch, config, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "build_model", build)
+
+
+def _card_naming(tmp_path, config, weights: bytes):
+    weights_file = tmp_path / "huge.safetensors"
+    weights_file.write_bytes(weights)
+    card = ModelCard(
+        id="huge", arch="dcgan", family="gan", config=config, sha256=_sha(weights)
+    ).to_json()
+    (tmp_path / "huge.json").write_text(card)
+    return tmp_path / "huge.json"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_tiny_card_naming_a_huge_model_is_refused_before_anything_is_built(
+    tmp_path, no_real_build
+):
+    largest = {"size": 64, "channels": 3, "width": 512, "latent_dim": 1024}
+    tiny = save({"x": torch.zeros(1)})  # 76 bytes
+    with pytest.raises(StudioError, match="662,884,871 parameters"):
+        load_checkpoint(_card_naming(tmp_path, largest, tiny))
+
+
+def test_weights_that_do_not_fit_the_card_are_refused_before_the_model_is_built(
+    tmp_path, no_real_build
+):
+    config = {"width": 16, "latent_dim": 8}
+    with pytest.raises(StudioError, match="does not match its card"):
+        load_checkpoint(_card_naming(tmp_path, config, save({"x": torch.zeros(1)})))
+    too_big = b"\0" * (4 << 20)  # far more than a 0.2 M-parameter DCGAN's tensors
+    with pytest.raises(StudioError, match="larger than its card's model"):
+        load_checkpoint(_card_naming(tmp_path, config, too_big))
 
 
 def test_a_deeply_nested_classifier_card_is_a_clear_error(tmp_path):
