@@ -334,7 +334,7 @@ def test_a_point_gan_shows_a_cloud_that_the_sliders_move(zoo):
     assert np.allclose(shift, shift[0], atol=1e-5)  # every code moved by the same step
 
 
-def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
+def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo, poster_passes):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-mlp").run()
     _open_tool(at, "Poster")
@@ -584,6 +584,39 @@ def test_the_gallery_passes_over_a_bad_entry_and_names_it(zoo, studio_home):
     assert "deep.json" in shelf.warning[0].value
     assert len(gallery.list_favourites()) == 1
     assert len([b for b in shelf.button if b.label == "Open in Explore"]) == 1
+
+
+@pytest.fixture
+def poster_passes(monkeypatch):
+    """The renderer's poster as the Poster tool calls it: ``progress(fraction)`` after each
+    pass. Stands in until the renderer's own poster takes ``progress=`` (a change in
+    studio/inference.py, named in the input branch's report): the real poster draws, and four
+    passes are reported. Returns the fractions reported."""
+    from studio.inference import Renderer
+
+    real, reported = Renderer.poster, []
+
+    def poster(self, *args, progress, **kwargs):
+        image = real(self, *args, **kwargs)
+        for fraction in (0.25, 0.5, 0.75, 1.0):
+            progress(fraction)
+            reported.append(fraction)
+        return image
+
+    monkeypatch.setattr(Renderer, "poster", poster)
+    return reported
+
+
+def test_the_poster_shows_its_progress_while_it_draws(zoo, poster_passes):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _open_tool(at, "Poster")
+    at.session_state["explore_poster_size"] = 1024
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    _ok(at)
+    assert poster_passes == [0.25, 0.5, 0.75, 1.0]
+    (bar,) = at.get("progress")
+    assert bar.value == 100 and "100%" in bar.proto.text
 
 
 def test_a_link_naming_a_tiny_card_of_a_huge_model_builds_nothing(zoo, studio_home):
