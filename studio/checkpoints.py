@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
+import typing
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -26,20 +29,50 @@ from safetensors.torch import load, save
 from torch import nn
 
 from studio.errors import StudioError
+from studio.jsonio import read_json
 from studio.models import GenerativeModel, build_model, model_class
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text, studio_dir
 
 CARD_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_CARD_BYTES = 1 << 20  # the shipped cards are 1-3 KB
+# A card may describe at most this many parameters (400 MB of float32): the shipped models have
+# up to 0.8 M, and the validator alone allows a 64 px DCGAN of width 512, 663 M (2.5 GB).
+MAX_PARAMS = 100_000_000
+# What a safetensors file holds besides its tensors: a JSON header naming each one, and padding
+HEADER_ALLOWANCE = 1 << 20
+
+log = logging.getLogger(__name__)
+SkipReport = Callable[[Path, StudioError], None]  # told of each file a listing passes over
+
+
+def log_skipped(path: Path, err: StudioError) -> None:
+    """A listing's default word on a file it passes over: a warning that names it."""
+    log.warning("skipped %s: %s", path.name, err)
+
+
+def _of_type(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a card field's type: str, int, float, or a dict or list of
+    them (a float field takes a whole number too; true and false are not numbers)."""
+    origin = typing.get_origin(hint) or hint
+    if origin is Any:
+        return True
+    if isinstance(value, bool):
+        return False
+    if not isinstance(value, (int | float) if origin is float else origin):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    args = typing.get_args(hint)
+    return not args or all(_of_type(item, args[-1]) for item in items)
 
 
 class Card:
     """What every card shares: JSON in and out, and the ``sha256`` of the weights beside it.
 
     Subclasses are dataclasses; their fields without a default are the ones a card must hold,
-    and keys a card holds that the class does not know are passed over (a newer card still
-    reads).
+    each field's value must have the field's type, and keys a card holds that the class does
+    not know are passed over (a newer card still reads).
     """
 
     sha256: str
@@ -48,13 +81,12 @@ class Card:
         return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "card") -> Self:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StudioError(
-                f"{source} is not valid JSON ({err.msg} at line {err.lineno})"
-            ) from None
+    def read(cls, card_path: Path) -> Self:
+        return cls.from_data(read_json(card_path, max_bytes=MAX_CARD_BYTES), str(card_path))
+
+    @classmethod
+    def from_data(cls, data: Any, source: str) -> Self:
+        """The card a parsed JSON value describes; ``source`` names it in errors."""
         if not isinstance(data, dict):
             raise StudioError(f"{source} must hold a JSON object")
         fields = dataclasses.fields(cls)
@@ -62,21 +94,24 @@ class Card:
         missing = [k for k in required if k not in data]
         if missing:
             raise StudioError(f"{source} lacks {', '.join(missing)}")
-        known = {f.name for f in fields}
-        try:
-            return cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as err:
-            raise StudioError(f"{source} is malformed: {err}") from None
+        hints = typing.get_type_hints(cls)
+        known = {f.name: data[f.name] for f in fields if f.name in data}
+        for name, value in known.items():
+            if not _of_type(value, hints[name]):
+                raise StudioError(f"{source}: '{name}' must be {_type_name(hints[name])}")
+        return cls(**known)
 
-    @classmethod
-    def read(cls, card_path: Path) -> Self:
-        try:
-            text = Path(card_path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise StudioError(f"cannot read {card_path}: {err.strerror}") from None
-        except UnicodeDecodeError:
-            raise StudioError(f"{card_path} is not a text (JSON) card") from None
-        return cls.from_json(text, source=str(card_path))
+
+TYPE_WORDS = {dict: "a JSON object", list: "a JSON array", str: "text", int: "a whole number"}
+ITEM_WORDS = {str: "text", int: "whole numbers", float: "numbers"}
+
+
+def _type_name(hint: Any) -> str:
+    """A field's type in words: "a JSON object of numbers" for ``dict[str, float]``."""
+    origin = typing.get_origin(hint) or hint
+    *_, item = typing.get_args(hint) or (None,)
+    of = f" of {ITEM_WORDS[item]}" if item in ITEM_WORDS else ""
+    return TYPE_WORDS.get(origin, "a number") + of
 
 
 @dataclass
@@ -102,10 +137,21 @@ class ModelCard(Card):
     version: int = CARD_VERSION
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "card") -> ModelCard:
-        card = super().from_json(text, source=source)
-        if not isinstance(card.config, dict):
-            raise StudioError(f"{source}: 'config' must be a JSON object")
+    def from_data(cls, data: Any, source: str) -> ModelCard:
+        """Also what pages and listings read inside the card: its id, its data's name and
+        options, and the training config."""
+        card = super().from_data(data, source)
+        try:
+            check_id(card.id)
+        except StudioError as err:
+            raise StudioError(f"{source}: {err}") from None
+        for where, key, kind in (
+            (card.dataset, "name", str),
+            (card.dataset, "options", dict),
+            (card.train, "training", dict),
+        ):
+            if key in where and not isinstance(where[key], kind):
+                raise StudioError(f"{source}: '{key}' must be {_type_name(kind)}")
         return card
 
 
@@ -121,7 +167,7 @@ def weights_path(card_path: Path) -> Path:
 
 
 def check_id(model_id: str) -> str:
-    if not ID_PATTERN.match(model_id):
+    if not ID_PATTERN.fullmatch(model_id):
         raise StudioError(
             f"'{model_id}' is not a usable model id: use lower-case letters, digits, '.', '_' "
             "or '-' (up to 64)"
@@ -129,9 +175,38 @@ def check_id(model_id: str) -> str:
     return model_id
 
 
+def _studio_card(model_id: str) -> Path | None:
+    """The card of the model called ``model_id`` in the user's folder, else in pretrained/."""
+    for folder in (user_models_dir(), PRETRAINED_DIR):
+        card = folder / f"{model_id}.json"
+        if card.exists():
+            return card
+    return None
+
+
+def _no_model(name: str) -> StudioError:
+    return StudioError(f"no model called '{name}'; `python -m studio list` shows what there is")
+
+
+def find_model(model_id: str) -> Path:
+    """The card of a model named by id, the user's before a pretrained one of that id.
+
+    Only the studio's own folders are looked in, so what a link or a PNG names tells its sender
+    nothing about any other file on this machine.
+    """
+    card = _studio_card(check_id(model_id))
+    if card is None:
+        raise _no_model(model_id)
+    return card
+
+
 def find_card(id_or_path: str | Path) -> Path:
-    """The card of a model named by id (user models first, then pretrained) or by a path."""
+    """The card of a model named by id (as ``find_model``) or, from the command line, by the
+    path of its card or its weights."""
     text = str(id_or_path)
+    card = _studio_card(text) if ID_PATTERN.fullmatch(text) else None
+    if card is not None:
+        return card
     path = Path(text)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise StudioError(
@@ -145,11 +220,7 @@ def find_card(id_or_path: str | Path) -> Path:
                 f"no model card at {card} (a checkpoint is a .safetensors + .json pair)"
             )
         return card
-    for folder in (user_models_dir(), PRETRAINED_DIR):
-        card = folder / f"{text}.json"
-        if card.exists():
-            return card
-    raise StudioError(f"no model called '{text}'; `python -m studio list` shows what there is")
+    raise _no_model(text)
 
 
 def read_card(card_path: Path) -> ModelCard:
@@ -169,16 +240,17 @@ def _training_apart(card: ModelCard) -> ModelCard:
     return card
 
 
-def list_cards() -> list[tuple[ModelCard, Path]]:
-    """Every readable model: pretrained first, then the user's, each sorted by id."""
+def list_cards(on_skip: SkipReport = log_skipped) -> list[tuple[ModelCard, Path]]:
+    """Every readable model: pretrained first, then the user's, each sorted by id. A card that
+    cannot be read is passed over and reported to ``on_skip``: one bad file hides only itself."""
     found = []
     for folder in (PRETRAINED_DIR, user_models_dir()):
         for card_path in sorted(folder.glob("*.json")):
             if weights_path(card_path).exists():
                 try:
                     found.append((read_card(card_path), card_path))
-                except StudioError:
-                    continue
+                except StudioError as err:
+                    on_skip(card_path, err)
     return found
 
 
@@ -211,14 +283,22 @@ def write_checkpoint(
 # ---------------------------------------------------------------- load
 
 
-def read_weights(path: Path, sha256: str) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file whose bytes must hash to the card's sha256."""
+def read_weights(
+    path: Path, sha256: str, *, max_bytes: int = MAX_PARAMS * 4 + HEADER_ALLOWANCE
+) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose bytes must hash to the card's sha256; no more
+    than ``max_bytes`` are read (a weights file may be a link to anything)."""
     try:
-        blob = path.read_bytes()
+        with open(path, "rb") as handle:
+            blob = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise StudioError(f"the weights {path.name} are missing beside the card") from None
     except OSError as err:
         raise StudioError(f"cannot read {path.name}: {err.strerror}") from None
+    if len(blob) > max_bytes:
+        raise StudioError(
+            f"{path.name} is larger than its card's model could be ({max_bytes:,} bytes at most)"
+        )
     if hashlib.sha256(blob).hexdigest() != sha256:
         raise StudioError(
             f"{path.name} is not the file its card describes (sha256 differs): "
@@ -249,15 +329,37 @@ def check_weights(module: nn.Module, tensors: dict[str, torch.Tensor], source: s
         raise StudioError(f"{source} does not match its card: unexpected tensor '{extra[0]}'")
 
 
+def blueprint(arch: str, config: dict[str, Any]) -> GenerativeModel:
+    """The model a config describes, built on the meta device: every tensor's name, shape and
+    dtype, and none of its memory. Refuses a model of more than ``MAX_PARAMS`` parameters."""
+    with torch.device("meta"):
+        model = build_model(arch, config)
+    params = sum(p.numel() for p in model.parameters())
+    if params > MAX_PARAMS:
+        raise StudioError(
+            f"a {arch} of that config has {params:,} parameters; the studio opens models of up "
+            f"to {MAX_PARAMS:,}"
+        )
+    return model
+
+
 def load_checkpoint(
     id_or_path: str | Path, *, device: str | torch.device = "cpu"
 ) -> tuple[GenerativeModel, ModelCard]:
-    """The model (eval mode, on ``device``) and its card; every mismatch is a StudioError."""
+    """The model (eval mode, on ``device``) and its card; every mismatch is a StudioError.
+
+    The weights are checked against the card's blueprint before anything real is built: a
+    small card naming a huge config beside a tiny weights file costs nothing but the check,
+    and no more bytes are read than that config's tensors take.
+    """
     card_path = find_card(id_or_path)
     card = read_card(card_path)
-    model = build_model(card.arch, card.config)
+    plan = blueprint(card.arch, card.config)
     path = weights_path(card_path)
-    tensors = model.upgrade_state(read_weights(path, card.sha256))
-    check_weights(model, tensors, path.name)
+    state_bytes = sum(t.numel() * t.element_size() for t in plan.state_dict().values())
+    weights = read_weights(path, card.sha256, max_bytes=state_bytes + HEADER_ALLOWANCE)
+    tensors = plan.upgrade_state(weights)
+    check_weights(plan, tensors, path.name)
+    model = build_model(card.arch, card.config)
     model.load_state_dict(tensors)
     return model.to(device).eval(), card

@@ -10,7 +10,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,11 +22,21 @@ from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
+from studio.jsonio import load_json
 from studio.models import families
+from studio.models.base import MAX_SEED
 from studio.paths import atomic_write_bytes
-from studio.recipe import to_png
+from studio.recipe import MAX_SIZE, to_png
 from studio.render.renderer import Renderer
 from studio.train import StepReport, TrainSpec, run_training
+
+# Every number the shell gives has a range: a seed past 2**53 overflowed torch's generator,
+# --n 10**9 asked for 64 GB and --batch-size 10**9 for 2.4 GB in one step.
+MAX_OPTION_BYTES = 1 << 16  # one --set or --data-option value
+MAX_STEPS = 10_000_000
+MAX_SECONDS = 7 * 24 * 3600.0  # a week
+MAX_BATCH_SIZE = 1024  # twice the Train page's largest
+MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,29 +50,39 @@ def _key_value(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got '{text}'")
     try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
+        return key, load_json(raw, what=key, max_bytes=MAX_OPTION_BYTES)
+    except StudioError:
         return key, raw
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argument type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be at least {low} and at most {high:,}, got {text}"
+            )
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SECONDS:,.0f}")
     return value
+
+
+_seed = _whole_number(0, MAX_SEED)
 
 
 # ---------------------------------------------------------------- train
@@ -187,10 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", required=True, choices=DATASETS)
     train.add_argument("--data", help="a folder or .zip of images (folder) or one image (image)")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int)
-    budget.add_argument("--seconds", type=_positive_float)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--batch-size", type=_positive_int, default=64)
+    budget.add_argument("--steps", type=_whole_number(1, MAX_STEPS))
+    budget.add_argument("--seconds", type=_seconds)
+    train.add_argument("--seed", type=_seed, default=0)
+    train.add_argument("--batch-size", type=_whole_number(1, MAX_BATCH_SIZE), default=64)
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     train.add_argument(
         "--set",
@@ -215,15 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render one image to a PNG with its recipe")
     render.add_argument("--model", required=True, metavar="ID_OR_PATH")
-    render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--size", type=_positive_int)
+    render.add_argument("--seed", type=_seed, default=0)
+    render.add_argument("--size", type=_whole_number(8, MAX_SIZE))
     render.add_argument("--out", type=Path, required=True)
     render.set_defaults(handler=cmd_render)
 
     sample = commands.add_parser("sample", help="save N raw samples as a .npy array")
     sample.add_argument("--model", required=True, metavar="ID_OR_PATH")
-    sample.add_argument("--n", type=_positive_int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--n", type=_whole_number(1, MAX_SAMPLES), default=64)
+    sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(handler=cmd_sample)
 

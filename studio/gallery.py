@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.checkpoints import SkipReport, log_skipped
 from studio.errors import StudioError
+from studio.jsonio import read_json
 from studio.paths import atomic_write_bytes, atomic_write_text, studio_dir
-from studio.recipe import Recipe, to_png
+from studio.recipe import MAX_RECIPE_BYTES, Recipe, to_png
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,80}")
+MAX_ENTRY_BYTES = 2 * MAX_RECIPE_BYTES  # the recipe, when it was kept and its title
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,17 @@ def add_favourite(image: np.ndarray, recipe: Recipe, *, title: str = "") -> Favo
     return Favourite(fav_id, recipe, created, title, png_path)
 
 
-def list_favourites() -> list[Favourite]:
-    """Every readable favourite, newest first; damaged entries are skipped."""
+def list_favourites(on_skip: SkipReport = log_skipped) -> list[Favourite]:
+    """Every readable favourite, newest first. A damaged entry is passed over and reported to
+    ``on_skip``; one whose PNG is missing was never finished, and is passed over quietly."""
     found = []
     for path in gallery_dir().glob("*.json"):
+        if not path.with_suffix(".png").exists():
+            continue
         try:
             found.append(_read(path))
-        except StudioError:
-            continue
+        except StudioError as err:
+            on_skip(path, err)
     return sorted(found, key=lambda f: (f.created, f.id), reverse=True)
 
 
@@ -84,7 +90,7 @@ def remove_favourite(fav_id: str) -> None:
 
 
 def _entry_path(fav_id: str) -> Path:
-    if not ID_PATTERN.match(fav_id):
+    if not ID_PATTERN.fullmatch(fav_id):
         raise StudioError(f"'{fav_id}' is not a gallery entry")
     return gallery_dir() / f"{fav_id}.json"
 
@@ -93,17 +99,15 @@ def _read(path: Path) -> Favourite:
     png_path = path.with_suffix(".png")
     if not path.exists() or not png_path.exists():
         raise StudioError(f"the gallery has no entry '{path.stem}'")
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise StudioError(f"the gallery entry {path.name} is damaged") from None
+    what = f"the gallery entry {path.name}"
+    entry = read_json(path, what=what, max_bytes=MAX_ENTRY_BYTES)
     if not isinstance(entry, dict):
-        raise StudioError(f"the gallery entry {path.name} is damaged")
-    recipe = Recipe.from_dict(entry.get("recipe"))
-    return Favourite(
-        id=path.stem,
-        recipe=recipe,
-        created=str(entry.get("created", "")),
-        title=str(entry.get("title", "")),
-        png_path=png_path,
-    )
+        raise StudioError(f"{what} is damaged")
+    created, title = entry.get("created", ""), entry.get("title", "")
+    if not isinstance(created, str) or not isinstance(title, str):
+        raise StudioError(f"{what} is damaged: its date and title must be text")
+    try:
+        recipe = Recipe.from_dict(entry.get("recipe"))
+    except StudioError as err:
+        raise StudioError(f"{what}: {err}") from None
+    return Favourite(id=path.stem, recipe=recipe, created=created, title=title, png_path=png_path)

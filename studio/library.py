@@ -16,6 +16,7 @@ card (``--data <that path>``) reproduces it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -36,6 +37,10 @@ from studio.train import TrainSpec, training_state_path
 
 CONTACT_SHEET_SUFFIXES = (".png", ".contact.png")
 UPLOADS = "uploads"
+# An upload's kept name: with "0000-" before it and a temporary's ".<16 hex>.tmp" around it,
+# well inside the 255 bytes a file name may have.
+MAX_NAME = 100
+MAX_EXTENSION = 10
 
 
 def model_files(card_path: Path) -> list[Path]:
@@ -130,8 +135,9 @@ def save_uploads(run_id: str, files: Sequence[tuple[str, bytes]], *, single: boo
     """Keep a run's uploaded files; returns what ``--data`` takes: the .zip, the one picture
     (``single``: a CPPN's target) or the folder of pictures.
 
-    Either one .zip or pictures, not both. Names are reduced to a safe base name, numbered so
-    that two uploads of the same name both survive.
+    Either one .zip or pictures, not both. Names are reduced to a short, safe base name,
+    numbered so that two uploads of the same name both survive. Nothing is left behind when a
+    file cannot be written.
     """
     if not files:
         raise StudioError("nothing was uploaded")
@@ -144,17 +150,30 @@ def save_uploads(run_id: str, files: Sequence[tuple[str, bytes]], *, single: boo
     if folder.exists():
         raise StudioError(f"uploads for a run called '{run_id}' already exist; pick another name")
     paths = []
-    for i, (name, data) in enumerate(files):
-        path = folder / f"{i:04d}-{safe_file_name(name)}"
-        atomic_write_bytes(path, data)
-        paths.append(path)
+    try:
+        for i, (name, data) in enumerate(files):
+            path = folder / f"{i:04d}-{safe_file_name(name)}"
+            atomic_write_bytes(path, data)
+            paths.append(path)
+    except OSError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StudioError(f"could not keep the uploaded files: {err.strerror}") from None
     return paths[0] if zips or single else folder
 
 
 def safe_file_name(name: str) -> str:
-    """The base name with anything but letters, digits, '.', '_' and '-' replaced by '_'."""
+    """The base name with anything but letters, digits, '.', '_' and '-' replaced by '_', and
+    at most ``MAX_NAME`` characters: a longer one keeps its start and its extension, with a
+    hash of the whole name between them, so that it stays apart from its neighbours."""
     base = PurePosixPath(name.replace("\\", "/")).name
-    return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
+    if len(safe) <= MAX_NAME:
+        return safe
+    _, dot, extension = safe.rpartition(".")
+    suffix = dot + extension if dot and len(extension) <= MAX_EXTENSION else ""
+    digest = hashlib.sha256(safe.encode()).hexdigest()[:12]
+    stem = safe.removesuffix(suffix)[: MAX_NAME - len(digest) - 1 - len(suffix)]
+    return f"{stem}-{digest}{suffix}"
 
 
 def discard_uploads(data_path: Path) -> list[Path]:

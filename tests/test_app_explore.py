@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
+import json
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import save
 from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints, gallery
@@ -23,6 +29,7 @@ from studio.models import build_model
 from studio.models.mlp import CPPN
 from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
+from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import ART_NOTE
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -171,7 +178,6 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     fresh = _app(r=query)
     _ok(fresh)
     assert _image(fresh) == image
-    from studio.render.renderer import Renderer
 
     expected = Renderer().render_recipe(Recipe.from_query(query))
     assert np.array_equal(_pixels(fresh), expected.reshape(_pixels(fresh).shape))
@@ -183,7 +189,6 @@ def test_a_dropped_png_reproduces_its_image(zoo):
     at = _app()
     at.slider(key="explore_axis_0").set_value(-2.0).run()
     image, recipe = _image(at), _recipe(at)
-    from studio.render.renderer import Renderer
 
     png = to_png(Renderer().render_recipe(recipe), recipe)
 
@@ -267,6 +272,19 @@ def test_kept_points_interpolate_and_walk_into_a_gif(zoo):
     assert at.get("download_button")
 
 
+def _gallery_first() -> None:
+    import streamlit as st
+
+    from studio.ui.pages import explore, gallery
+
+    st.navigation(
+        [
+            st.Page(gallery.page, url_path="gallery", default=True),
+            st.Page(explore.page, url_path=explore.URL_PATH),
+        ]
+    ).run()
+
+
 def test_keep_then_open_from_the_gallery(zoo):
     at = _app()
     at.slider(key="explore_axis_0").set_value(1.5).run()
@@ -276,25 +294,13 @@ def test_keep_then_open_from_the_gallery(zoo):
     (favourite,) = gallery.list_favourites()
     assert favourite.recipe == _recipe(at)
 
-    def gallery_first() -> None:
-        import streamlit as st
-
-        from studio.ui.pages import explore, gallery
-
-        st.navigation(
-            [
-                st.Page(gallery.page, url_path="gallery", default=True),
-                st.Page(explore.page, url_path=explore.URL_PATH),
-            ]
-        ).run()
-
-    shelf = AppTest.from_function(gallery_first, default_timeout=TIMEOUT).run()
+    shelf = AppTest.from_function(_gallery_first, default_timeout=TIMEOUT).run()
     _ok(shelf)
     shelf.button(key=f"gallery_open_{favourite.id}").click().run()
     _ok(shelf)
     assert _image(shelf) == kept_image
 
-    shelf = AppTest.from_function(gallery_first, default_timeout=TIMEOUT).run()
+    shelf = AppTest.from_function(_gallery_first, default_timeout=TIMEOUT).run()
     shelf.button(key=f"gallery_remove_{favourite.id}").click().run()
     _ok(shelf)
     assert gallery.list_favourites() == []
@@ -453,3 +459,162 @@ def test_a_link_may_write_a_fractional_knob_as_a_whole_number(zoo):
     assert scale == 60.0 and isinstance(scale, float)
     assert linked.selectbox(key="explore_knob_channels").value == 1
     assert _pixels(linked).ndim == 2  # grey: one channel
+
+
+# ---------------------------------------------------------------- hostile input (issue 16)
+
+
+DEEP = "[" * 5000 + "]" * 5000  # fits in a link
+
+
+def _link(text: str) -> str:
+    """A recipe link made by hand, holding what ``Recipe.to_query`` would never write."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _recipe_text(model_id: str, **changes) -> str:
+    sha = checkpoints.read_card(checkpoints.find_card(model_id)).sha256
+    z = [0.0] * {"t-gan": 8, "t-mlp": 4, "t-ring": 2 * 256}[model_id]
+    fields = {"model": model_id, "sha256": sha, "z": z, "size": 64, "options": {}}
+    return json.dumps(fields | changes)
+
+
+def test_a_deeply_nested_card_in_the_models_folder_hides_only_itself(zoo, studio_home):
+    (studio_home / "models" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (studio_home / "models" / "deep.safetensors").write_bytes(b"")
+    at = _app()
+    _ok(at)
+    assert _image(at)
+    assert "deep" not in at.selectbox(key="explore_model").options
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (lambda: _recipe_text("t-gan", size=10**400).replace("1" + "0" * 400, "1e999"), "size"),
+        (lambda: _recipe_text("t-mlp", options={"depth": None}), "option 'depth'"),
+        (lambda: _recipe_text("t-ring", z=[0.1, 0.2, 0.3]), "holds 3 numbers"),
+        (lambda: _recipe_text("t-gan", model="/etc/passwd"), "not a usable model id"),
+        (lambda: DEEP, "nested more than"),
+    ],
+)
+def test_hostile_links_show_an_error_and_the_page_still_works(zoo, text, says):
+    at = _app(r=_link(text()))
+    assert not at.exception, at.exception
+    assert says in at.error[0].value
+    assert _image(at)
+    at.slider(key="explore_axis_0").set_value(1.0).run()
+    assert not at.exception
+
+
+def test_a_link_cannot_tell_which_files_exist_on_the_server(zoo, tmp_path, monkeypatch):
+    save_checkpoint(
+        build_model("gan2d", {"width": 8}),
+        ModelCard(id="probe", arch="", family="", config={}),
+        tmp_path,
+    )
+    monkeypatch.chdir(tmp_path)  # the server's working directory holds probe.json
+    said = {}
+    for name in ("probe.json", "absent.json", str(tmp_path / "probe.json")):
+        at = _app(r=_link(_recipe_text("t-gan", model=name)))
+        assert not at.exception, at.exception
+        said[name] = at.error[0].value.replace(name, "NAME")
+    assert said["probe.json"] == said["absent.json"]
+    assert "no model called 'NAME'" in said["probe.json"]
+    assert "not a usable model id" in said[str(tmp_path / "probe.json")]
+
+
+def test_a_link_may_ask_only_so_much_drawing_of_the_server(zoo, monkeypatch):
+    from studio import recipe as recipes
+
+    monkeypatch.setattr(recipes, "MAX_RECIPE_WORK", 1e8)  # a wide CPPN at 384 px is 2e9
+    heavy = _recipe_text("t-mlp", size=384, options={"width": 64, "depth": 4})
+    at = _app(r=_link(heavy))
+    assert not at.exception, at.exception
+    assert "multiply-adds" in at.error[0].value
+    plain = _app(r=_link(_recipe_text("t-mlp", size=384)))
+    _ok(plain)
+
+
+def _with_text_chunk(kind: bytes, data: bytes) -> bytes:
+    """A plain PNG with one more chunk after its header (8 + 25 bytes)."""
+    png = _picture_png()
+    chunk = struct.pack(">I", len(data)) + kind + data
+    return png[:33] + chunk + struct.pack(">I", zlib.crc32(kind + data)) + png[33:]
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (
+            lambda: _with_text_chunk(
+                b"zTXt", b"latent-studio\0\0" + zlib.compress(b"a" * (50 << 20), 9)
+            ),
+            "not a readable PNG",
+        ),
+        (
+            lambda: _with_text_chunk(
+                b"tEXt",
+                b"latent-studio\0"
+                + _recipe_text("t-gan", size=10**400).replace("1" + "0" * 400, "1e999").encode(),
+            ),
+            "size",
+        ),
+    ],
+)
+def test_hostile_pngs_show_an_error_and_the_page_still_works(zoo, data, says):
+    at = _app()
+    image = _image(at)
+    _open_tool(at, "Open a PNG")
+    at.file_uploader(key="explore_open_png").upload("bomb.png", data(), "image/png").run()
+    assert not at.exception, at.exception
+    assert says in at.error[0].value
+    assert _image(at) == image
+
+
+def test_the_gallery_passes_over_a_bad_entry_and_names_it(zoo, studio_home):
+    at = _app()
+    next(b for b in at.button if b.label == "Keep").click().run()
+    folder = studio_home / "gallery"
+    (folder / "deep.json").write_text(DEEP)
+    (folder / "deep.png").write_bytes(_picture_png())
+    shelf = AppTest.from_function(_gallery_first, default_timeout=TIMEOUT).run()
+    assert not shelf.exception, shelf.exception
+    assert "deep.json" in shelf.warning[0].value
+    assert len(gallery.list_favourites()) == 1
+    assert len([b for b in shelf.button if b.label == "Open in Explore"]) == 1
+
+
+def test_the_poster_shows_its_progress_while_it_draws(zoo, monkeypatch):
+    reported = []
+    poster = Renderer.poster
+
+    def heard(self, *args, progress, **kwargs):
+        return poster(
+            self, *args, progress=lambda share: reported.append(share) or progress(share), **kwargs
+        )
+
+    monkeypatch.setattr(Renderer, "poster", heard)
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _open_tool(at, "Poster")
+    at.session_state["explore_poster_size"] = 1024
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    _ok(at)
+    assert len(reported) > 4 and reported == sorted(reported) and reported[-1] == 1.0
+    (bar,) = at.get("progress")
+    assert bar.value == 100 and "100%" in bar.proto.text
+
+
+def test_a_link_naming_a_tiny_card_of_a_huge_model_builds_nothing(zoo, studio_home):
+    weights = save({"x": torch.zeros(1)})  # 76 bytes
+    (studio_home / "models" / "zz-huge.safetensors").write_bytes(weights)
+    largest = {"size": 64, "channels": 3, "width": 512, "latent_dim": 1024}  # 663 M parameters
+    sha = hashlib.sha256(weights).hexdigest()
+    card = ModelCard(id="zz-huge", arch="dcgan", family="gan", config=largest, sha256=sha)
+    (studio_home / "models" / "zz-huge.json").write_text(card.to_json())
+    fields = {"model": "zz-huge", "sha256": sha, "z": [0.0] * 1024, "size": 64}
+    at = _app(r=_link(json.dumps(fields)))
+    assert not at.exception, at.exception
+    assert "parameters" in at.error[0].value
+    assert _image(at)

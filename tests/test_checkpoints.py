@@ -8,9 +8,10 @@ import stat
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save, save_file
 
-from studio.checkpoints import ModelCard, list_cards, load_checkpoint, save_checkpoint
+from studio import checkpoints
+from studio.checkpoints import ModelCard, find_card, list_cards, load_checkpoint, save_checkpoint
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import atomic_write, atomic_write_bytes
@@ -217,3 +218,138 @@ def test_a_card_from_before_training_configs_loads_with_its_learning_rates_moved
     model, loaded = load_checkpoint(card_path)
     assert "lr" not in loaded.config and loaded.train["training"] == {"lr": 3e-4}
     assert not hasattr(model.config, "lr")
+
+
+# ---------------------------------------------------------------- hostile cards (issue 16)
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [100, 5000, 100_000])
+def test_a_deeply_nested_card_is_a_clear_error(saved, depth):
+    _, card_path = saved
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(card | {"notes": "x"}).replace('"x"', _deep(depth)))
+    with pytest.raises(StudioError, match="nested more than"):
+        load_checkpoint(card_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(id="../../outside"), "not a usable model id"),
+        (lambda c: c.update(dataset={"name": ["glyphs"]}), "'name' must be text"),
+        (lambda c: c.update(train={"training": 3}), "'training' must be a JSON object"),
+        (lambda c: c.update(final_terms={"loss": "low"}), "'final_terms' must be"),
+        (lambda c: c.update(steps="many"), "'steps' must be a whole number"),
+        (lambda c: c.update(arch=["vae"]), "'arch' must be text"),
+    ],
+)
+def test_a_card_whose_fields_have_the_wrong_types_is_refused(saved, edit, message):
+    _, card_path = saved
+    card = json.loads(card_path.read_text())
+    edit(card)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(StudioError, match=message):
+        load_checkpoint(card_path)
+
+
+def test_a_listing_passes_over_a_bad_card_and_names_it(studio_home, caplog, monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    save_checkpoint(build_model("gan2d", {"width": 8}), ModelCard("ring", "", "", {}))
+    models = studio_home / "models"
+    (models / "deep.json").write_text(_deep(100_000))
+    (models / "deep.safetensors").write_bytes(b"")
+    (models / "odd.json").write_text('{"id": "odd", "arch": "vae", "family": "", "config": []}')
+    (models / "odd.safetensors").write_bytes(b"")
+    skipped = []
+    assert [c.id for c, _ in list_cards(on_skip=lambda p, e: skipped.append(p.name))] == ["ring"]
+    assert sorted(skipped) == ["deep.json", "odd.json"]
+    assert [c.id for c, _ in list_cards()] == ["ring"]
+    assert "deep.json" in caplog.text and "odd.json" in caplog.text
+
+
+class _Built(Exception):
+    """Raised by a stand-in build_model: the real model was about to be built."""
+
+
+@pytest.fixture
+def no_real_build(monkeypatch):
+    """Fail the test if load_checkpoint builds the real model (not the meta blueprint)."""
+    real = checkpoints.build_model
+
+    def build(arch, config=None, **kwargs):
+        if torch.empty(0).device.type != "meta":
+            raise _Built(arch)
+        return real(arch, config, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "build_model", build)
+
+
+def _card_naming(tmp_path, config, weights: bytes):
+    weights_file = tmp_path / "huge.safetensors"
+    weights_file.write_bytes(weights)
+    card = ModelCard(
+        id="huge", arch="dcgan", family="gan", config=config, sha256=_sha(weights)
+    ).to_json()
+    (tmp_path / "huge.json").write_text(card)
+    return tmp_path / "huge.json"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_tiny_card_naming_a_huge_model_is_refused_before_anything_is_built(
+    tmp_path, no_real_build
+):
+    largest = {"size": 64, "channels": 3, "width": 512, "latent_dim": 1024}
+    tiny = save({"x": torch.zeros(1)})  # 76 bytes
+    with pytest.raises(StudioError, match="662,884,871 parameters"):
+        load_checkpoint(_card_naming(tmp_path, largest, tiny))
+
+
+def test_weights_that_do_not_fit_the_card_are_refused_before_the_model_is_built(
+    tmp_path, no_real_build
+):
+    config = {"width": 16, "latent_dim": 8}
+    with pytest.raises(StudioError, match="does not match its card"):
+        load_checkpoint(_card_naming(tmp_path, config, save({"x": torch.zeros(1)})))
+    too_big = b"\0" * (4 << 20)  # far more than a 0.2 M-parameter DCGAN's tensors
+    with pytest.raises(StudioError, match="larger than its card's model"):
+        load_checkpoint(_card_naming(tmp_path, config, too_big))
+
+
+def test_a_deeply_nested_classifier_card_is_a_clear_error(tmp_path):
+    from studio.metrics import ClassifierCard
+
+    path = tmp_path / "classifier-x.json"
+    path.write_text('{"id": "c", "net": ' + _deep(5000) + "}")
+    with pytest.raises(StudioError, match="nested more than"):
+        ClassifierCard.read(path)
+    path.write_text(
+        '{"id": "c", "dataset": "glyphs", "data_options": {}, "net": {"width": "8"},'
+        '"class_names": [], "recipe": {}}'
+    )
+    with pytest.raises(StudioError, match="'net' must be a JSON object of whole numbers"):
+        ClassifierCard.read(path)
+
+
+def test_an_id_is_looked_for_in_the_studio_folders_only(tmp_path, monkeypatch):
+    from studio.checkpoints import find_model
+
+    model = build_model("gan2d", {"width": 8})
+    save_checkpoint(model, ModelCard(id="probe", arch="", family="", config={}), tmp_path)
+    monkeypatch.chdir(tmp_path)  # "probe.json" names a real card here, relative to the cwd
+    for name in ("probe.json", "absent.json"):
+        with pytest.raises(StudioError) as caught:
+            find_model(name)
+        assert (
+            str(caught.value)
+            == f"no model called '{name}'; `python -m studio list` shows what there is"
+        )
+    with pytest.raises(StudioError, match="not a usable model id"):
+        find_model(str(tmp_path / "probe.json"))
+    assert find_card("probe.json").resolve() == tmp_path / "probe.json"  # the CLI may name a path

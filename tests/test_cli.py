@@ -277,3 +277,68 @@ def test_png_recipe_reading_refuses_foreign_files():
         recipe_from_png(buffer.getvalue())
     with pytest.raises(StudioError, match="not a readable PNG"):
         recipe_from_png(b"not an image")
+
+
+# ---------------------------------------------------------------- hostile input (issue 16)
+
+
+def _one_line_exit_2(args, capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["render", "--model", "x", "--seed", str(10**30), "--out", "x.png"], "--seed"),
+        (["render", "--model", "x", "--seed", "-1", "--out", "x.png"], "--seed"),
+        (["render", "--model", "x", "--size", "100000", "--out", "x.png"], "--size"),
+        (["sample", "--model", "x", "--n", str(10**9), "--out", "x.npy"], "--n"),
+        (["sample", "--model", "x", "--seed", str(2**53), "--out", "x.npy"], "--seed"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--batch-size", str(10**9)], "--batch"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--seconds", "inf"], "--seconds"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--steps", str(10**30)], "--steps"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--seed", str(10**30)], "--seed"),
+    ],
+)
+def test_every_number_has_a_range(args, message, capsys):
+    if args[0] == "train":  # a bad config too, so that no run could start if a number passed
+        args = [*args, "--set", "width=no"]
+    err = _one_line_exit_2(args, capsys)
+    assert message in err and "at most" in err
+
+
+def test_a_deeply_nested_card_or_option_is_one_line(tmp_path, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "deep.json").write_text(deep)
+    (tmp_path / "deep.safetensors").write_bytes(b"")
+    for command in ("render", "sample"):
+        err = _one_line_exit_2(
+            [command, "--model", str(tmp_path / "deep.json"), "--out", str(tmp_path / "x")],
+            capsys,
+        )
+        assert "nested more than" in err
+    err = _one_line_exit_2(
+        ["train", "--model", "gan", "--dataset", "toy2d", "--set", f"width={deep}"], capsys
+    )
+    assert "width" in err
+
+
+def test_list_passes_over_a_deeply_nested_card_and_names_it(studio_home):
+    assert (
+        main(
+            ["train", "--model", "gan", "--dataset", "toy2d", "--steps", "1"]
+            + ["--set", "width=8", "--id", "mine"]
+        )
+        == 0
+    )
+    models = studio_home / "models"
+    (models / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (models / "deep.safetensors").write_bytes(b"")
+    result = run("list")
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert "mine" in listed and "deep" not in listed
+    assert "skipped deep.json" in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,7 @@
 """The gallery keeps favourites as PNG + recipe JSON in the studio folder, across restarts."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,24 @@ def test_damaged_and_half_written_entries_are_skipped(studio_home):
 def test_ids_that_name_other_files_are_refused(bad_id):
     with pytest.raises(StudioError):
         gallery.remove_favourite(bad_id)
+
+
+def test_a_deeply_nested_or_path_naming_entry_is_passed_over_and_named(studio_home):
+    good = gallery.add_favourite(_image(), _recipe())
+    folder = studio_home / "gallery"
+    entry = json.loads(good.png_path.with_suffix(".json").read_text())
+    (folder / "deep.json").write_text("[" * 5000 + "]" * 5000)
+    entry["recipe"]["model"] = "/etc/passwd"
+    (folder / "path.json").write_text(json.dumps(entry))
+    for name in ("deep", "path"):
+        (folder / f"{name}.png").write_bytes(good.png)
+    skipped = {}
+    listed = gallery.list_favourites(on_skip=lambda p, e: skipped.update({p.name: str(e)}))
+    assert [f.id for f in listed] == [good.id]
+    assert "nested more than" in skipped["deep.json"]
+    assert "not a usable model id" in skipped["path.json"]
+
+
+def test_an_id_with_a_trailing_newline_is_not_an_entry():
+    with pytest.raises(StudioError, match="not a gallery entry"):
+        gallery.remove_favourite("abc\n")

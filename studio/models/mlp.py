@@ -232,17 +232,21 @@ class CPPN(GenerativeModel):
         *,
         scale: float | None = None,
         tile: int = DRAW_TILE,
+        progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """N x size x size x C uint8, drawn natively at ``size`` in passes of at most tile^2
         pixels (small images several to a pass, large ones in bands of rows), each written
         straight into one array: a poster holds its pixels plus a pass's activations, whatever
         its size. A pixel does not depend on the pass that drew it, so passes join without
-        seams."""
+        seams. ``progress`` hears the share done after each pass."""
         size = size or self.config.size
         out = np.empty((z.shape[0], size, size, self.config.channels), np.uint8)
-        for i0, i1, r0, r1 in passes(z.shape[0], size, min(tile, DRAW_TILE) ** 2):
+        plan = passes(z.shape[0], size, min(tile, DRAW_TILE) ** 2)
+        for done, (i0, i1, r0, r1) in enumerate(plan, 1):
             part = self.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
             out[i0:i1, r0:r1] = to_uint8(part)
+            if progress:
+                progress(done / len(plan))
         return out
 
     def variant(self, changes: dict[str, Any], weight_seed: int | None) -> CPPN:

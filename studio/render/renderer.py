@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +223,10 @@ class Renderer:
         size: int,
         options: dict[str, Any] | None = None,
         tile: int = 512,
+        progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """A picture of any size up to 4096 from a model that draws at any size, in passes of
-        at most min(tile, 64)^2 pixels.
+        at most min(tile, 64)^2 pixels; ``progress(share done)`` hears after each pass.
 
         Not cached: one poster would push out hundreds of slider images.
         """
@@ -240,7 +242,8 @@ class Renderer:
         rows, single = canonical_z(z, loaded.model.latent_dim)
         if not single:
             raise StudioError("a poster is one image: give one z")
-        return self._drawer(loaded, drawn).draw(rows, check_size(size), drawn, tile=tile)[0]
+        drawer = self._drawer(loaded, drawn)
+        return drawer.draw(rows, check_size(size), drawn, tile=tile, progress=progress)[0]
 
     # -- counters
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +50,10 @@ class Served:
         size: int,
         options: DrawOptions,
         tile: int = DRAW_TILE,
+        progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
-        """N x H x W x C uint8 (a cloud model: one picture of all z)."""
+        """N x H x W x C uint8 (a cloud model: one picture of all z); a model that draws in
+        passes reports the share done to ``progress`` after each."""
         z = torch.as_tensor(z).to(self.device)
         autocast = (
             contextlib.nullcontext()
@@ -58,7 +61,7 @@ class Served:
             else torch.autocast(self.device.type, dtype=self.half)
         )
         with torch.inference_mode(), autocast:
-            return self.model.draw(z, size, tile=tile, **dict(options.drawing))
+            return self.model.draw(z, size, tile=tile, progress=progress, **dict(options.drawing))
 
 
 class ServedModels:

@@ -63,7 +63,10 @@ def page() -> None:
     notice = st.session_state.pop("gallery_notice", None)
     if notice:
         st.error(notice)
-    favourites = list_favourites()
+    skipped: list[str] = []
+    favourites = list_favourites(on_skip=lambda path, err: skipped.append(f"{path.name} ({err})"))
+    if skipped:
+        st.warning(f"Passed over, unreadable: {'; '.join(skipped)}", icon=":material/broken_image:")
     if not favourites:
         st.info(
             "Nothing kept yet. In **Explore**, press **Keep** under a picture you like: it is "

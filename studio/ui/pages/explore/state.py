@@ -9,20 +9,23 @@ value.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from studio.checkpoints import find_model
 from studio.errors import StudioError
 from studio.models import GenerativeModel
 from studio.models.base import MAX_SEED
-from studio.recipe import Recipe
+from studio.recipe import Recipe, check_recipe_fits
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
 
 DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
+MAX_SHOWN = 1024  # px: an opened recipe larger than this (a poster) is shown at DISPLAY_SIZE
 SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
 
 # Session-state keys (the widget keys of the sliders and knobs are patterns, where they are used)
@@ -105,16 +108,24 @@ def open_recipe(recipe: Recipe) -> None:
 
 
 def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
-    renderer.render_recipe(recipe)  # refuses other weights, a bad z or bad options, in words
+    """Open a recipe that came from outside: its model by id in the studio's folders only, its
+    picture shown at its size up to ``MAX_SHOWN`` (larger posters at display size), and only
+    once it is known to fit the model and to cost this server a bounded amount of work."""
+    find_model(recipe.model)
+    loaded = renderer.load(recipe.model)
+    shown = dataclasses.replace(
+        recipe, size=recipe.size if recipe.size <= MAX_SHOWN else DISPLAY_SIZE
+    )
+    check_recipe_fits(shown, loaded.model)
+    renderer.render_recipe(shown)  # refuses other weights or bad options, in words
     if recipe.options.get(WEIGHT_SEED, 0) > MAX_SEED:
         raise StudioError(f"its weights seed is above {MAX_SEED}, more than this page can hold")
-    loaded = renderer.load(recipe.model)
     st.session_state[MODEL] = recipe.model
     seed = recipe.options.get("seed")
     if isinstance(seed, int) and 0 <= seed <= MAX_SEED:
         st.session_state[SEED] = seed
     start_model(loaded)
-    st.session_state[SIZE] = recipe.size if recipe.size <= 1024 else DISPLAY_SIZE
+    st.session_state[SIZE] = shown.size
     set_knobs(loaded.model, recipe.options)
     set_z(picture_z(loaded.model, recipe.z))
 

@@ -158,8 +158,13 @@ def _poster_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     if go_col.button("Render poster", icon=":material/wallpaper:", width="stretch"):
         model_id, options = loaded.card.id, recipe_options(loaded.model)
         recipe = renderer.recipe(model_id, current_z(), size, options)
-        with st.spinner(f"Rendering {size}×{size} in tiles…"):
-            image = renderer.poster(model_id, current_z(), size, options)
+        # A wide, deep network takes minutes at 4096 px: the bar moves after each pass.
+        bar = st.progress(0.0, text=f"Rendering {size}×{size} in passes…")
+
+        def drawn(fraction: float) -> None:
+            bar.progress(fraction, text=f"Rendering {size}×{size} in passes: {fraction:.0%}")
+
+        image = renderer.poster(model_id, current_z(), size, options, progress=drawn)
         st.session_state[RESULTS]["poster"] = (size, to_png(image, recipe))
     if "poster" in st.session_state[RESULTS]:
         size, png = st.session_state[RESULTS]["poster"]
