@@ -5,13 +5,21 @@ import json
 import os
 import pickle
 import stat
+import sys
 
 import pytest
 import torch
 from safetensors.torch import save, save_file
 
 from studio import checkpoints
-from studio.checkpoints import ModelCard, find_card, list_cards, load_checkpoint, save_checkpoint
+from studio.checkpoints import (
+    ModelCard,
+    blueprint,
+    find_card,
+    list_cards,
+    load_checkpoint,
+    save_checkpoint,
+)
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import atomic_write, atomic_write_bytes
@@ -353,3 +361,11 @@ def test_an_id_is_looked_for_in_the_studio_folders_only(tmp_path, monkeypatch):
     with pytest.raises(StudioError, match="not a usable model id"):
         find_model(str(tmp_path / "probe.json"))
     assert find_card("probe.json").resolve() == tmp_path / "probe.json"  # the CLI may name a path
+
+
+@pytest.mark.parametrize("arch", ["cppn", "dcgan", "gan2d", "vae", "vae-mlp"])
+def test_a_blueprint_draws_no_weights(monkeypatch, arch):
+    """Checking a card stays cheap: drawing values on the meta device imports torch._dynamo,
+    seconds of work, which here would fail."""
+    monkeypatch.setitem(sys.modules, "torch._dynamo", None)
+    assert blueprint(arch, {}).device.type == "meta"

@@ -366,7 +366,10 @@ class DCGAN(GAN):
 
 
 def _dcgan_init(module: nn.Module) -> None:
-    """The DCGAN paper's N(0, 0.02) weights; batch-norm scales N(1, 0.02)."""
+    """The DCGAN paper's N(0, 0.02) weights; batch-norm scales N(1, 0.02). A blueprint on the
+    meta device has no values to draw (and drawing there would load torch's compiler)."""
+    if any(p.is_meta for p in module.parameters(recurse=False)):
+        return
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:

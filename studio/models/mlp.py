@@ -175,7 +175,10 @@ class CPPN(GenerativeModel):
         self.reset_parameters(torch.Generator().manual_seed(0))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
-        """Draw the art: N(0, init_std^2 / fan_in) weights, the CPPN classic."""
+        """Draw the art: N(0, init_std^2 / fan_in) weights, the CPPN classic. A blueprint on the
+        meta device has no values to draw (and drawing there would load torch's compiler)."""
+        if self.coords.weight.is_meta:
+            return
         with torch.no_grad():
             for layer in (self.coords, self.latent, *self.hidden, self.out):
                 fan_in = layer.weight.shape[1]
