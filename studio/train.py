@@ -19,7 +19,9 @@ import dataclasses
 import os
 import queue
 import shlex
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,13 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
 
 from studio.checkpoints import (
     ModelCard,
+    check_id,
     find_card,
     load_checkpoint,
+    model_lock,
+    read_card,
+    read_training_state,
     save_checkpoint,
+    sweep_stale,
     user_models_dir,
 )
 from studio.data import Dataset, load_dataset
@@ -43,7 +49,6 @@ from studio.device import pick_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
 from studio.models.base import TrainingConfig, config_from_dict
-from studio.paths import atomic_write_bytes
 
 # ---------------------------------------------------------------- the loop
 
@@ -252,10 +257,11 @@ class TrainSpec:
 @dataclass
 class RunResult:
     card: ModelCard
-    card_path: Path
+    card_path: Path | None  # where the model is; None when no save anywhere worked
     reports: list[StepReport]
     stopped_early: bool
-    error: str | None = None
+    error: str | None = None  # why training ended early (it diverged)
+    save_error: str | None = None  # why the model is not where it was asked to go, and where it is
 
 
 def load_training_data(spec: TrainSpec, model_config: dict[str, Any]) -> Dataset:
@@ -286,82 +292,121 @@ def run_training(
     on_report: Callable[[StepReport], None] | None = None,
     trainer_ready: Callable[[Trainer], None] | None = None,
     resume: str | None = None,
+    overwrite: bool = True,
 ) -> RunResult:
     """Train the recipe and save the model (also when stopped early or diverged).
 
     With ``resume`` (a model id or path), continue that run from its checkpoint and training
-    state for the spec's budget; the result replaces it unless the spec names a new id.
+    state for the spec's budget; the result replaces it unless the spec names a new id. Without
+    ``overwrite``, an id that already names a model in the folder is refused, unless it is the
+    one being resumed. The id is checked, and locked against other runs, before any work starts.
+
+    A save that fails (a full or read-only disk) leaves any earlier model as it was and keeps
+    the run in a temporary folder: ``RunResult.save_error`` says so and where.
     """
-    data = load_training_data(spec, spec.model_config)
-    base_wall = 0.0
-    if resume:
-        model, base_card = load_checkpoint(resume)
-        base_wall = base_card.wall_time_s
-        state_path = training_state_path(find_card(resume))
-        if not state_path.exists():
-            raise StudioError(f"'{base_card.id}' has no saved training state to resume from")
-        state = load_file(str(state_path))
-        spec = dataclasses.replace(spec, id=spec.id or base_card.id)
-        recorded = base_card.train.get("training", {})
-    else:
-        model_cls = model_class(arch_for(spec.family, spec.dataset))
-        config, _ = model_cls.split_settings(model_config_for(spec, data))
-        model = build_model(model_cls.arch, config, seed=spec.seed)
-        state, recorded = None, {}
-    check_data_fits(model, data)
-    _, asked = model.split_settings(spec.model_config)
-    training = config_from_dict(model.Training, recorded | asked)
-    device = pick_device(spec.device)
-    trainer = Trainer(
-        model,
-        data.x,
-        training=training,
-        steps=spec.steps,
-        seconds=spec.seconds,
-        batch_size=spec.batch_size,
-        seed=spec.seed,
-        device=device,
+    folder = Path(out_dir) if out_dir else user_models_dir()
+    base_path = find_card(resume) if resume else None
+    base_card = read_card(base_path) if base_path else None
+    spec = dataclasses.replace(
+        spec, id=check_id(spec.id or (base_card.id if base_card else default_id(spec)))
     )
-    if state is not None:
-        trainer.load_training_state(state)
-    if trainer_ready:
-        trainer_ready(trainer)
-    reports: list[StepReport] = []
-    error = None
-    start = time.perf_counter()
+    with model_lock(folder, spec.id):
+        sweep_stale(folder)
+        card_path = folder / f"{spec.id}.json"
+        continues_itself = base_path is not None and base_path.resolve() == card_path.resolve()
+        if card_path.exists() and not (overwrite or continues_itself):
+            raise StudioError(
+                f"there is already a model called '{spec.id}' in {folder}; pick another name, "
+                f"replace it (--overwrite) or continue it (--resume {spec.id})"
+            )
+        data = load_training_data(spec, spec.model_config)
+        if base_path is not None:
+            model, _ = load_checkpoint(base_path)
+            state = read_training_state(base_path, base_card)
+            recorded = base_card.train.get("training", {})
+        else:
+            model_cls = model_class(arch_for(spec.family, spec.dataset))
+            config, _ = model_cls.split_settings(model_config_for(spec, data))
+            model = build_model(model_cls.arch, config, seed=spec.seed)
+            state, recorded = None, {}
+        check_data_fits(model, data)
+        _, asked = model.split_settings(spec.model_config)
+        training = config_from_dict(model.Training, recorded | asked)
+        device = pick_device(spec.device)
+        trainer = Trainer(
+            model,
+            data.x,
+            training=training,
+            steps=spec.steps,
+            seconds=spec.seconds,
+            batch_size=spec.batch_size,
+            seed=spec.seed,
+            device=device,
+        )
+        if state is not None:
+            trainer.load_training_state(state)
+        if trainer_ready:
+            trainer_ready(trainer)
+        reports: list[StepReport] = []
+        error = None
+        start = time.perf_counter()
+        try:
+            for report in trainer:
+                reports.append(report)
+                if on_report:
+                    on_report(report)
+        except TrainingDiverged as err:
+            error = str(err)
+        wall = time.perf_counter() - start
+        card = ModelCard(
+            id=spec.id,
+            arch=model.arch,
+            family=model.family,
+            config={},
+            dataset={"name": data.name, "options": data.options},
+            train=dataclasses.asdict(spec)
+            | {
+                "training": dataclasses.asdict(training),
+                "objectives": [dataclasses.asdict(o) for o in model.objectives()],
+            },
+            seed=spec.seed,
+            steps=trainer.step,
+            wall_time_s=round(wall + (base_card.wall_time_s if base_card else 0.0), 3),
+            device=str(device),
+            command=spec.command(),
+            final_terms=_final_terms(reports),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            notes=error or "",
+        )
+        model.eval()
+        saved, save_error = _save(model, card, folder, trainer.training_state())
+    return RunResult(card, saved, reports, trainer.stopped, error, save_error)
+
+
+def _save(
+    model: GenerativeModel, card: ModelCard, folder: Path, training_state: dict[str, torch.Tensor]
+) -> tuple[Path | None, str | None]:
+    """Save into ``folder``; when that fails (a full or read-only disk), into a new folder under
+    the system's temporary folder. Where the run is (None: nowhere), and what went wrong."""
     try:
-        for report in trainer:
-            reports.append(report)
-            if on_report:
-                on_report(report)
-    except TrainingDiverged as err:
-        error = str(err)
-    wall = time.perf_counter() - start
-    spec = dataclasses.replace(spec, id=spec.id or default_id(spec))
-    card = ModelCard(
-        id=spec.id,
-        arch=model.arch,
-        family=model.family,
-        config={},
-        dataset={"name": data.name, "options": data.options},
-        train=dataclasses.asdict(spec)
-        | {
-            "training": dataclasses.asdict(training),
-            "objectives": [dataclasses.asdict(o) for o in model.objectives()],
-        },
-        seed=spec.seed,
-        steps=trainer.step,
-        wall_time_s=round(wall + base_wall, 3),
-        device=str(device),
-        command=spec.command(),
-        final_terms=_final_terms(reports),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        notes=error or "",
-    )
-    model.eval()
-    card_path = save_checkpoint(model, card, out_dir)
-    atomic_write_bytes(training_state_path(card_path), save(trainer.training_state()))
-    return RunResult(card, card_path, reports, trainer.stopped, error)
+        return save_checkpoint(model, card, folder, training_state=training_state), None
+    except OSError as err:
+        why = (
+            f"could not save '{card.id}' in {folder} ({err.strerror or err}); nothing there changed"
+        )
+    aside = None
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=f"latent-studio-{card.id}-"))
+        card_path = save_checkpoint(model, card, aside, training_state=training_state)
+    except (OSError, StudioError) as err:
+        if aside:
+            shutil.rmtree(aside, ignore_errors=True)
+        reason = getattr(err, "strerror", None) or err
+        return (
+            None,
+            f"{why}, and the run could not be kept in {tempfile.gettempdir()} either ({reason})",
+        )
+    return card_path, f"{why}. The run is kept in {aside}: move its files into {folder} later"
 
 
 def _final_terms(reports: list[StepReport], window: int = 20) -> dict[str, float]:
@@ -370,10 +415,6 @@ def _final_terms(reports: list[StepReport], window: int = 20) -> dict[str, float
     if not tail:
         return {}
     return {k: round(sum(r.terms[k] for r in tail) / len(tail), 6) for k in tail[0].terms}
-
-
-def training_state_path(card_path: Path) -> Path:
-    return card_path.with_suffix(".train.safetensors")
 
 
 def check_data_fits(model: GenerativeModel, data: Dataset) -> None:
@@ -454,11 +495,15 @@ class BackgroundRun:
         _lower_thread_priority()
         try:
             self.result = run_training(
-                self.spec, out_dir=out_dir, on_report=self._report, trainer_ready=self._ready
+                self.spec,
+                out_dir=out_dir,
+                on_report=self._report,
+                trainer_ready=self._ready,
+                overwrite=False,  # the app always means a new model
             )
             self.error = self.result.error
             self._publish_preview()
-        except StudioError as err:
+        except (StudioError, OSError) as err:  # OSError: the data could not be read
             self.error = str(err)
 
     def _report(self, report: StepReport) -> None:

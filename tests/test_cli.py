@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio import train
+from studio.checkpoints import read_card, weights_path
 from studio.cli import ProgressLine, main
 from studio.recipe import recipe_from_png
 from studio.train import StepReport
@@ -52,8 +54,8 @@ def trained(tmp_path_factory):
 
 def test_train_writes_checkpoint_and_card(trained):
     for family in ("vae", "gan", "mlp"):
-        assert (trained / f"t-{family}.safetensors").exists()
-        assert (trained / f"t-{family}.json").exists()
+        card_path = trained / f"t-{family}.json"
+        assert card_path.exists() and weights_path(card_path).exists()
 
 
 def test_render_writes_a_png_with_its_recipe(trained, tmp_path):
@@ -277,3 +279,35 @@ def test_png_recipe_reading_refuses_foreign_files():
         recipe_from_png(buffer.getvalue())
     with pytest.raises(StudioError, match="not a readable PNG"):
         recipe_from_png(b"not an image")
+
+
+# ---------------------------------------------------------------- nothing a user does loses work
+
+_TINY_GAN = ["train", "--model", "gan", "--dataset", "toy2d", "--set", "width=8", "--steps", "2"]
+
+
+def test_training_an_existing_id_is_refused_unless_overwrite_or_resume_says_so(studio_home, capsys):
+    assert main([*_TINY_GAN, "--id", "mine"]) == 0
+    card_path = studio_home / "models" / "mine.json"
+    first = read_card(card_path)
+    capsys.readouterr()
+    assert main([*_TINY_GAN, "--id", "mine", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already a model called 'mine'" in err and "--overwrite" in err
+    assert err.count("\n") == 1 and read_card(card_path).sha256 == first.sha256
+    assert main([*_TINY_GAN, "--id", "mine", "--seed", "1", "--overwrite"]) == 0
+    assert read_card(card_path).sha256 != first.sha256
+    assert (
+        main(["train", "--model", "gan", "--dataset", "toy2d", "--resume", "mine", "--steps", "3"])
+        == 0
+    )
+    assert read_card(card_path).steps == 5
+
+
+def test_an_unusable_id_is_refused_before_any_work(monkeypatch, capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the data was loaded for a run that could never be saved")
+
+    monkeypatch.setattr(train, "load_training_data", no_work)
+    assert main([*_TINY_GAN, "--id", "../x"]) == 2
+    assert "not a usable model id" in capsys.readouterr().err
