@@ -123,6 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             on_report=progress,
             resume=args.resume,
             overwrite=args.overwrite,
+            on_notice=lambda text: print(f"note: {text}", file=sys.stderr),
         )
     except OSError as err:  # the data or the studio folder could not be read or written
         where = f" ({err.filename})" if err.filename else ""

@@ -3,9 +3,12 @@
 ``Trainer`` runs a model's ``training_step`` for N steps or S seconds, seeded, and yields every
 step's loss terms. To keep reporting off the hot path it synchronises with the device only every
 ``report_every`` steps (or a quarter second): the terms of the steps in between are stacked on
-the device and copied to the host in one go. At each of those points it also checks that every
-term is finite and, if so, keeps a copy of the weights; a NaN or inf restores that copy and
-stops the run with a plain message.
+the device and copied to the host in one go. At each of those points it checks that every term
+is finite and below ``ABSURD``; at most every ``HEALTH_EVERY_S`` (and at the end) it also checks
+the weights, the optimisers' moments and the model's outputs for fixed codes, and if all are
+sound keeps a copy of the weights. A run that fails a check is restored to that copy, its
+optimisers' moments (as sick as the weights by then) are dropped, and it stops with a plain
+message.
 
 ``TrainSpec`` is a run's recipe (model, data, budget, seed) and ``run_training`` turns it into a
 checkpoint with its card; ``BackgroundRun`` does the same on a thread and streams the reports
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import queue
 import shlex
@@ -28,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -66,6 +70,19 @@ class TrainingDiverged(StudioError):
     pass
 
 
+# A loss term, weight or output this far from zero is a run blowing up, even while finite: the
+# zoo's weights stay under 10 and its losses under 1e3, and a 2-D GAN's points at 1e9 are noise.
+ABSURD = 1e8
+HEALTH_EVERY_S = 0.25
+PROBE_CODES = 8  # fixed codes whose outputs the health check draws
+
+
+def _largest(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The largest magnitude in any of the tensors (0 for none), NaN when one holds a NaN."""
+    peaks = [t.detach().abs().amax().float() for t in tensors if t.numel()]
+    return torch.stack(peaks).amax() if peaks else torch.zeros((), device=device)
+
+
 class Trainer:
     def __init__(
         self,
@@ -98,6 +115,7 @@ class Trainer:
         self.step = start_step
         self._start_step = start_step
         self._stop = threading.Event()
+        self._probe = model.codes(PROBE_CODES, 0)
         # The run's own generators: the global RNG is shared with every other thread.
         self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
@@ -106,7 +124,8 @@ class Trainer:
             o.name: self.training.build(model.parameters_of(o.modules), o.lr)
             for o in model.objectives()
         }
-        self._last_good = self._snapshot()
+        self._last_good = (self.step, self._snapshot())
+        self._last_health = time.perf_counter()
 
     def retrain_with(self, training: TrainingConfig) -> None:
         """Go on with other learning rates or betas from the next step (the Classroom's sliders);
@@ -155,24 +174,24 @@ class Trainer:
             pending.append((self.step, now - start, terms))
             finished = self._progress(now - start) >= 1.0 or self.stopped
             if finished or len(pending) >= self.report_every or now - last_sync > 0.25:
-                yield from self._flush(pending)
+                thorough = finished or now - self._last_health >= HEALTH_EVERY_S
+                yield from self._flush(pending, thorough=thorough)
                 pending, last_sync = [], now
             if finished:
                 return
 
-    def _flush(self, pending: list) -> Iterator[StepReport]:
-        """Copy the pending steps' terms to the host in one transfer, check them, report them."""
+    def _flush(self, pending: list, *, thorough: bool) -> Iterator[StepReport]:
+        """Copy the pending steps' terms (and, ``thorough``, the health figures) to the host in
+        one transfer, check them, report them."""
         keys = list(pending[0][2])
         flat = torch.cat([torch.cat([t[k].reshape(-1).float() for k in keys]) for *_, t in pending])
-        values = flat.view(len(pending), -1).cpu()
-        if not torch.isfinite(values).all():
-            bad_row = int((~torch.isfinite(values)).any(1).nonzero()[0])
-            self.model.load_state_dict(self._last_good)
-            raise TrainingDiverged(
-                f"training diverged at step {pending[bad_row][0]}: a loss term became NaN or "
-                "infinite. The weights from before it were kept; try a lower learning rate."
-            )
-        self._last_good = self._snapshot()
+        health = self._health() if thorough else flat[:0]
+        host = torch.cat([flat, health]).cpu()
+        values = host[: flat.numel()].view(len(pending), -1)
+        self._check(values, [step for step, *_ in pending], host[flat.numel() :].tolist())
+        if thorough:
+            self._last_good = (self.step, self._snapshot())
+            self._last_health = time.perf_counter()
         sizes = [pending[0][2][k].numel() for k in keys]
         for (step, elapsed, terms), row in zip(pending, values.tolist(), strict=True):
             report = StepReport(step, elapsed, self._progress(elapsed), {}, {})
@@ -184,6 +203,56 @@ class Trainer:
                     report.vectors[key] = row[i : i + size]
                 i += size
             yield report
+
+    @torch.no_grad()
+    def _health(self) -> torch.Tensor:
+        """The largest magnitude among the weights, the outputs for ``PROBE_CODES`` fixed codes
+        and the optimisers' moments: three numbers, still on the device (NaN when any is NaN)."""
+        was_training = self.model.training
+        self.model.eval()  # eval: a batch-norm layer must not learn from the probe
+        try:
+            outputs = self.model.decode(self._probe)
+        finally:
+            self.model.train(was_training)
+        moments = [
+            value
+            for optimizer in self.optimizers.values()
+            for state in optimizer.state.values()
+            for value in state.values()
+            if torch.is_tensor(value) and value.is_floating_point() and value.dim() > 0
+        ]
+        parts = [list(self.model.parameters()), [outputs], moments]
+        return torch.stack([_largest(tensors, self.device) for tensors in parts])
+
+    def _check(self, values: torch.Tensor, steps: list[int], health: list[float]) -> None:
+        """Raise TrainingDiverged, restoring the last sound weights, if anything is unsound."""
+        sound = torch.isfinite(values) & (values.abs() <= ABSURD)
+        if not sound.all():
+            row = int((~sound).any(1).nonzero()[0])
+            worst = values[row][~sound[row]][0].item()
+            what = "became NaN or infinite" if not math.isfinite(worst) else f"reached {worst:.3g}"
+            self._diverge(steps[row], f"a loss term {what}")
+        if not health:
+            return
+        weights, outputs, moments = health
+        named = [(weights, "the weights"), (outputs, "the model's outputs")]
+        for value, name in [*named, (moments, "the optimiser's moments")]:
+            if not math.isfinite(value):
+                self._diverge(steps[-1], f"{name} became NaN or infinite")
+        for value, name in named:  # moments hold squared gradients: large is not yet wrong
+            if value > ABSURD:
+                self._diverge(steps[-1], f"{name} grew to {value:.3g}")
+
+    def _diverge(self, step: int, what: str) -> NoReturn:
+        good_step, weights = self._last_good
+        self.model.load_state_dict(weights)
+        self.step = good_step
+        for optimizer in self.optimizers.values():
+            optimizer.state.clear()  # a resumed or continued run starts its moments afresh
+        raise TrainingDiverged(
+            f"training diverged at step {step}: {what}. The weights from step {good_step} were "
+            "kept; try a lower learning rate."
+        )
 
     # -- resuming
 
@@ -208,6 +277,7 @@ class Trainer:
             self.noise.set_state(noise)
         self.sampler.set_state(state["rng.sampler"])
         self.step = self._start_step = int(state["step"])
+        self._last_good = (self.step, self._last_good[1])
         for name, opt in self.optimizers.items():
             sd = opt.state_dict()
             for key, value in state.items():
@@ -293,6 +363,7 @@ def run_training(
     trainer_ready: Callable[[Trainer], None] | None = None,
     resume: str | None = None,
     overwrite: bool = True,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Train the recipe and save the model (also when stopped early or diverged).
 
@@ -301,8 +372,9 @@ def run_training(
     ``overwrite``, an id that already names a model in the folder is refused, unless it is the
     one being resumed. The id is checked, and locked against other runs, before any work starts.
 
-    A save that fails (a full or read-only disk) leaves any earlier model as it was and keeps
-    the run in a temporary folder: ``RunResult.save_error`` says so and where.
+    What the user should know but that stops nothing (optimiser moments dropped) goes to ``on_notice`` as it is found and onto the card's notes. A save that fails
+    (a full or read-only disk) leaves any earlier model as it was and keeps the run in a
+    temporary folder: ``RunResult.save_error`` says so and where.
     """
     folder = Path(out_dir) if out_dir else user_models_dir()
     base_path = find_card(resume) if resume else None
@@ -310,6 +382,13 @@ def run_training(
     spec = dataclasses.replace(
         spec, id=check_id(spec.id or (base_card.id if base_card else default_id(spec)))
     )
+    notices: list[str] = []
+
+    def notice(text: str) -> None:
+        notices.append(text)
+        if on_notice:
+            on_notice(text)
+
     with model_lock(folder, spec.id):
         sweep_stale(folder)
         card_path = folder / f"{spec.id}.json"
@@ -322,7 +401,7 @@ def run_training(
         data = load_training_data(spec, spec.model_config)
         if base_path is not None:
             model, _ = load_checkpoint(base_path)
-            state = read_training_state(base_path, base_card)
+            state = _sound_moments(read_training_state(base_path, base_card), spec.id, notice)
             recorded = base_card.train.get("training", {})
         else:
             model_cls = model_class(arch_for(spec.family, spec.dataset))
@@ -376,11 +455,26 @@ def run_training(
             command=spec.command(),
             final_terms=_final_terms(reports),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            notes=error or "",
+            notes=" ".join([*notices, *([error] if error else [])]),
         )
         model.eval()
         saved, save_error = _save(model, card, folder, trainer.training_state())
     return RunResult(card, saved, reports, trainer.stopped, error, save_error)
+
+
+def _sound_moments(
+    state: dict[str, torch.Tensor], model_id: str, notice: Callable[[str], None]
+) -> dict[str, torch.Tensor]:
+    """The saved training state, less its optimiser moments when a diverged run left none or
+    non-finite ones (resuming with those diverges at once); ``notice`` says so."""
+    moments = [v for k, v in state.items() if k.startswith("optim.")]
+    if moments and all(torch.isfinite(v).all() for v in moments):
+        return state
+    notice(
+        f"'{model_id}' resumes with fresh optimiser moments: its last run diverged, so the "
+        "moments it ended with were not kept."
+    )
+    return {k: v for k, v in state.items() if not k.startswith("optim.")}
 
 
 def _save(
