@@ -49,6 +49,7 @@ from studio.checkpoints import (
     user_models_dir,
 )
 from studio.data import Dataset, load_dataset
+from studio.data.folder import skipped_note
 from studio.device import pick_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
@@ -372,7 +373,8 @@ def run_training(
     ``overwrite``, an id that already names a model in the folder is refused, unless it is the
     one being resumed. The id is checked, and locked against other runs, before any work starts.
 
-    What the user should know but that stops nothing (optimiser moments dropped) goes to ``on_notice`` as it is found and onto the card's notes. A save that fails
+    What the user should know but that stops nothing (pictures skipped, optimiser moments
+    dropped) goes to ``on_notice`` as it is found and onto the card's notes. A save that fails
     (a full or read-only disk) leaves any earlier model as it was and keeps the run in a
     temporary folder: ``RunResult.save_error`` says so and where.
     """
@@ -399,6 +401,8 @@ def run_training(
                 f"replace it (--overwrite) or continue it (--resume {spec.id})"
             )
         data = load_training_data(spec, spec.model_config)
+        if data.problems:
+            notice(f"{data.options['source']}: {skipped_note(data.problems, len(data))}")
         if base_path is not None:
             model, _ = load_checkpoint(base_path)
             state = _sound_moments(read_training_state(base_path, base_card), spec.id, notice)

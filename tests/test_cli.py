@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from studio import train
-from studio.checkpoints import read_card, weights_path
+from studio.checkpoints import read_card, user_models_dir, weights_path
 from studio.cli import ProgressLine, main
 from studio.recipe import recipe_from_png
 from studio.train import StepReport
@@ -311,3 +311,24 @@ def test_an_unusable_id_is_refused_before_any_work(monkeypatch, capsys):
     monkeypatch.setattr(train, "load_training_data", no_work)
     assert main([*_TINY_GAN, "--id", "../x"]) == 2
     assert "not a usable model id" in capsys.readouterr().err
+
+
+def _png(colour):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pictures_skipped_in_a_training_folder_are_counted_and_named(tmp_path, capsys):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(16):
+        (pictures / f"ok{i:02d}.png").write_bytes(_png((i * 15, 0, 0)))
+    for name in ("broken.png", "empty.jpg"):
+        (pictures / name).write_bytes(b"\x89PNG not really")
+    args = ["train", "--model", "vae", "--dataset", "folder", "--data", str(pictures)]
+    assert main([*args, "--set", "width=4", "--steps", "1", "--id", "cats"]) == 0
+    err = capsys.readouterr().err
+    note = "2 of 18 pictures were skipped: broken.png: not a readable image; empty.jpg"
+    assert f"note: pictures: {note}" in err
+    assert note in read_card(user_models_dir() / "cats.json").notes
