@@ -136,11 +136,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         id=args.id or "",
     )
     progress = ProgressLine()
-    result = run_training(spec, out_dir=args.out, on_report=progress, resume=args.resume)
+    try:
+        result = run_training(
+            spec,
+            out_dir=args.out,
+            on_report=progress,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            on_notice=lambda text: print(f"note: {text}", file=sys.stderr),
+        )
+    except OSError as err:  # the data or the studio folder could not be read or written
+        where = f" ({err.filename})" if err.filename else ""
+        raise StudioError(f"{err.strerror or err}{where}") from None
     if result.reports:
         progress(result.reports[-1], final=True)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
+    if result.save_error:
+        print(f"error: {result.save_error}", file=sys.stderr)
+        return 2
     print(
         f"saved {result.card.id} ({result.card.steps} steps, {result.card.wall_time_s:.1f} s) "
         f"to {result.card_path}"
@@ -229,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a dataset option, e.g. --data-option n=2000",
     )
     train.add_argument("--id", help="the model's name (default: family-dataset-time)")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace the model already called --id"
+    )
     train.add_argument("--out", type=Path, help="folder for the checkpoint (default: studio home)")
     train.add_argument("--resume", metavar="ID_OR_PATH", help="continue a run from its checkpoint")
     train.set_defaults(handler=cmd_train)

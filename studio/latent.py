@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -26,7 +27,7 @@ from studio.data import load_dataset
 from studio.data.folder import fit_picture
 from studio.errors import StudioError
 from studio.models import GenerativeModel, SliderAxes
-from studio.paths import atomic_write_bytes, studio_dir
+from studio.paths import atomic_write_bytes, studio_home
 
 AXES_VERSION = "1"
 PROBE_EXAMPLES = 512  # training examples a VAE measures its dimensions' KL on
@@ -46,7 +47,7 @@ def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     measures its dimensions on) or a bare model (its weights are hashed; its own samples stand
     in for data). Finding them can take a second (a GAN's PCA, a VAE's KL over its data), so
     they are kept in memory and in ``<studio home>/cache/axes/<sha256>-<limit>.safetensors``; a
-    cache that cannot be read is found again.
+    cache that cannot be read is found again, and one that cannot be written is not kept.
     """
     model = getattr(loaded_or_model, "model", loaded_or_model)
     if not 1 <= limit <= 256:
@@ -56,12 +57,13 @@ def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    path = studio_dir("cache") / "axes" / f"{sha}-{limit}.safetensors"
+    path = studio_home() / "cache" / "axes" / f"{sha}-{limit}.safetensors"  # made on write
     found = _read_axes(path)
     if found is None:
         card = getattr(loaded_or_model, "card", None)
         found = model.slider_axes(limit, lambda: _training_sample(model, card))
-        atomic_write_bytes(path, _axes_bytes(found))
+        with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
+            atomic_write_bytes(path, _axes_bytes(found))
     with _memo_lock:
         _memo[key] = found
     return found

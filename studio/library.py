@@ -1,13 +1,17 @@
 """The user's trained models and uploaded training data, as files.
 
-A model in ``<studio home>/models`` is ``<id>.json`` (the card) beside ``<id>.safetensors``,
-maybe with ``<id>.train.safetensors`` (optimiser state, for resuming) and a contact sheet
+A model in ``<studio home>/models`` is ``<id>.json`` (the card) and the files it names: its
+weights and maybe its optimiser state for resuming (``<id>@<sha>.safetensors`` and
+``<id>@<sha>.train.safetensors``; ``<id>.safetensors`` and ``<id>.train.safetensors`` for cards
+from before versioned saves, see ``studio.checkpoints``), with maybe a contact sheet
 (``<id>.png`` or ``<id>.contact.png``). Shipped models in ``pretrained/`` are read-only here.
 
-Renaming keeps the weights' bytes (so the card's sha256 still holds; the id inside the
-safetensors metadata keeps the old name, which nothing reads). It goes in an order where a crash
-at any point leaves every model either whole under one of its names or not listed at all:
-write the new card, move the other files, then remove the old card.
+Renaming and deleting hold the model's lock, so no run is writing it meanwhile. Renaming keeps
+the weights' bytes (so the card's sha256 still holds; the id inside the safetensors metadata
+keeps the old name, which nothing reads) and saves them under the new id as any save is, before
+the old card goes: a crash at any point leaves every model whole under one of its names, or
+both. Deleting removes the card first, so a crash leaves at most files no card names, which the
+next run's sweep removes.
 
 Pictures uploaded for a run are kept in ``<studio home>/uploads/<run id>/`` so that the run's
 card (``--data <that path>``) reproduces it.
@@ -24,16 +28,21 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from studio.checkpoints import (
+    STATE_SUFFIX,
+    WEIGHTS_SUFFIX,
     ModelCard,
     check_id,
     list_cards,
+    model_lock,
+    payload_files,
     read_card,
+    read_payload,
     user_models_dir,
-    weights_path,
+    write_model,
 )
 from studio.errors import StudioError
-from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text, studio_dir
-from studio.train import TrainSpec, training_state_path
+from studio.paths import PRETRAINED_DIR, atomic_write_bytes, studio_dir
+from studio.train import TrainSpec
 
 CONTACT_SHEET_SUFFIXES = (".png", ".contact.png")
 UPLOADS = "uploads"
@@ -44,10 +53,13 @@ MAX_EXTENSION = 10
 
 
 def model_files(card_path: Path) -> list[Path]:
-    """Every file that belongs to the model whose card is ``card_path`` (the card last)."""
-    stem = card_path.with_suffix("")
-    extras = [stem.with_name(stem.name + suffix) for suffix in CONTACT_SHEET_SUFFIXES]
-    return [weights_path(card_path), training_state_path(card_path), *extras, card_path]
+    """Every file that is, or was, part of the model whose card is ``card_path``, the card
+    last: the files it names, earlier versions' (``<id>@...``, and the fixed names cards used
+    before versioned saves), its contact sheets."""
+    versions = sorted(card_path.parent.glob(f"{card_path.stem}@*"))
+    before = [card_path.with_suffix(WEIGHTS_SUFFIX), card_path.with_suffix(STATE_SUFFIX)]
+    files = [*payload_files(card_path), *versions, *before, *_sheets(card_path), card_path]
+    return list(dict.fromkeys(files))
 
 
 def user_card_path(model_id: str) -> Path:
@@ -72,8 +84,8 @@ def check_new_id(model_id: str) -> str:
     model_id = check_id(model_id.strip())
     if model_id.endswith(".train"):
         raise StudioError(f"'{model_id}' would clash with a training-state file; pick another name")
-    taken = user_models_dir() / f"{model_id}.json"
-    if any(path.exists() for path in model_files(taken)) or (PRETRAINED_DIR / taken.name).exists():
+    card = f"{model_id}.json"
+    if (user_models_dir() / card).exists() or (PRETRAINED_DIR / card).exists():
         raise StudioError(f"there is already a model called '{model_id}'; pick another name")
     return model_id
 
@@ -84,14 +96,33 @@ def rename_model(old_id: str, new_id: str) -> Path:
     if new_id.strip() == old_id:
         return old_card
     new_id = check_new_id(new_id)
-    new_card = old_card.with_name(f"{new_id}.json")
-    card = read_card(old_card)
-    atomic_write_text(new_card, _renamed(card, new_id).to_json())
-    for old, new in zip(model_files(old_card)[:-1], model_files(new_card)[:-1], strict=True):
-        if old.exists():
-            os.replace(old, new)
-    old_card.unlink()
+    folder = old_card.parent
+    with model_lock(folder, old_id), model_lock(folder, new_id):
+        new_id = check_new_id(new_id)  # again: a run may have saved it before we held the lock
+        new_card = folder / f"{new_id}.json"
+        card = read_card(old_card)
+        write_model(new_card, _renamed(card, new_id), *read_payload(old_card, card))
+        for old, new in zip(_sheets(old_card), _sheets(new_card), strict=True):
+            if old.exists():
+                os.replace(old, new)
+        _remove(old_card)
     return new_card
+
+
+def _sheets(card_path: Path) -> list[Path]:
+    stem = card_path.with_suffix("")
+    return [stem.with_name(stem.name + suffix) for suffix in CONTACT_SHEET_SUFFIXES]
+
+
+def _remove(card_path: Path) -> list[Path]:
+    """Remove a model's files, the card first (see the module doc); returns those removed."""
+    files = model_files(card_path)
+    removed = []
+    for path in [card_path, *files[:-1]]:
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _renamed(card: ModelCard, new_id: str) -> ModelCard:
@@ -110,11 +141,8 @@ def delete_model(model_id: str) -> list[Path]:
     unless another model's recipe still names them; returns the paths removed."""
     card_path = user_card_path(model_id)
     data_path = _uploads_of(card_path)
-    removed = []
-    for path in model_files(card_path):
-        if path.exists():
-            path.unlink()
-            removed.append(path)
+    with model_lock(card_path.parent, model_id):
+        removed = _remove(card_path)
     if data_path and not any(card.train.get("data_path") == data_path for card in user_models()):
         removed += discard_uploads(Path(data_path))
     return removed

@@ -2,14 +2,19 @@
 
 Every file a user owns lives under the studio folder (``STUDIO_HOME``, default
 ``~/.latent-studio``). Writes are atomic: a temporary file beside the target, flushed and
-fsynced, then renamed over it, so a crash never leaves half a checkpoint behind.
+fsynced, then renamed over it, so a crash never leaves half a file behind. Writers that must
+not overlap hold an OS lock (``held``) that the kernel drops when its process dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -29,6 +34,16 @@ def studio_dir(name: str) -> Path:
     return path
 
 
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{16}\.tmp$")
+
+
+def temporary_target(name: str) -> str | None:
+    """The name of the file a temporary of ``atomic_write`` was to become (None for any other
+    name), so that what a killed write left behind can be told apart and swept."""
+    match = _TEMPORARY.match(name)
+    return match["target"] if match else None
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, then rename it over.
 
@@ -46,7 +61,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the error that got us here is the one to report
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -56,3 +72,56 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames already done in ``folder`` durable before the next one (where the OS
+    lets a folder be opened for that; elsewhere a rename is as durable as it gets)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+# ---------------------------------------------------------------- locks
+
+_holders: dict[Path, int] = {}  # lock file -> the thread of this process that holds it
+_holders_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def held(lock_path: Path) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the block; yields False, holding
+    nothing, when another process or thread has it. Never waits.
+
+    Re-entrant in the thread that holds it (a run's save inside the run). The kernel drops the
+    lock when its process dies, even by ``kill -9``, so a stale lock file means nothing. Lock
+    files are left in place: removing one while another process waits on it would let two in.
+    Creating the lock file can raise OSError (a read-only or missing folder).
+    """
+    key = Path(os.path.abspath(lock_path))
+    me = threading.get_ident()
+    with _holders_guard:
+        again = _holders.get(key) == me
+    if again:
+        yield True
+        return
+    handle = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(handle)
+        if not isinstance(err, BlockingIOError):
+            raise
+        yield False
+        return
+    with _holders_guard:
+        _holders[key] = me
+    try:
+        yield True
+    finally:
+        with _holders_guard:
+            del _holders[key]
+        os.close(handle)  # closing the last descriptor releases the lock

@@ -3,9 +3,12 @@
 ``Trainer`` runs a model's ``training_step`` for N steps or S seconds, seeded, and yields every
 step's loss terms. To keep reporting off the hot path it synchronises with the device only every
 ``report_every`` steps (or a quarter second): the terms of the steps in between are stacked on
-the device and copied to the host in one go. At each of those points it also checks that every
-term is finite and, if so, keeps a copy of the weights; a NaN or inf restores that copy and
-stops the run with a plain message.
+the device and copied to the host in one go. At each of those points it checks that every term
+is finite and below ``ABSURD``; at most every ``HEALTH_EVERY_S`` (and at the end) it also checks
+the weights, the optimisers' moments and the model's outputs for fixed codes, and if all are
+sound keeps a copy of the weights. A run that fails a check is restored to that copy, its
+optimisers' moments (as sick as the weights by then) are dropped, and it stops with a plain
+message.
 
 ``TrainSpec`` is a run's recipe (model, data, budget, seed) and ``run_training`` turns it into a
 checkpoint with its card; ``BackgroundRun`` does the same on a thread and streams the reports
@@ -16,34 +19,41 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import queue
 import shlex
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
-from safetensors.torch import load_file, save
 
 from studio.checkpoints import (
     ModelCard,
+    check_id,
     find_card,
     load_checkpoint,
+    model_lock,
+    read_card,
+    read_training_state,
     save_checkpoint,
+    sweep_stale,
     user_models_dir,
 )
 from studio.data import Dataset, load_dataset
+from studio.data.folder import skipped_note
 from studio.device import pick_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
 from studio.models.base import TrainingConfig, config_from_dict
-from studio.paths import atomic_write_bytes
 
 # ---------------------------------------------------------------- the loop
 
@@ -59,6 +69,19 @@ class StepReport:
 
 class TrainingDiverged(StudioError):
     pass
+
+
+# A loss term, weight or output this far from zero is a run blowing up, even while finite: the
+# zoo's weights stay under 10 and its losses under 1e3, and a 2-D GAN's points at 1e9 are noise.
+ABSURD = 1e8
+HEALTH_EVERY_S = 0.25
+PROBE_CODES = 8  # fixed codes whose outputs the health check draws
+
+
+def _largest(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The largest magnitude in any of the tensors (0 for none), NaN when one holds a NaN."""
+    peaks = [t.detach().abs().amax().float() for t in tensors if t.numel()]
+    return torch.stack(peaks).amax() if peaks else torch.zeros((), device=device)
 
 
 class Trainer:
@@ -93,6 +116,7 @@ class Trainer:
         self.step = start_step
         self._start_step = start_step
         self._stop = threading.Event()
+        self._probe = model.codes(PROBE_CODES, 0)
         # The run's own generators: the global RNG is shared with every other thread.
         self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
@@ -101,7 +125,8 @@ class Trainer:
             o.name: self.training.build(model.parameters_of(o.modules), o.lr)
             for o in model.objectives()
         }
-        self._last_good = self._snapshot()
+        self._last_good = (self.step, self._snapshot())
+        self._last_health = time.perf_counter()
 
     def retrain_with(self, training: TrainingConfig) -> None:
         """Go on with other learning rates or betas from the next step (the Classroom's sliders);
@@ -150,24 +175,24 @@ class Trainer:
             pending.append((self.step, now - start, terms))
             finished = self._progress(now - start) >= 1.0 or self.stopped
             if finished or len(pending) >= self.report_every or now - last_sync > 0.25:
-                yield from self._flush(pending)
+                thorough = finished or now - self._last_health >= HEALTH_EVERY_S
+                yield from self._flush(pending, thorough=thorough)
                 pending, last_sync = [], now
             if finished:
                 return
 
-    def _flush(self, pending: list) -> Iterator[StepReport]:
-        """Copy the pending steps' terms to the host in one transfer, check them, report them."""
+    def _flush(self, pending: list, *, thorough: bool) -> Iterator[StepReport]:
+        """Copy the pending steps' terms (and, ``thorough``, the health figures) to the host in
+        one transfer, check them, report them."""
         keys = list(pending[0][2])
         flat = torch.cat([torch.cat([t[k].reshape(-1).float() for k in keys]) for *_, t in pending])
-        values = flat.view(len(pending), -1).cpu()
-        if not torch.isfinite(values).all():
-            bad_row = int((~torch.isfinite(values)).any(1).nonzero()[0])
-            self.model.load_state_dict(self._last_good)
-            raise TrainingDiverged(
-                f"training diverged at step {pending[bad_row][0]}: a loss term became NaN or "
-                "infinite. The weights from before it were kept; try a lower learning rate."
-            )
-        self._last_good = self._snapshot()
+        health = self._health() if thorough else flat[:0]
+        host = torch.cat([flat, health]).cpu()
+        values = host[: flat.numel()].view(len(pending), -1)
+        self._check(values, [step for step, *_ in pending], host[flat.numel() :].tolist())
+        if thorough:
+            self._last_good = (self.step, self._snapshot())
+            self._last_health = time.perf_counter()
         sizes = [pending[0][2][k].numel() for k in keys]
         for (step, elapsed, terms), row in zip(pending, values.tolist(), strict=True):
             report = StepReport(step, elapsed, self._progress(elapsed), {}, {})
@@ -179,6 +204,56 @@ class Trainer:
                     report.vectors[key] = row[i : i + size]
                 i += size
             yield report
+
+    @torch.no_grad()
+    def _health(self) -> torch.Tensor:
+        """The largest magnitude among the weights, the outputs for ``PROBE_CODES`` fixed codes
+        and the optimisers' moments: three numbers, still on the device (NaN when any is NaN)."""
+        was_training = self.model.training
+        self.model.eval()  # eval: a batch-norm layer must not learn from the probe
+        try:
+            outputs = self.model.decode(self._probe)
+        finally:
+            self.model.train(was_training)
+        moments = [
+            value
+            for optimizer in self.optimizers.values()
+            for state in optimizer.state.values()
+            for value in state.values()
+            if torch.is_tensor(value) and value.is_floating_point() and value.dim() > 0
+        ]
+        parts = [list(self.model.parameters()), [outputs], moments]
+        return torch.stack([_largest(tensors, self.device) for tensors in parts])
+
+    def _check(self, values: torch.Tensor, steps: list[int], health: list[float]) -> None:
+        """Raise TrainingDiverged, restoring the last sound weights, if anything is unsound."""
+        sound = torch.isfinite(values) & (values.abs() <= ABSURD)
+        if not sound.all():
+            row = int((~sound).any(1).nonzero()[0])
+            worst = values[row][~sound[row]][0].item()
+            what = "became NaN or infinite" if not math.isfinite(worst) else f"reached {worst:.3g}"
+            self._diverge(steps[row], f"a loss term {what}")
+        if not health:
+            return
+        weights, outputs, moments = health
+        named = [(weights, "the weights"), (outputs, "the model's outputs")]
+        for value, name in [*named, (moments, "the optimiser's moments")]:
+            if not math.isfinite(value):
+                self._diverge(steps[-1], f"{name} became NaN or infinite")
+        for value, name in named:  # moments hold squared gradients: large is not yet wrong
+            if value > ABSURD:
+                self._diverge(steps[-1], f"{name} grew to {value:.3g}")
+
+    def _diverge(self, step: int, what: str) -> NoReturn:
+        good_step, weights = self._last_good
+        self.model.load_state_dict(weights)
+        self.step = good_step
+        for optimizer in self.optimizers.values():
+            optimizer.state.clear()  # a resumed or continued run starts its moments afresh
+        raise TrainingDiverged(
+            f"training diverged at step {step}: {what}. The weights from step {good_step} were "
+            "kept; try a lower learning rate."
+        )
 
     # -- resuming
 
@@ -203,6 +278,7 @@ class Trainer:
             self.noise.set_state(noise)
         self.sampler.set_state(state["rng.sampler"])
         self.step = self._start_step = int(state["step"])
+        self._last_good = (self.step, self._last_good[1])
         for name, opt in self.optimizers.items():
             sd = opt.state_dict()
             for key, value in state.items():
@@ -252,10 +328,11 @@ class TrainSpec:
 @dataclass
 class RunResult:
     card: ModelCard
-    card_path: Path
+    card_path: Path | None  # where the model is; None when no save anywhere worked
     reports: list[StepReport]
     stopped_early: bool
-    error: str | None = None
+    error: str | None = None  # why training ended early (it diverged)
+    save_error: str | None = None  # why the model is not where it was asked to go, and where it is
 
 
 def load_training_data(spec: TrainSpec, model_config: dict[str, Any]) -> Dataset:
@@ -286,82 +363,148 @@ def run_training(
     on_report: Callable[[StepReport], None] | None = None,
     trainer_ready: Callable[[Trainer], None] | None = None,
     resume: str | None = None,
+    overwrite: bool = True,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Train the recipe and save the model (also when stopped early or diverged).
 
     With ``resume`` (a model id or path), continue that run from its checkpoint and training
-    state for the spec's budget; the result replaces it unless the spec names a new id.
+    state for the spec's budget; the result replaces it unless the spec names a new id. Without
+    ``overwrite``, an id that already names a model in the folder is refused, unless it is the
+    one being resumed. The id is checked, and locked against other runs, before any work starts.
+
+    What the user should know but that stops nothing (pictures skipped, optimiser moments
+    dropped) goes to ``on_notice`` as it is found and onto the card's notes. A save that fails
+    (a full or read-only disk) leaves any earlier model as it was and keeps the run in a
+    temporary folder: ``RunResult.save_error`` says so and where.
     """
-    data = load_training_data(spec, spec.model_config)
-    base_wall = 0.0
-    if resume:
-        model, base_card = load_checkpoint(resume)
-        base_wall = base_card.wall_time_s
-        state_path = training_state_path(find_card(resume))
-        if not state_path.exists():
-            raise StudioError(f"'{base_card.id}' has no saved training state to resume from")
-        state = load_file(str(state_path))
-        spec = dataclasses.replace(spec, id=spec.id or base_card.id)
-        recorded = base_card.train.get("training", {})
-    else:
-        model_cls = model_class(arch_for(spec.family, spec.dataset))
-        config, _ = model_cls.split_settings(model_config_for(spec, data))
-        model = build_model(model_cls.arch, config, seed=spec.seed)
-        state, recorded = None, {}
-    check_data_fits(model, data)
-    _, asked = model.split_settings(spec.model_config)
-    training = config_from_dict(model.Training, recorded | asked)
-    device = pick_device(spec.device)
-    trainer = Trainer(
-        model,
-        data.x,
-        training=training,
-        steps=spec.steps,
-        seconds=spec.seconds,
-        batch_size=spec.batch_size,
-        seed=spec.seed,
-        device=device,
+    folder = Path(out_dir) if out_dir else user_models_dir()
+    base_path = find_card(resume) if resume else None
+    base_card = read_card(base_path) if base_path else None
+    spec = dataclasses.replace(
+        spec, id=check_id(spec.id or (base_card.id if base_card else default_id(spec)))
     )
-    if state is not None:
-        trainer.load_training_state(state)
-    if trainer_ready:
-        trainer_ready(trainer)
-    reports: list[StepReport] = []
-    error = None
-    start = time.perf_counter()
+    notices: list[str] = []
+
+    def notice(text: str) -> None:
+        notices.append(text)
+        if on_notice:
+            on_notice(text)
+
+    with model_lock(folder, spec.id):
+        sweep_stale(folder)
+        card_path = folder / f"{spec.id}.json"
+        continues_itself = base_path is not None and base_path.resolve() == card_path.resolve()
+        if card_path.exists() and not (overwrite or continues_itself):
+            raise StudioError(
+                f"there is already a model called '{spec.id}' in {folder}; pick another name, "
+                f"replace it (--overwrite) or continue it (--resume {spec.id})"
+            )
+        data = load_training_data(spec, spec.model_config)
+        if data.problems:
+            notice(f"{data.options['source']}: {skipped_note(data.problems, len(data))}")
+        if base_path is not None:
+            model, _ = load_checkpoint(base_path)
+            state = _sound_moments(read_training_state(base_path, base_card), spec.id, notice)
+            recorded = base_card.train.get("training", {})
+        else:
+            model_cls = model_class(arch_for(spec.family, spec.dataset))
+            config, _ = model_cls.split_settings(model_config_for(spec, data))
+            model = build_model(model_cls.arch, config, seed=spec.seed)
+            state, recorded = None, {}
+        check_data_fits(model, data)
+        _, asked = model.split_settings(spec.model_config)
+        training = config_from_dict(model.Training, recorded | asked)
+        device = pick_device(spec.device)
+        trainer = Trainer(
+            model,
+            data.x,
+            training=training,
+            steps=spec.steps,
+            seconds=spec.seconds,
+            batch_size=spec.batch_size,
+            seed=spec.seed,
+            device=device,
+        )
+        if state is not None:
+            trainer.load_training_state(state)
+        if trainer_ready:
+            trainer_ready(trainer)
+        reports: list[StepReport] = []
+        error = None
+        start = time.perf_counter()
+        try:
+            for report in trainer:
+                reports.append(report)
+                if on_report:
+                    on_report(report)
+        except TrainingDiverged as err:
+            error = str(err)
+        wall = time.perf_counter() - start
+        card = ModelCard(
+            id=spec.id,
+            arch=model.arch,
+            family=model.family,
+            config={},
+            dataset={"name": data.name, "options": data.options},
+            train=dataclasses.asdict(spec)
+            | {
+                "training": dataclasses.asdict(training),
+                "objectives": [dataclasses.asdict(o) for o in model.objectives()],
+            },
+            seed=spec.seed,
+            steps=trainer.step,
+            wall_time_s=round(wall + (base_card.wall_time_s if base_card else 0.0), 3),
+            device=str(device),
+            command=spec.command(),
+            final_terms=_final_terms(reports),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            notes=" ".join([*notices, *([error] if error else [])]),
+        )
+        model.eval()
+        saved, save_error = _save(model, card, folder, trainer.training_state())
+    return RunResult(card, saved, reports, trainer.stopped, error, save_error)
+
+
+def _sound_moments(
+    state: dict[str, torch.Tensor], model_id: str, notice: Callable[[str], None]
+) -> dict[str, torch.Tensor]:
+    """The saved training state, less its optimiser moments when a diverged run left none or
+    non-finite ones (resuming with those diverges at once); ``notice`` says so."""
+    moments = [v for k, v in state.items() if k.startswith("optim.")]
+    if moments and all(torch.isfinite(v).all() for v in moments):
+        return state
+    notice(
+        f"'{model_id}' resumes with fresh optimiser moments: its last run diverged, so the "
+        "moments it ended with were not kept."
+    )
+    return {k: v for k, v in state.items() if not k.startswith("optim.")}
+
+
+def _save(
+    model: GenerativeModel, card: ModelCard, folder: Path, training_state: dict[str, torch.Tensor]
+) -> tuple[Path | None, str | None]:
+    """Save into ``folder``; when that fails (a full or read-only disk), into a new folder under
+    the system's temporary folder. Where the run is (None: nowhere), and what went wrong."""
     try:
-        for report in trainer:
-            reports.append(report)
-            if on_report:
-                on_report(report)
-    except TrainingDiverged as err:
-        error = str(err)
-    wall = time.perf_counter() - start
-    spec = dataclasses.replace(spec, id=spec.id or default_id(spec))
-    card = ModelCard(
-        id=spec.id,
-        arch=model.arch,
-        family=model.family,
-        config={},
-        dataset={"name": data.name, "options": data.options},
-        train=dataclasses.asdict(spec)
-        | {
-            "training": dataclasses.asdict(training),
-            "objectives": [dataclasses.asdict(o) for o in model.objectives()],
-        },
-        seed=spec.seed,
-        steps=trainer.step,
-        wall_time_s=round(wall + base_wall, 3),
-        device=str(device),
-        command=spec.command(),
-        final_terms=_final_terms(reports),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        notes=error or "",
-    )
-    model.eval()
-    card_path = save_checkpoint(model, card, out_dir)
-    atomic_write_bytes(training_state_path(card_path), save(trainer.training_state()))
-    return RunResult(card, card_path, reports, trainer.stopped, error)
+        return save_checkpoint(model, card, folder, training_state=training_state), None
+    except OSError as err:
+        why = (
+            f"could not save '{card.id}' in {folder} ({err.strerror or err}); nothing there changed"
+        )
+    aside = None
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=f"latent-studio-{card.id}-"))
+        card_path = save_checkpoint(model, card, aside, training_state=training_state)
+    except (OSError, StudioError) as err:
+        if aside:
+            shutil.rmtree(aside, ignore_errors=True)
+        reason = getattr(err, "strerror", None) or err
+        return (
+            None,
+            f"{why}, and the run could not be kept in {tempfile.gettempdir()} either ({reason})",
+        )
+    return card_path, f"{why}. The run is kept in {aside}: move its files into {folder} later"
 
 
 def _final_terms(reports: list[StepReport], window: int = 20) -> dict[str, float]:
@@ -370,10 +513,6 @@ def _final_terms(reports: list[StepReport], window: int = 20) -> dict[str, float
     if not tail:
         return {}
     return {k: round(sum(r.terms[k] for r in tail) / len(tail), 6) for k in tail[0].terms}
-
-
-def training_state_path(card_path: Path) -> Path:
-    return card_path.with_suffix(".train.safetensors")
 
 
 def check_data_fits(model: GenerativeModel, data: Dataset) -> None:
@@ -454,11 +593,15 @@ class BackgroundRun:
         _lower_thread_priority()
         try:
             self.result = run_training(
-                self.spec, out_dir=out_dir, on_report=self._report, trainer_ready=self._ready
+                self.spec,
+                out_dir=out_dir,
+                on_report=self._report,
+                trainer_ready=self._ready,
+                overwrite=False,  # the app always means a new model
             )
             self.error = self.result.error
             self._publish_preview()
-        except StudioError as err:
+        except (StudioError, OSError) as err:  # OSError: the data could not be read
             self.error = str(err)
 
     def _report(self, report: StepReport) -> None:

@@ -349,7 +349,7 @@ def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
 
 def test_a_damaged_checkpoint_says_why_and_the_others_still_open(zoo, studio_home):
     at = _app()
-    (studio_home / "models" / "t-gan.safetensors").write_bytes(b"not the weights")
+    checkpoints.weights_path(studio_home / "models" / "t-gan.json").write_bytes(b"not the weights")
     at.run()
     assert not at.exception
     assert "cannot be opened" in at.error[0].value

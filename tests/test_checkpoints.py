@@ -19,6 +19,7 @@ from studio.checkpoints import (
     list_cards,
     load_checkpoint,
     save_checkpoint,
+    weights_path,
 )
 from studio.errors import StudioError
 from studio.models import build_model
@@ -34,7 +35,7 @@ def saved(tmp_path):
 
 def _rewrite_weights(card_path, tensors):
     """Replace the weights and make the card's sha256 match, so only the content is wrong."""
-    weights = card_path.with_suffix(".safetensors")
+    weights = weights_path(card_path)
     save_file(tensors, str(weights))
     card = json.loads(card_path.read_text())
     card["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -119,7 +120,7 @@ def test_non_finite_weights_are_refused(saved):
 
 def test_changed_weights_are_caught_by_the_cards_sha256(saved):
     _, card_path = saved
-    weights = card_path.with_suffix(".safetensors")
+    weights = weights_path(card_path)
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 0xFF
     weights.write_bytes(bytes(blob))
@@ -153,7 +154,7 @@ def test_missing_or_malformed_card(saved, tmp_path):
         load_checkpoint(card_path)
     card_path.unlink()
     with pytest.raises(StudioError, match="no model card"):
-        load_checkpoint(card_path.with_suffix(".safetensors"))
+        load_checkpoint(card_path.with_suffix(".safetensors"))  # an old-style weights path
     with pytest.raises(StudioError, match="no model called 'nothing-here'"):
         load_checkpoint("nothing-here")
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio import train
+from studio.checkpoints import read_card, user_models_dir, weights_path
 from studio.cli import ProgressLine, main
 from studio.recipe import recipe_from_png
 from studio.train import StepReport
@@ -52,8 +54,8 @@ def trained(tmp_path_factory):
 
 def test_train_writes_checkpoint_and_card(trained):
     for family in ("vae", "gan", "mlp"):
-        assert (trained / f"t-{family}.safetensors").exists()
-        assert (trained / f"t-{family}.json").exists()
+        card_path = trained / f"t-{family}.json"
+        assert card_path.exists() and weights_path(card_path).exists()
 
 
 def test_render_writes_a_png_with_its_recipe(trained, tmp_path):
@@ -342,3 +344,56 @@ def test_list_passes_over_a_deeply_nested_card_and_names_it(studio_home):
     listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert "mine" in listed and "deep" not in listed
     assert "skipped deep.json" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- nothing a user does loses work
+
+_TINY_GAN = ["train", "--model", "gan", "--dataset", "toy2d", "--set", "width=8", "--steps", "2"]
+
+
+def test_training_an_existing_id_is_refused_unless_overwrite_or_resume_says_so(studio_home, capsys):
+    assert main([*_TINY_GAN, "--id", "mine"]) == 0
+    card_path = studio_home / "models" / "mine.json"
+    first = read_card(card_path)
+    capsys.readouterr()
+    assert main([*_TINY_GAN, "--id", "mine", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already a model called 'mine'" in err and "--overwrite" in err
+    assert err.count("\n") == 1 and read_card(card_path).sha256 == first.sha256
+    assert main([*_TINY_GAN, "--id", "mine", "--seed", "1", "--overwrite"]) == 0
+    assert read_card(card_path).sha256 != first.sha256
+    assert (
+        main(["train", "--model", "gan", "--dataset", "toy2d", "--resume", "mine", "--steps", "3"])
+        == 0
+    )
+    assert read_card(card_path).steps == 5
+
+
+def test_an_unusable_id_is_refused_before_any_work(monkeypatch, capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the data was loaded for a run that could never be saved")
+
+    monkeypatch.setattr(train, "load_training_data", no_work)
+    assert main([*_TINY_GAN, "--id", "../x"]) == 2
+    assert "not a usable model id" in capsys.readouterr().err
+
+
+def _png(colour):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pictures_skipped_in_a_training_folder_are_counted_and_named(tmp_path, capsys):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(16):
+        (pictures / f"ok{i:02d}.png").write_bytes(_png((i * 15, 0, 0)))
+    for name in ("broken.png", "empty.jpg"):
+        (pictures / name).write_bytes(b"\x89PNG not really")
+    args = ["train", "--model", "vae", "--dataset", "folder", "--data", str(pictures)]
+    assert main([*args, "--set", "width=4", "--steps", "1", "--id", "cats"]) == 0
+    err = capsys.readouterr().err
+    note = "2 of 18 pictures were skipped: broken.png: not a readable image; empty.jpg"
+    assert f"note: pictures: {note}" in err
+    assert note in read_card(user_models_dir() / "cats.json").notes

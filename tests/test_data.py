@@ -349,7 +349,9 @@ def test_too_few_pictures_is_an_error_that_counts_them(tmp_path):
     for i in range(3):
         (tmp_path / f"bad{i}.jpg").write_bytes(b"\xff\xd8 junk")
     with pytest.raises(
-        StudioError, match=r"found 5 usable images in .* \(3 skipped\); at least 16"
+        StudioError,
+        match=r"found 5 usable images in .*; at least 16 are needed \(3 of 8 pictures were "
+        r"skipped: bad0.jpg: not a readable image; bad1.jpg",
     ):
         load_dataset("folder", path=tmp_path)
 

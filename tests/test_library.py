@@ -2,6 +2,7 @@
 sample strip, which must never change what the run trains."""
 
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -49,11 +50,16 @@ def _png(colour=(200, 30, 30)):
 # ---------------------------------------------------------------- rename and delete
 
 
+def _names(paths):
+    """File names, each version's content hash shown as <sha>; hidden files (locks) left out."""
+    return sorted(re.sub(r"@[0-9a-f]{16}\.", "@<sha>.", p.name) for p in paths if p.name[0] != ".")
+
+
 def test_rename_moves_every_file_and_the_card_still_loads(trained):
     new_card = library.rename_model("toy", " my-ring ")
     folder = user_models_dir()
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "my-ring.json", "my-ring.png", "my-ring.safetensors", "my-ring.train.safetensors",
+    assert _names(folder.iterdir()) == [
+        "my-ring.json", "my-ring.png", "my-ring@<sha>.safetensors", "my-ring@<sha>.train.safetensors",
     ]  # fmt: skip
     card = read_card(new_card)
     assert card.id == "my-ring" and card.train["id"] == "my-ring"
@@ -82,9 +88,9 @@ def test_rename_refuses_taken_bad_and_unknown_names(trained):
 def test_delete_removes_the_model_and_all_its_files(trained):
     run_training(_spec("keep", steps=1, model_config={"width": 16, "depth": 1}))
     removed = library.delete_model("toy")
-    assert {p.name for p in removed} == {
-        "toy.json", "toy.png", "toy.safetensors", "toy.train.safetensors",
-    }  # fmt: skip
+    assert _names(removed) == [
+        "toy.json", "toy.png", "toy@<sha>.safetensors", "toy@<sha>.train.safetensors",
+    ]  # fmt: skip
     assert sorted(p.name for p in user_models_dir().glob("toy*")) == []
     assert [c.id for c in library.user_models()] == ["keep"]
     with pytest.raises(StudioError, match="no model of yours"):
@@ -168,7 +174,7 @@ def test_a_failed_start_reports_its_error_and_no_preview():
     job = BackgroundRun(_spec(data_options={"shape": "nope"}), preview=lambda m, x: 1).start()
     job.join(timeout=30)
     assert "shape must be one of" in job.error and job.result is None and job.preview is None
-    assert list(user_models_dir().iterdir()) == []
+    assert _names(user_models_dir().iterdir()) == []  # no model files (a lock file at most)
 
 
 def test_deleting_a_model_removes_its_uploads_once_no_other_model_names_them():

@@ -306,3 +306,108 @@ def test_a_run_records_its_training_config_and_a_resume_takes_a_new_learning_rat
     assert again.card.train["training"]["lr"] == 1e-4
     assert again.card.train["training"]["optimizer"] == "adamw"  # kept from the first run
     assert isinstance(seen[0], torch.optim.AdamW) and seen[0].param_groups[0]["lr"] == 1e-4
+
+
+# ---------------------------------------------------------------- divergence, and after it
+
+
+def _poisoned(trainer, at_step, poison):
+    """Make ``trainer`` call ``poison(model)`` right after its step ``at_step``."""
+    model, real_step = trainer.model, trainer.model.training_step
+
+    def step(batch, optimizers, noise):
+        terms = real_step(batch, optimizers, noise)
+        if trainer.step + 1 == at_step:
+            with torch.no_grad():
+                poison(model)
+        return terms
+
+    model.training_step = step
+
+
+def test_a_diverged_run_keeps_no_sick_optimiser_moments(glyphs):
+    """The weights were restored, but the moments were saved full of NaN: resuming diverged
+    at once."""
+    model = build_model("vae", {"latent_dim": 4, "width": 4})
+    trainer = Trainer(model, glyphs, steps=20, batch_size=16, seed=0, report_every=5)
+    _poisoned(trainer, 12, lambda m: next(m.parameters()).fill_(float("nan")))
+    with pytest.raises(TrainingDiverged, match=r"at step 1\d: .*NaN or infinite"):
+        list(trainer)
+    state = trainer.training_state()
+    assert not [key for key in state if key.startswith("optim.")]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert trainer.step == 0  # the step of the weights kept, not of the bad one
+
+
+def _amplify(model):
+    for layer in model.generator[::2]:
+        layer.weight.mul_(1e4)
+
+
+@pytest.mark.parametrize(
+    ("poison", "says"),
+    [
+        (lambda m: m.generator[-1].bias.fill_(1e12), r"the weights grew to 1e\+12"),
+        (_amplify, "the model's outputs grew to"),  # each weight at most 1e4 times larger
+    ],
+)
+def test_weights_or_outputs_out_of_all_proportion_stop_a_run_while_the_losses_look_fine(
+    poison, says
+):
+    points = load_dataset("toy2d", n=256, seed=0).x
+    model = build_model("gan2d", {"width": 8}, seed=0)
+    trainer = Trainer(model, points, steps=6, batch_size=64, seed=0)
+    _poisoned(trainer, 6, poison)  # the last step: its losses were computed before the poison
+    with pytest.raises(TrainingDiverged, match=says):
+        list(trainer)
+    assert model.decode(model.codes(64, 0)).abs().max() < 10
+
+
+def test_a_nan_in_the_optimisers_moments_alone_stops_a_run(glyphs):
+    model = build_model("vae", {"latent_dim": 4, "width": 4})
+    trainer = Trainer(model, glyphs, steps=4, batch_size=16, seed=0)
+
+    def sicken(_):
+        state = trainer.optimizers["vae"].state
+        next(iter(state.values()))["exp_avg_sq"].fill_(float("nan"))
+
+    _poisoned(trainer, 4, sicken)
+    with pytest.raises(TrainingDiverged, match="the optimiser's moments became NaN"):
+        list(trainer)
+
+
+_BLOW_UP = {
+    "width": 16,
+    "g_loss": "saturating",
+    "lr_g": 1.0,
+    "lr_d": 1.0,
+    "beta1": 0.9999,
+    "beta2": 0.99999,
+}
+
+
+def test_a_2d_gan_blowing_up_is_stopped_and_its_resume_starts_with_fresh_moments(tmp_path):
+    """Driven to losses of 9e35 it never tripped the guard (all finite) and drew NaN points."""
+    spec = TrainSpec(
+        family="gan",
+        dataset="toy2d",
+        data_options={"n": 512},
+        model_config=_BLOW_UP,
+        steps=300,
+        seed=0,
+        device="cpu",
+        id="boom",
+    )
+    blown = run_training(spec, out_dir=tmp_path)
+    assert "diverged" in blown.error and "a loss term reached" in blown.error
+    model, card = load_checkpoint(blown.card_path)
+    assert model.decode(model.codes(256, 0)).abs().max() < 10
+    notices = []
+    calm = TrainSpec(**{**spec.__dict__, "steps": 5, "model_config": {"lr_g": 1e-4, "lr_d": 1e-4}})
+    resumed = run_training(
+        calm, resume=str(blown.card_path), out_dir=tmp_path, on_notice=notices.append
+    )
+    assert resumed.error is None and resumed.card.steps == card.steps + 5
+    (notice,) = notices
+    assert "'boom' resumes with fresh optimiser moments" in notice
+    assert notice in resumed.card.notes

@@ -3,8 +3,9 @@
 The key is a hash of (name, options, seed, VERSION), so a change to any of them is a new
 file. Images are stored as bytes (they are built on a 1/255 grid, so nothing is lost).
 Only tensors and JSON metadata are stored (no pickle), so a cache file can never run
-code. A file that cannot be read, or was written for another key, is rebuilt without fuss:
-the cache only ever saves time.
+code. A file that cannot be read, or was written for another key, is rebuilt without fuss,
+and one that cannot be written (a full or read-only disk) is not kept: the cache only ever
+saves time.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from studio.data.base import Dataset
-from studio.paths import atomic_write, studio_dir
+from studio.paths import atomic_write, studio_home
 
 VERSION = 2  # bump when a cached set draws different data for the same options and seed
 
@@ -48,7 +49,7 @@ def cached(name: str, options: dict, seed: int, build: Builder) -> Dataset:
 
 def cache_path(name: str, spec: str) -> Path:
     digest = hashlib.sha256(spec.encode()).hexdigest()[:20]
-    return studio_dir("cache") / "datasets" / f"{name}-{digest}.safetensors"
+    return studio_home() / "cache" / "datasets" / f"{name}-{digest}.safetensors"  # made on write
 
 
 def clear_memo() -> None:
@@ -102,5 +103,7 @@ def _write(path: Path, spec: str, dataset: Dataset) -> None:
     tensors.update({f"factor.{k}": v.clone() for k, v in dataset.factors.items()})
     about = {"name": dataset.name, "class_names": dataset.class_names, "options": dataset.options}
     metadata = {"spec": spec, "dataset": json.dumps(about)}
-    with contextlib.suppress(OSError):  # a full or read-only disk costs a rebuild, nothing more
+    # A full or read-only disk costs a rebuild next time, nothing more; safetensors reports a
+    # failed write as its own error, not as OSError.
+    with contextlib.suppress(OSError, SafetensorError):
         atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))

@@ -26,7 +26,7 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -96,10 +96,9 @@ def load_images(
         except StudioError as error:
             problems.append(str(error))
     if len(images) < MIN_IMAGES:
-        why = "".join(f"\n  {line}" for line in problems[:3])
+        why = f" ({skipped_note(problems, len(images))})" if problems else ""
         raise StudioError(
-            f"found {len(images)} usable images in {source} ({len(problems)} skipped); "
-            f"at least {MIN_IMAGES} are needed{why}"
+            f"found {len(images)} usable images in {source}; at least {MIN_IMAGES} are needed{why}"
         )
     return Dataset(
         name="folder",
@@ -108,6 +107,13 @@ def load_images(
         skipped=len(problems),
         problems=tuple(problems),
     )
+
+
+def skipped_note(problems: Sequence[str], used: int, shown: int = 3) -> str:
+    """One line on the pictures a set skipped, how many and why (the first few), for a run's
+    output and its card: a picture left out without a word is a silent loss."""
+    reasons = "; ".join(problems[:shown]) + ("; ..." if len(problems) > shown else "")
+    return f"{len(problems)} of {len(problems) + used} pictures were skipped: {reasons}"
 
 
 def wanted(name: str) -> bool:

@@ -35,10 +35,12 @@ class LoadedModel:
     path: Path  # the card's path
 
 
-def file_signature(card_path: Path) -> Signature | None:
-    """Inode, size and mtime of the card and of the weights; None when either is gone."""
+def file_signature(card_path: Path, card: ModelCard | None = None) -> Signature | None:
+    """Inode, size and mtime of the card and of the weights it names; None when either is
+    gone. With the ``card`` already read, the weights' name is taken from it (the hot path:
+    every slider move asks)."""
     try:
-        card, weights = os.stat(card_path), os.stat(weights_path(card_path))
+        card, weights = os.stat(card_path), os.stat(weights_path(card_path, card))
     except FileNotFoundError:
         return None
     return (
@@ -82,7 +84,7 @@ class LoadedCards:
         entry = self._entries.get(card_path)
         if (
             entry is not None
-            and entry.signature == file_signature(card_path)
+            and entry.signature == file_signature(card_path, entry.loaded.card)
             and not (shadow and os.path.exists(shadow))
         ):
             return entry.loaded
