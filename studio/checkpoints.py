@@ -26,24 +26,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
-import re
 import time
-import typing
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import nn
 
+from studio.cards import (
+    CARD_VERSION,
+    ID_PATTERN,
+    MAX_CARD_BYTES,
+    Card,
+    ModelCard,
+    check_id,
+    read_card,
+)
 from studio.errors import StudioError
 from studio.jsonio import read_json
-from studio.models import GenerativeModel, build_model, model_class
+from studio.models import GenerativeModel, build_model
 from studio.paths import (
     PRETRAINED_DIR,
     atomic_write_bytes,
@@ -54,12 +59,9 @@ from studio.paths import (
     temporary_target,
 )
 
-CARD_VERSION = 2  # 2: the card names its weights and training-state files
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 WEIGHTS_SUFFIX, STATE_SUFFIX = ".safetensors", ".train.safetensors"
 STALE_AFTER_S = 60.0  # a leftover this old is from a dead save: a live one renames within a second
-MAX_CARD_BYTES = 1 << 20  # the shipped cards are 1-3 KB
 # A card may describe at most this many parameters (400 MB of float32): the shipped models have
 # up to 0.8 M, and the validator alone allows a 64 px DCGAN of width 512, 663 M (2.5 GB).
 MAX_PARAMS = 100_000_000
@@ -73,112 +75,6 @@ SkipReport = Callable[[Path, StudioError], None]  # told of each file a listing 
 def log_skipped(path: Path, err: StudioError) -> None:
     """A listing's default word on a file it passes over: a warning that names it."""
     log.warning("skipped %s: %s", path.name, err)
-
-
-def _of_type(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a card field's type: str, int, float, or a dict or list of
-    them (a float field takes a whole number too; true and false are not numbers)."""
-    origin = typing.get_origin(hint) or hint
-    if origin is Any:
-        return True
-    if isinstance(value, bool):
-        return False
-    if not isinstance(value, (int | float) if origin is float else origin):
-        return False
-    items = value.values() if isinstance(value, dict) else value
-    args = typing.get_args(hint)
-    return not args or all(_of_type(item, args[-1]) for item in items)
-
-
-class Card:
-    """What every card shares: JSON in and out, and the ``sha256`` of the weights beside it.
-
-    Subclasses are dataclasses; their fields without a default are the ones a card must hold,
-    each field's value must have the field's type, and keys a card holds that the class does
-    not know are passed over (a newer card still reads).
-    """
-
-    sha256: str
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def read(cls, card_path: Path) -> Self:
-        return cls.from_data(read_json(card_path, max_bytes=MAX_CARD_BYTES), str(card_path))
-
-    @classmethod
-    def from_data(cls, data: Any, source: str) -> Self:
-        """The card a parsed JSON value describes; ``source`` names it in errors."""
-        if not isinstance(data, dict):
-            raise StudioError(f"{source} must hold a JSON object")
-        fields = dataclasses.fields(cls)
-        required = [f.name for f in fields if f.default is MISSING and f.default_factory is MISSING]
-        missing = [k for k in required if k not in data]
-        if missing:
-            raise StudioError(f"{source} lacks {', '.join(missing)}")
-        hints = typing.get_type_hints(cls)
-        known = {f.name: data[f.name] for f in fields if f.name in data}
-        for name, value in known.items():
-            if not _of_type(value, hints[name]):
-                raise StudioError(f"{source}: '{name}' must be {_type_name(hints[name])}")
-        return cls(**known)
-
-
-TYPE_WORDS = {dict: "a JSON object", list: "a JSON array", str: "text", int: "a whole number"}
-ITEM_WORDS = {str: "text", int: "whole numbers", float: "numbers"}
-
-
-def _type_name(hint: Any) -> str:
-    """A field's type in words: "a JSON object of numbers" for ``dict[str, float]``."""
-    origin = typing.get_origin(hint) or hint
-    *_, item = typing.get_args(hint) or (None,)
-    of = f" of {ITEM_WORDS[item]}" if item in ITEM_WORDS else ""
-    return TYPE_WORDS.get(origin, "a number") + of
-
-
-@dataclass
-class ModelCard(Card):
-    id: str
-    arch: str
-    family: str
-    config: dict[str, Any]
-    dataset: dict[str, Any] = field(default_factory=dict)  # {"name": ..., "options": {...}}
-    train: dict[str, Any] = field(default_factory=dict)  # batch size, learning rates ...
-    seed: int = 0
-    steps: int = 0
-    wall_time_s: float = 0.0
-    device: str = "cpu"
-    torch_version: str = torch.__version__
-    command: str = ""
-    final_terms: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    sha256: str = ""
-    weights: str = ""  # the weights' file beside the card ("" before version 2: <id>.safetensors)
-    training_state: str = ""  # optimiser moments and RNG states for --resume ("" = none)
-    training_state_sha256: str = ""
-    created: str = ""
-    title: str = ""
-    notes: str = ""
-    version: int = CARD_VERSION
-
-    @classmethod
-    def from_data(cls, data: Any, source: str) -> ModelCard:
-        """Also what pages and listings read inside the card: its id, its data's name and
-        options, and the training config."""
-        card = super().from_data(data, source)
-        try:
-            check_id(card.id)
-        except StudioError as err:
-            raise StudioError(f"{source}: {err}") from None
-        for where, key, kind in (
-            (card.dataset, "name", str),
-            (card.dataset, "options", dict),
-            (card.train, "training", dict),
-        ):
-            if key in where and not isinstance(where[key], kind):
-                raise StudioError(f"{source}: '{key}' must be {_type_name(kind)}")
-        return card
 
 
 # ---------------------------------------------------------------- paths
@@ -228,15 +124,6 @@ def payload_files(card_path: Path) -> list[Path]:
         return [weights_path(card_path, card), *([state] if state else [])]
     except StudioError:
         return []
-
-
-def check_id(model_id: str) -> str:
-    if not ID_PATTERN.fullmatch(model_id):
-        raise StudioError(
-            f"'{model_id}' is not a usable model id: use lower-case letters, digits, '.', '_' "
-            "or '-' (up to 64)"
-        )
-    return model_id
 
 
 def _studio_card(model_id: str) -> Path | None:
@@ -290,23 +177,6 @@ def find_card(id_or_path: str | Path) -> Path:
             )
         return card
     raise _no_model(text)
-
-
-def read_card(card_path: Path) -> ModelCard:
-    return _training_apart(ModelCard.read(card_path))
-
-
-def _training_apart(card: ModelCard) -> ModelCard:
-    """Cards written before training configs existed hold learning rates in the architecture's
-    config: they move to ``train["training"]``, where newer cards keep them."""
-    try:
-        config, training = model_class(card.arch).split_settings(card.config)
-    except StudioError:
-        return card  # an unknown architecture is reported by whatever builds it
-    if training:
-        card.config = config
-        card.train = card.train | {"training": training | card.train.get("training", {})}
-    return card
 
 
 def list_cards(on_skip: SkipReport = log_skipped) -> list[tuple[ModelCard, Path]]:
