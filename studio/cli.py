@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from studio import bench, zoo
+from studio import zoo
+from studio.bench import render as bench
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
