@@ -1,34 +1,34 @@
 """``python -m studio``: train, render, sample and list models from the shell.
 
 Every mistake a user can make ends in one line on stderr and exit status 2, never a traceback.
+A command imports what only it needs when it runs: ``list`` and ``--help`` do not load the
+trainer, the renderer, the zoo's measurements or the benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
 
-from studio import zoo
-from studio.bench import render as bench
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
-from studio.imaging import draw
-from studio.inference import Renderer
 from studio.models import FAMILIES
 from studio.paths import atomic_write_bytes
-from studio.recipe import to_png
-from studio.train import StepReport, TrainSpec, run_training
+
+if TYPE_CHECKING:
+    from studio.train import StepReport
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +102,8 @@ class ProgressLine:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from studio.train import TrainSpec, run_training
+
     if args.resume is None and args.steps is None and args.seconds is None:
         args.steps = 500
     spec = TrainSpec(
@@ -139,6 +141,9 @@ def _latents(model: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Through the Renderer, so the PNG's recipe reproduces its pixels exactly (z rounded)."""
+    from studio.inference import Renderer
+    from studio.recipe import to_png
+
     renderer = Renderer(cache_mb=0)
     model = renderer.load(args.model).model
     if model.output == "points":  # 2000 points do not fit a recipe's z: no recipe
@@ -154,6 +159,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from studio.imaging import draw
+
     model, _ = load_checkpoint(args.model)
     with torch.inference_mode():
         z = _latents(model, args.n, args.seed)
@@ -189,6 +196,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
+
+def _imported_when_run(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler ``module.name``, imported only when its command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,8 +259,39 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the pretrained models and your own")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_list)
-    zoo.add_parser(commands)
-    bench.add_parser(commands)
+
+    zoo = commands.add_parser("zoo", help="rebuild or verify the pretrained models")
+    actions = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
+    rebuild = actions.add_parser(
+        "rebuild", help="retrain a model from its recipe (default: all), measure it, draw its sheet"
+    )
+    rebuild.add_argument("id", nargs="?", help="a zoo id or classifier-<name>")
+    rebuild.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="keep the weights; redo only the metrics and the sheet",
+    )
+    rebuild.set_defaults(handler=_imported_when_run("studio.zoo", "cmd_rebuild"))
+    verify = actions.add_parser(
+        "verify", help="check sha256, render, recompute the metrics and the quality bars"
+    )
+    verify.add_argument("ids", nargs="*", metavar="ID", help="default: all")
+    verify.set_defaults(handler=_imported_when_run("studio.zoo", "cmd_verify"))
+
+    bench = commands.add_parser(
+        "bench", help="time renders: cache miss and hit, batches, the naive way, a bare forward"
+    )
+    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
+    bench.add_argument("--models", nargs="+", metavar="ID_OR_PATH", help="default: pretrained/")
+    bench.add_argument("--threads", nargs="+", type=int, metavar="N", help="torch threads to try")
+    bench.add_argument("--repeat", type=int, default=50, help="timed calls per case")
+    bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
+    bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
+    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.add_argument(
+        "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
+    )
+    bench.set_defaults(handler=_imported_when_run("studio.bench.render", "cmd_bench"))
     return parser
 
 

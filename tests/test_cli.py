@@ -226,6 +226,29 @@ def test_the_progress_line_overwrites_itself_on_a_terminal_and_logs_plain_lines_
     assert ProgressLine(log).every == ProgressLine.LOG_EVERY_S > ProgressLine(terminal).every
 
 
+def test_list_imports_neither_training_nor_rendering_nor_benchmarks():
+    """``python -m studio list`` builds every command's parser yet loads only what it uses."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "studio", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "studio.checkpoints" in imported  # the listing itself
+    for heavy in (
+        "studio.bench",
+        "studio.zoo",
+        "studio.metrics",
+        "studio.train",
+        "studio.inference",
+        "studio.serving",
+        "matplotlib.pyplot",
+    ):
+        assert heavy not in imported, f"`list` imported {heavy}"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -35,7 +35,6 @@ from safetensors.torch import load_file
 
 from studio.bench import training
 from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
-from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.imaging import draw, scatter
 from studio.inference import POINTS_SIZE, Renderer
@@ -294,20 +293,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print_table(rows, device)
     return 0
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser(
-        "bench", help="time renders: cache miss and hit, batches, the naive way, a bare forward"
-    )
-    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
-    bench.add_argument("--models", nargs="+", metavar="ID_OR_PATH", help="default: pretrained/")
-    bench.add_argument("--threads", nargs="+", type=int, metavar="N", help="torch threads to try")
-    bench.add_argument("--repeat", type=int, default=50, help="timed calls per case")
-    bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
-    bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
-    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    bench.add_argument(
-        "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
-    )
-    bench.set_defaults(handler=cmd_bench)
