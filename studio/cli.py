@@ -12,13 +12,13 @@ import importlib
 import io
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 import torch
+from tqdm import tqdm  # torch imports it already: free here
 
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
@@ -28,7 +28,7 @@ from studio.models import FAMILIES
 from studio.paths import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from studio.train import StepReport
+    from studio.train import StepReport, Trainer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,35 +70,61 @@ def _positive_float(text: str) -> float:
 # ---------------------------------------------------------------- train
 
 
-class ProgressLine:
-    """A bar, the rate, the ETA and the loss terms on stderr: one self-overwriting line on a
-    terminal; written to a file or a pipe, a plain line every ``LOG_EVERY_S`` seconds."""
+class _LogLines(tqdm):
+    """tqdm for a file or a pipe: each refresh a line of its own. tqdm itself redraws one line
+    with carriage returns, which a log keeps as one endless line."""
+
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        if msg == "":  # close() wiping the bar: a log has nothing to wipe
+            return False
+        self.fp.write(f"{self if msg is None else msg}\n")
+        self.fp.flush()
+        return True
+
+
+class TrainingProgress:
+    """The run on stderr through tqdm: bar, rate, ETA and every loss term. On a terminal one
+    line that redraws itself, cut to the window's width rather than wrapped (a wrapped line
+    cannot redraw itself); written to a file or a pipe, a plain line every ``LOG_EVERY_S``
+    seconds and a last one."""
 
     LOG_EVERY_S = 10.0
 
-    def __init__(self, stream: io.TextIOBase = sys.stderr) -> None:
-        self.stream, self._last = stream, 0.0
-        self.terminal = stream.isatty()
-        self.every = 0.2 if self.terminal else self.LOG_EVERY_S
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: tqdm | None = None
+        self.first_step = 0
+        self.steps: int | None = None
 
-    def __call__(self, report: StepReport, *, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not final and now - self._last < self.every:
+    def start(self, trainer: Trainer) -> None:
+        """Note where the run starts (past step 0 when resuming) and its budget in steps."""
+        self.first_step, self.steps = trainer.step, trainer.steps
+
+    def __call__(self, report: StepReport) -> None:
+        if self.steps:
+            total = self.first_step + self.steps
+        else:  # a time budget: the last step is the one this run's pace reaches by then
+            total = self.first_step + round((report.step - self.first_step) / report.progress)
+        terms = ", ".join(f"{key}={tqdm.format_num(value)}" for key, value in report.terms.items())
+        if self.bar is None:  # opened at the first report, so that its first line has figures
+            self.bar = self._open(report.step, total, terms)
             return
-        self._last = now
-        rate = report.step / report.elapsed if report.elapsed else 0.0
-        eta = report.elapsed * (1 - report.progress) / max(report.progress, 1e-9)
-        bar = "█" * round(report.progress * 20)
-        terms = "  ".join(f"{k} {v:.4g}" for k, v in report.terms.items())
-        line = (
-            f"{bar:<20} {report.progress:4.0%}  step {report.step}  {rate:.1f} it/s  "
-            f"eta {eta:4.0f}s  {terms}"
-        )
-        if self.terminal:
-            self.stream.write(f"\r{line}\033[K" + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.bar.total = total
+        self.bar.set_postfix_str(terms, refresh=False)
+        self.bar.update(report.step - self.bar.n)
+
+    def _open(self, step: int, total: int, terms: str) -> tqdm:
+        shared = {"initial": step, "total": total, "postfix": terms, "file": self.stream}
+        if self.stream.isatty():
+            return tqdm(**shared, dynamic_ncols=True)
+        # ncols=0: the figures without the bar, never cut to a width.
+        return _LogLines(**shared, ncols=0, mininterval=self.LOG_EVERY_S, leave=False)
+
+    def close(self) -> None:
+        """Draw the last state once more (a log's last line) and close the bar."""
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -119,10 +145,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         id=args.id or "",
     )
-    progress = ProgressLine()
-    result = run_training(spec, out_dir=args.out, on_report=progress, resume=args.resume)
-    if result.reports:
-        progress(result.reports[-1], final=True)
+    progress = TrainingProgress(sys.stderr)
+    try:
+        result = run_training(
+            spec,
+            out_dir=args.out,
+            on_report=progress,
+            trainer_ready=progress.start,
+            resume=args.resume,
+        )
+    finally:
+        progress.close()
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(
