@@ -1,23 +1,25 @@
 """``python -m studio``: train, render, sample and list models from the shell.
 
 Every mistake a user can make ends in one line on stderr and exit status 2, never a traceback.
+A command imports what only it needs when it runs: ``list`` and ``--help`` do not load the
+trainer, the renderer, the zoo's measurements or the benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 import torch
+from tqdm import tqdm  # torch imports it already: free here
 
-from studio import bench, zoo
 from studio.checkpoints import list_cards, load_checkpoint
 from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
@@ -26,9 +28,10 @@ from studio.jsonio import load_json
 from studio.models import families
 from studio.models.base import MAX_SEED
 from studio.paths import atomic_write_bytes
-from studio.recipe import MAX_SIZE, to_png
-from studio.render.renderer import Renderer
-from studio.train import StepReport, TrainSpec, run_training
+from studio.recipe import MAX_SIZE
+
+if TYPE_CHECKING:
+    from studio.train import StepReport, Trainer
 
 # Every number the shell gives has a range: a seed past 2**53 overflowed torch's generator,
 # --n 10**9 asked for 64 GB and --batch-size 10**9 for 2.4 GB in one step.
@@ -88,38 +91,73 @@ _seed = _whole_number(0, MAX_SEED)
 # ---------------------------------------------------------------- train
 
 
-class ProgressLine:
-    """A bar, the rate, the ETA and the loss terms on stderr: one self-overwriting line on a
-    terminal; written to a file or a pipe, a plain line every ``LOG_EVERY_S`` seconds."""
+class _LogLines(tqdm):
+    """tqdm for a file or a pipe: each refresh a line of its own. tqdm itself redraws one line
+    with carriage returns, which a log keeps as one endless line."""
+
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        if msg == "":  # close() wiping the bar: a log has nothing to wipe
+            return False
+        self.fp.write(f"{self if msg is None else msg}\n")
+        self.fp.flush()
+        return True
+
+
+class TrainingProgress:
+    """The run on stderr through tqdm: bar, rate, ETA and every loss term. On a terminal one
+    line that redraws itself, cut to the window's width rather than wrapped (a wrapped line
+    cannot redraw itself); written to a file or a pipe, a plain line every ``LOG_EVERY_S``
+    seconds and a last one."""
 
     LOG_EVERY_S = 10.0
 
-    def __init__(self, stream: io.TextIOBase = sys.stderr) -> None:
-        self.stream, self._last = stream, 0.0
-        self.terminal = stream.isatty()
-        self.every = 0.2 if self.terminal else self.LOG_EVERY_S
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: tqdm | None = None
+        self.first_step = 0
+        self.steps: int | None = None
 
-    def __call__(self, report: StepReport, *, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not final and now - self._last < self.every:
+    def start(self, trainer: Trainer) -> None:
+        """Note where the run starts (past step 0 when resuming) and its budget in steps."""
+        self.first_step, self.steps = trainer.step, trainer.steps
+
+    def __call__(self, report: StepReport) -> None:
+        if self.steps:
+            total = self.first_step + self.steps
+        else:  # a time budget: the last step is the one this run's pace reaches by then
+            total = self.first_step + round((report.step - self.first_step) / report.progress)
+        terms = ", ".join(f"{key}={tqdm.format_num(value)}" for key, value in report.terms.items())
+        if self.bar is None:  # opened at the first report, so that its first line has figures
+            self.bar = self._open(report.step, total, terms)
             return
-        self._last = now
-        rate = report.step / report.elapsed if report.elapsed else 0.0
-        eta = report.elapsed * (1 - report.progress) / max(report.progress, 1e-9)
-        bar = "█" * round(report.progress * 20)
-        terms = "  ".join(f"{k} {v:.4g}" for k, v in report.terms.items())
-        line = (
-            f"{bar:<20} {report.progress:4.0%}  step {report.step}  {rate:.1f} it/s  "
-            f"eta {eta:4.0f}s  {terms}"
-        )
-        if self.terminal:
-            self.stream.write(f"\r{line}\033[K" + ("\n" if final else ""))
+        self.bar.total = total
+        self.bar.set_postfix_str(terms, refresh=False)
+        self.bar.update(report.step - self.bar.n)
+
+    def _open(self, step: int, total: int, terms: str) -> tqdm:
+        shared = {"initial": step, "total": total, "postfix": terms, "file": self.stream}
+        if self.stream.isatty():
+            return tqdm(**shared, dynamic_ncols=True)
+        # ncols=0: the figures without the bar, never cut to a width.
+        return _LogLines(**shared, ncols=0, mininterval=self.LOG_EVERY_S, leave=False)
+
+    def write(self, line: str) -> None:
+        """A line of its own on the stream, above the bar rather than through it."""
+        if self.bar is None:
+            print(line, file=self.stream)
         else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self.bar.write(line, file=self.stream)
+
+    def close(self) -> None:
+        """Draw the last state once more (a log's last line) and close the bar."""
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from studio.train import TrainSpec, run_training
+
     if args.resume is None and args.steps is None and args.seconds is None:
         args.steps = 500
     spec = TrainSpec(
@@ -135,21 +173,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         id=args.id or "",
     )
-    progress = ProgressLine()
+    progress = TrainingProgress(sys.stderr)
     try:
         result = run_training(
             spec,
             out_dir=args.out,
             on_report=progress,
+            trainer_ready=progress.start,
             resume=args.resume,
             overwrite=args.overwrite,
-            on_notice=lambda text: print(f"note: {text}", file=sys.stderr),
+            on_notice=lambda text: progress.write(f"note: {text}"),
         )
     except OSError as err:  # the data or the studio folder could not be read or written
         where = f" ({err.filename})" if err.filename else ""
         raise StudioError(f"{err.strerror or err}{where}") from None
-    if result.reports:
-        progress(result.reports[-1], final=True)
+    finally:
+        progress.close()
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     if result.save_error:
@@ -167,6 +206,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Through the Renderer, so the PNG's recipe reproduces its pixels exactly (z rounded)."""
+    from studio.recipe import to_png
+    from studio.render.renderer import Renderer
+
     renderer = Renderer(cache_mb=0)
     model = renderer.load(args.model).model
     z, options = model.picture_codes(args.seed), {"seed": args.seed}
@@ -210,6 +252,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
+
+def _imported_when_run(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler ``module.name``, imported only when its command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,8 +318,39 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the pretrained models and your own")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_list)
-    zoo.add_parser(commands)
-    bench.add_parser(commands)
+
+    zoo = commands.add_parser("zoo", help="rebuild or verify the pretrained models")
+    actions = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
+    rebuild = actions.add_parser(
+        "rebuild", help="retrain a model from its recipe (default: all), measure it, draw its sheet"
+    )
+    rebuild.add_argument("id", nargs="?", help="a zoo id or classifier-<name>")
+    rebuild.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="keep the weights; redo only the metrics and the sheet",
+    )
+    rebuild.set_defaults(handler=_imported_when_run("studio.zoo", "cmd_rebuild"))
+    verify = actions.add_parser(
+        "verify", help="check sha256, render, recompute the metrics and the quality bars"
+    )
+    verify.add_argument("ids", nargs="*", metavar="ID", help="default: all")
+    verify.set_defaults(handler=_imported_when_run("studio.zoo", "cmd_verify"))
+
+    bench = commands.add_parser(
+        "bench", help="time renders: cache miss and hit, batches, the naive way, a bare forward"
+    )
+    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
+    bench.add_argument("--models", nargs="+", metavar="ID_OR_PATH", help="default: pretrained/")
+    bench.add_argument("--threads", nargs="+", type=int, metavar="N", help="torch threads to try")
+    bench.add_argument("--repeat", type=int, default=50, help="timed calls per case")
+    bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
+    bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
+    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    bench.add_argument(
+        "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
+    )
+    bench.set_defaults(handler=_imported_when_run("studio.bench.render", "cmd_bench"))
     return parser
 
 

@@ -536,24 +536,3 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"{len(checks) - failed} of {len(checks)} passed" + (f", {failed} failed" if failed else "")
     )
     return 1 if failed else 0
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """``python -m studio zoo rebuild [ID]`` and ``zoo verify [ID ...]``."""
-    zoo = commands.add_parser("zoo", help="rebuild or verify the pretrained models")
-    actions = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
-    rebuild_parser = actions.add_parser(
-        "rebuild", help="retrain a model from its recipe (default: all), measure it, draw its sheet"
-    )
-    rebuild_parser.add_argument("id", nargs="?", help="a zoo id or classifier-<name>")
-    rebuild_parser.add_argument(
-        "--measure-only",
-        action="store_true",
-        help="keep the weights; redo only the metrics and the sheet",
-    )
-    rebuild_parser.set_defaults(handler=cmd_rebuild)
-    verify_parser = actions.add_parser(
-        "verify", help="check sha256, render, recompute the metrics and the quality bars"
-    )
-    verify_parser.add_argument("ids", nargs="*", metavar="ID", help="default: all")
-    verify_parser.set_defaults(handler=cmd_verify)

@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from PIL import Image
 
 from studio import train
 from studio.checkpoints import read_card, user_models_dir, weights_path
-from studio.cli import ProgressLine, main
+from studio.cli import TrainingProgress, main
 from studio.recipe import recipe_from_png
 from studio.train import StepReport
 
@@ -200,7 +201,11 @@ def test_a_real_subprocess_trains_with_a_progress_bar(tmp_path):
         "sub",
     )
     assert result.returncode == 0, result.stderr
-    assert "step 3" in result.stderr and "g_loss" in result.stderr
+    # stderr is a pipe: whole lines, the last one the finished run with every loss term.
+    assert "\r" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert "100%" in last and "3/3" in last and ("it/s" in last or "s/it" in last)  # slow: s/it
+    assert "d_loss=" in last and "g_loss=" in last
     assert "saved sub" in result.stdout
 
 
@@ -213,19 +218,53 @@ def _report(step: int) -> StepReport:
     return StepReport(step, elapsed=step / 10, progress=step / 100, terms={"d_loss": 0.5})
 
 
-def test_the_progress_line_overwrites_itself_on_a_terminal_and_logs_plain_lines_elsewhere():
-    terminal, log = _Terminal(), io.StringIO()
-    for stream in (terminal, log):
-        progress = ProgressLine(stream)
-        for step in (1, 2, 3):
-            progress(_report(step))
-            progress._last -= progress.every  # as if the throttle's time had passed
-        progress(_report(100), final=True)
-    assert terminal.getvalue().count("\r") == 4 and terminal.getvalue().endswith("\033[K\n")
-    lines = log.getvalue().splitlines()
-    assert len(lines) == 4 and "\r" not in log.getvalue() and "\033" not in log.getvalue()
-    assert lines[-1].startswith("█" * 20) and "step 100" in lines[-1]
-    assert ProgressLine(log).every == ProgressLine.LOG_EVERY_S > ProgressLine(terminal).every
+def _show_a_run(stream: io.StringIO) -> str:
+    progress = TrainingProgress(stream)
+    progress.start(SimpleNamespace(step=0, steps=100))
+    for step in range(1, 101):
+        progress(_report(step))
+    progress.close()
+    return stream.getvalue()
+
+
+def test_the_progress_bar_redraws_one_line_on_a_terminal():
+    shown = _show_a_run(_Terminal())
+    assert shown.count("\r") >= 2 and shown.count("\n") == 1 and shown.endswith("\n")
+    assert "100/100" in shown.splitlines()[-1].split("\r")[-1]
+
+
+def test_the_progress_in_a_log_is_plain_lines_at_most_every_10_s(monkeypatch):
+    shown = _show_a_run(io.StringIO())  # 100 reports in well under 10 s
+    lines = shown.splitlines()
+    assert len(lines) == 2 and "\r" not in shown and "\033" not in shown
+    assert lines[0].startswith("  1% 1/100") and "d_loss=0.5" in lines[0]
+    assert "100%" in lines[1] and "100/100" in lines[1] and "d_loss=0.5" in lines[1]
+
+    monkeypatch.setattr(TrainingProgress, "LOG_EVERY_S", 0.0)
+    assert len(_show_a_run(io.StringIO()).splitlines()) > 10
+
+
+def test_list_imports_neither_training_nor_rendering_nor_benchmarks():
+    """``python -m studio list`` builds every command's parser yet loads only what it uses."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "studio", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "studio.checkpoints" in imported  # the listing itself
+    for heavy in (
+        "studio.bench",
+        "studio.zoo",
+        "studio.metrics",
+        "studio.train",
+        "studio.render.renderer",
+        "studio.render.serving",
+        "matplotlib.pyplot",
+    ):
+        assert heavy not in imported, f"`list` imported {heavy}"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run.
 
-Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to a temporary
-folder. Needs Debian's ``chromium`` and the ``playwright`` package (``.ci/run`` installs both).
+The server and the browser come from ``studio/bench/harness.py``, the harness the browser bench
+measures with. Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to
+a temporary folder. Needs Debian's ``chromium`` and the ``playwright`` package (``.ci/run``
+installs both).
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.checkpoints import ModelCard, save_checkpoint
-from studio.models import build_model
-from studio.paths import studio_dir
-from studio.ui.latency import (
+from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
     PAD,
@@ -26,6 +25,9 @@ from studio.ui.latency import (
     wait_for_studio_image,
     wait_idle,
 )
+from studio.checkpoints import ModelCard, save_checkpoint
+from studio.models import build_model
+from studio.paths import studio_dir
 
 pytestmark = pytest.mark.e2e
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -57,11 +59,7 @@ def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
         slider.focus()
         value = slider.get_attribute("aria-valuetext")
         slider.press("ArrowRight")
-        page.wait_for_function(
-            "([selector, before]) => { const img = document.querySelector(selector);"
-            " return img && img.src !== before && img.complete && img.naturalWidth > 0; }",
-            arg=[IMAGE, first],
-        )
+        wait_for_studio_image(page, other_than=first)
         wait_idle(page)
         assert slider.get_attribute("aria-valuetext") != value
         assert page.url != url_before  # the recipe in the address bar followed the image

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
@@ -10,10 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from studio import bench, checkpoints
+from studio import checkpoints
 from studio import device as studio_device
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
-from studio.cli import main
 from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import build_model
@@ -387,23 +385,3 @@ def test_the_device_falls_back_to_the_cpu_when_cuda_and_mps_are_absent(monkeypat
     assert Renderer().device == torch.device("cuda")
     monkeypatch.setenv("STUDIO_DEVICE", "cpu")
     assert Renderer().device == torch.device("cpu")
-
-
-# ---------------------------------------------------------------- python -m studio bench
-
-
-def test_bench_prints_one_json_row_per_case(zoo, capsys):
-    assert (
-        main(["bench", "--models", zoo["vae"], "--repeat", "3", "--budget", "0.1", "--json"]) == 0
-    )
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["case"] for r in rows] == ["miss", "hit", "batch64", "bare", "naive", "naive-lean"]
-    for r in rows:
-        assert r["model"] == zoo["vae"] and r["device"] == "cpu"
-        assert 0 < r["p50_ms"] <= r["p95_ms"] and r["per_second"] > 0 and r["cpu_p50_ms"] > 0
-
-
-def test_bench_says_when_there_is_nothing_to_measure(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(bench, "PRETRAINED_DIR", tmp_path)
-    assert main(["bench"]) == 0
-    assert "nothing to measure" in capsys.readouterr().err

@@ -220,19 +220,6 @@ def test_run_training_records_a_complete_card(tmp_path):
     assert len(card.sha256) == 64 and card.wall_time_s > 0 and card.device == "cpu"
 
 
-def test_train_bench_times_the_trainer_and_the_bare_loop_on_the_same_model():
-    from studio.train_bench import bare_step, measure
-
-    row = measure("gan2d", steps=3, rounds=1)
-    assert row.trainer_steps_per_s > 0 and row.bare_steps_per_s > 0 and row.ratio > 0
-    # The bare GAN step is the textbook one: it really trains both networks.
-    model = build_model("gan2d", {"width": 8}, seed=0)
-    before = [p.detach().clone() for p in model.parameters()]
-    optimizers = Trainer(model, torch.randn(64, 2), steps=1).optimizers
-    bare_step(model)(torch.randn(64, 2), optimizers)
-    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-
-
 def test_a_recipe_command_parses_back_to_the_same_recipe():
     spec = TrainSpec(
         family="vae",

@@ -1,4 +1,4 @@
-"""How fast does the studio answer? A browser benchmark: ``python -m studio.ui.latency``.
+"""How fast does the studio answer? A browser benchmark: ``python -m studio.bench.browser``.
 
 Against a real ``streamlit run streamlit_app.py`` in headless Chromium it measures
 
@@ -10,7 +10,7 @@ Against a real ``streamlit run streamlit_app.py`` in headless Chromium it measur
 Timing happens inside the page: the key's ``keydown`` timestamp starts the clock, a
 MutationObserver sees the studio ``<img>`` get a new ``src``, its ``load`` plus one animation
 frame is "painted", and the app root's ``data-test-script-state`` returning to ``notRunning``
-is "idle". The server and browser helpers here are shared with ``tests/test_e2e.py``.
+is "idle". The server and the browser come from ``harness.py``, as in ``tests/test_e2e.py``.
 """
 
 from __future__ import annotations
@@ -18,39 +18,28 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "streamlit_app.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IMAGE = ".st-key-explore_image img"
-SLIDER = '.st-key-explore_axis_0 input[type="range"]'
-PAD = ".st-key-explore_pad canvas"
-MODEL_PICKER = ".st-key-explore_model"
-TRAIN_BUDGET = '.st-key-train_seconds input[type="range"]'
-TRAIN_START = ".st-key-train_start button"
-TRAIN_STOP = ".st-key-train_stop button"
+from studio.bench.harness import (
+    CHROMIUM,
+    IMAGE,
+    MODEL_PICKER,
+    SLIDER,
+    TRAIN_BUDGET,
+    TRAIN_START,
+    TRAIN_STOP,
+    launch_chromium,
+    serve,
+    wait_for_studio_image,
+    wait_idle,
+)
+
+# ---------------------------------------------------------------- one key press, timed in the page
 
 # Resolves with {painted, idle} in ms after the next keydown: painted once the studio image has
 # a new src that has loaded and a frame has been drawn, idle once the script run has finished.
@@ -84,101 +73,6 @@ _ARM_JS = """
   });
 }
 """
-
-
-# ---------------------------------------------------------------- a real server and browser
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    started: float  # perf_counter() just before ``streamlit run`` was launched
-    log: Path
-    answered: float = 0.0  # perf_counter() when its health check first answered
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve(
-    home: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0
-) -> Iterator[Server]:
-    """``streamlit run streamlit_app.py`` on a free localhost port with ``STUDIO_HOME=home``."""
-    port = free_port()
-    log = home / "streamlit.log"
-    home.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-    ]
-    full_env = os.environ | {"STUDIO_HOME": str(home)} | (env or {})
-    started = time.perf_counter()
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    server = Server(f"http://127.0.0.1:{port}/", process, started, log)
-    try:
-        _wait_healthy(server, timeout)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(server: Server, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{server.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(server.url + "_stcore/health", timeout=1) as response:
-                if response.status == 200:
-                    server.answered = time.perf_counter()
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"streamlit did not answer within {timeout:.0f} s")
-
-
-def launch_chromium(playwright: Any) -> Any:
-    """Debian's Chromium, headless and offline (never a downloaded browser)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-def wait_for_studio_image(page: Any, timeout_ms: float = 30_000) -> str:
-    """Wait until the studio image has loaded; returns its src."""
-    page.wait_for_function(
-        "(selector) => { const img = document.querySelector(selector);"
-        " return img && img.complete && img.naturalWidth > 0; }",
-        arg=IMAGE,
-        timeout=timeout_ms,
-    )
-    return page.locator(IMAGE).get_attribute("src")
-
-
-def wait_idle(page: Any, timeout_ms: float = 30_000) -> None:
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=timeout_ms,
-    )
 
 
 def press_and_time(page: Any, key: str, timeout_ms: float = 5_000) -> tuple[float, float] | None:
@@ -266,7 +160,7 @@ def _summary(label: str, timings: list[float], attempted: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m studio.ui.latency",
+        prog="python -m studio.bench.browser",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -33,9 +33,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from studio import train_bench
+from studio.bench import training
 from studio.checkpoints import list_cards, load_checkpoint, read_card, weights_path
-from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR
@@ -181,41 +180,18 @@ def measure_model(
 
 # ---------------------------------------------------------------- poster memory
 
-_POSTER_SCRIPT = """
-import resource, sys, time
-import numpy as np, torch
-from studio.render.renderer import Renderer
-torch.set_num_threads(int(sys.argv[3]))
-renderer = Renderer(device=sys.argv[2], cache_mb=0)
-loaded = renderer.load(sys.argv[1])
-try:  # resident KiB now: Linux only
-    with open("/proc/self/statm") as statm:
-        before = int(statm.read().split()[1]) * resource.getpagesize() / 1024
-except OSError:
-    before = float("nan")
-start, start_cpu = time.perf_counter(), time.process_time()
-renderer.poster(sys.argv[1], np.zeros(loaded.model.latent_dim), int(sys.argv[4]))
-seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-try:  # this process's own high-water mark, KiB: ru_maxrss keeps the parent's across exec
-    with open("/proc/self/status") as status:
-        peak = float(status.read().split("VmHWM:")[1].split()[0])
-except (OSError, IndexError):
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
-    peak = peak / 1024 if sys.platform == "darwin" else peak
-print(seconds, cpu, before, peak)
-"""
 
-
-def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
-    """Time and peak resident memory of one poster in a fresh process (torch's allocations
-    escape tracemalloc; the kernel's high-water mark sees them all). Linux's ``ru_maxrss``
-    survives exec, so a child of a large bench process reported the parent's 630-740 MB;
-    ``VmHWM`` is the new process's own."""
-    threads = torch.get_num_threads()
-    argv = [str(card_path), str(device), str(threads), str(POSTER_SIZE)]
-    root, python_path = str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")
+def poster_memory(
+    card_path: Path, model_id: str, device: torch.device, size: int = POSTER_SIZE
+) -> dict:
+    """Time and peak resident memory of one poster, measured by ``poster.py`` in a fresh
+    process (torch's allocations escape tracemalloc; the kernel's high-water mark sees them
+    all, and a fresh process's mark is not this large one's)."""
+    argv = [str(card_path), str(device), str(torch.get_num_threads()), str(size)]
+    # The repository on the child's path, so ``-m`` finds the studio from any working folder.
+    root, python_path = str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")
     done = subprocess.run(
-        [sys.executable, "-c", _POSTER_SCRIPT, *argv],
+        [sys.executable, "-m", "studio.bench.poster", *argv],
         capture_output=True,
         text=True,
         env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [root, python_path]))},
@@ -224,7 +200,7 @@ def poster_memory(card_path: Path, model_id: str, device: torch.device) -> dict:
         tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
         raise StudioError(f"the poster measurement of {model_id} failed: {tail[0]}")
     seconds, cpu, before_kib, peak_kib = map(float, done.stdout.split())
-    result = row(model_id, f"poster-{POSTER_SIZE}", device, ([seconds], [cpu]))
+    result = row(model_id, f"poster-{size}", device, ([seconds], [cpu]))
     result["peak_mb"] = round(peak_kib / 1024, 1)  # the process's high-water mark
     result["loaded_mb"] = round(before_kib / 1024, 1)  # resident just before the poster
     return result
@@ -286,7 +262,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.train:
         for threads in args.threads or [torch.get_num_threads()]:
             torch.set_num_threads(threads)
-            train_bench.report(as_json=args.json)
+            training.report(as_json=args.json)
         return 0
     model_ids = args.models or pretrained_ids()
     if not model_ids:
@@ -314,20 +290,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print_table(rows, device)
     return 0
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser(
-        "bench", help="time renders: cache miss and hit, batches, the naive way, a bare forward"
-    )
-    bench.add_argument("--json", action="store_true", help="print the rows as JSON")
-    bench.add_argument("--models", nargs="+", metavar="ID_OR_PATH", help="default: pretrained/")
-    bench.add_argument("--threads", nargs="+", type=int, metavar="N", help="torch threads to try")
-    bench.add_argument("--repeat", type=int, default=50, help="timed calls per case")
-    bench.add_argument("--budget", type=float, default=3.0, help="seconds per case, at most")
-    bench.add_argument("--quick", action="store_true", help="skip the 4096 px CPPN cases")
-    bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    bench.add_argument(
-        "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
-    )
-    bench.set_defaults(handler=cmd_bench)

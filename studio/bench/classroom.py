@@ -1,4 +1,4 @@
-"""The Classroom's targets, measured: ``python -m studio.classroom_bench``.
+"""The Classroom's targets, measured: ``python -m studio.bench.classroom``.
 
 1. The ring-of-8 GAN with the default preset reaches 8/8 modes within 30 s.
 2. The page redraws at 4 or more frames a second while training.
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.bench.harness import launch_chromium
 from studio.classroom import FRAME_S, PRESETS, TRAIN_S, GanLab, Lab, VaeLab, draw_gan
 
 GAN_BUDGET_S = 30.0
@@ -129,9 +130,8 @@ def browser_fps(url: str, seconds: float = 20.0) -> tuple[float, int]:
     (a MutationObserver in the page notes each new image source; nothing polls)."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(url)
         page.get_by_role("button", name="Play").first.wait_for(timeout=120_000)
@@ -167,7 +167,7 @@ def _report(name: str, run: LabRun, target: str, unit: Callable[[float], str]) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m studio.classroom_bench")
+    parser = argparse.ArgumentParser(prog="python -m studio.bench.classroom")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--url", help="a running app's Classroom page, to count real redraws")
     parser.add_argument("--skip-vae", action="store_true")
