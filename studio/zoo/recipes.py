@@ -1,0 +1,192 @@
+"""The zoo's table: every shipped model's recipe (or, for CPPN art, its config and seed) and
+the quality bars its weights must clear."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio import metrics
+from studio.errors import StudioError
+from studio.train import TrainSpec
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A quality bar the shipped weights must clear: ``metric op value``."""
+
+    metric: str
+    op: str  # ">=" or "<="
+    value: float
+
+    def holds(self, measured: dict[str, Any]) -> bool:
+        compare = operator.ge if self.op == ">=" else operator.le
+        return compare(measured[self.metric], self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One shipped model: a training recipe, or (CPPN art) a config and a seed."""
+
+    id: str
+    title: str
+    why: str
+    spec: TrainSpec | None = None
+    art: dict[str, Any] = field(default_factory=dict)  # CPPN config of an untrained preset
+    seed: int = 0
+    bars: tuple[Bar, ...] = ()
+
+    @property
+    def command(self) -> str:
+        return self.spec.command() if self.spec else f"python -m studio zoo rebuild {self.id}"
+
+
+FD_BAR = Bar("fd_ratio_to_baseline", "<=", 0.2)
+ART_BARS = (Bar("contrast_min", ">=", 0.1), Bar("roughness_max", "<=", 0.5))
+
+
+def _trained(
+    id: str,
+    title: str,
+    why: str,
+    family: str,
+    dataset: str,
+    *,
+    steps: int,
+    bars: tuple[Bar, ...],
+    batch_size: int = 64,
+    **options: Any,
+) -> Entry:
+    data_options = options.pop("data_options", {})
+    spec = TrainSpec(
+        family=family,
+        dataset=dataset,
+        data_options=data_options,
+        model_config=options,
+        steps=steps,
+        batch_size=batch_size,
+        seed=0,
+        id=id,
+    )
+    return Entry(id=id, title=title, why=why, spec=spec, bars=bars)
+
+
+def _art(id: str, title: str, seed: int, **config: Any) -> Entry:
+    why = (
+        "untrained art: random CPPN weights drawn from the seed, a configuration kept because "
+        "it looks good; the latent z moves the picture"
+    )
+    return Entry(id=id, title=title, why=why, art=config, seed=seed, bars=ART_BARS)
+
+
+ZOO: dict[str, Entry] = {
+    e.id: e
+    for e in (
+        _trained(
+            "vae-glyphs",
+            "Glyph VAE (latent 16)",
+            "smooth letterform space; sliders ordered by per-dimension KL",
+            "vae",
+            "glyphs",
+            steps=3000,
+            latent_dim=16,
+            bars=(FD_BAR, Bar("recon_accuracy", ">=", 0.9)),
+        ),
+        _trained(
+            "vae-glyphs-2d",
+            "Digit VAE (latent 2)",
+            "the classic latent map and manifold grid (Kingma & Welling's figure 4): each digit "
+            "has its region of the plane. Digits only, since 36 classes blur together in 2-D",
+            "vae",
+            "glyphs",
+            steps=6000,
+            latent_dim=2,
+            data_options={"charset": "digits"},
+            bars=(FD_BAR,),
+        ),
+        _trained(
+            "gan-glyphs",
+            "Glyph DCGAN",
+            "crisp samples; principal directions",
+            "gan",
+            "glyphs",
+            steps=8000,
+            width=32,
+            data_options={"n": 30000},
+            bars=(FD_BAR,),
+        ),
+        _trained(
+            "vae-shapes",
+            "Shapes VAE (latent 16)",
+            "colour, size and position as directions",
+            "vae",
+            "shapes",
+            steps=16000,
+            latent_dim=16,
+            data_options={"n": 50000},
+            bars=(FD_BAR,),
+        ),
+        _trained(
+            "gan-shapes",
+            "Shapes DCGAN",
+            "colour, size and position as directions",
+            "gan",
+            "shapes",
+            steps=32000,
+            width=32,
+            data_options={"n": 50000},
+            bars=(FD_BAR,),
+        ),
+        _trained(
+            "gan-ring8",
+            "Ring of 8 GAN (latent 2)",
+            "the mode-coverage demo: does the GAN find all eight modes?",
+            "gan",
+            "toy2d",
+            steps=2000,
+            batch_size=256,
+            data_options={"shape": "ring8"},
+            bars=(Bar("modes_covered", ">=", 8), Bar("high_quality_share", ">=", 0.8)),
+        ),
+        _trained(
+            "mlp-sunset",
+            "CPPN fitted to a sunset",
+            "a CPPN trained to paint one picture: resolution-free, so it renders at any size",
+            "mlp",
+            "image",
+            steps=6000,
+            batch_size=1,
+            data_options={"target": "sunset"},
+            bars=(Bar("psnr", ">=", 30.0),),
+        ),
+        _art("mlp-prism", "Prism", 1, activation="tanh", init_std=3.0),
+        _art("mlp-glass", "Stained glass", 6, activation="mix", init_std=2.5, z_scale=2.0),
+        _art("mlp-lace", "Lace", 12, activation="gaussian", init_std=3.0, z_scale=2.0),
+        _art("mlp-silver", "Silver", 4, activation="gaussian", init_std=2.5, depth=5, channels=1),
+        _art("mlp-ink", "Ink", 13, activation="mix", init_std=2.5, depth=5, channels=1),
+    )
+}
+
+
+def all_ids() -> list[str]:
+    """The feature classifiers first (the image metrics need them), then every model."""
+    return [*(f"classifier-{name}" for name in metrics.CLASSIFIERS), *ZOO]
+
+
+def entry(model_id: str) -> Entry:
+    try:
+        return ZOO[model_id]
+    except KeyError:
+        known = ", ".join(all_ids())
+        raise StudioError(f"'{model_id}' is not in the zoo; choose one of {known}") from None
+
+
+def classifier_name(model_id: str) -> str | None:
+    name = model_id.removeprefix("classifier-")
+    return name if name != model_id and name in metrics.CLASSIFIERS else None
