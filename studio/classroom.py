@@ -43,7 +43,7 @@ from studio.metrics import mode_coverage
 from studio.models import GenerativeModel, build_model, model_class
 from studio.models.base import config_from_dict
 from studio.models.gan import generator_terms
-from studio.train import StepReport, Trainer, TrainingDiverged
+from studio.trainer import StepReport, Trainer, TrainingDiverged
 
 FRAME_S = 0.2  # a playing lab asks to be redrawn five times a second ...
 TRAIN_S = 0.1  # ... training for this long before each redraw; the rest is drawing

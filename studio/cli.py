@@ -31,7 +31,7 @@ from studio.paths import atomic_write_bytes
 from studio.recipe import MAX_SIZE
 
 if TYPE_CHECKING:
-    from studio.train import StepReport, Trainer
+    from studio.trainer import StepReport, Trainer
 
 # Every number the shell gives has a range: a seed past 2**53 overflowed torch's generator,
 # --n 10**9 asked for 64 GB and --batch-size 10**9 for 2.4 GB in one step.

@@ -1,25 +1,12 @@
-"""Training: one small, model-agnostic loop, and the job that turns a recipe into a checkpoint.
-
-``Trainer`` runs a model's ``training_step`` for N steps or S seconds, seeded, and yields every
-step's loss terms. To keep reporting off the hot path it synchronises with the device only every
-``report_every`` steps (or a quarter second): the terms of the steps in between are stacked on
-the device and copied to the host in one go. At each of those points it checks that every term
-is finite and below ``ABSURD``; at most every ``HEALTH_EVERY_S`` (and at the end) it also checks
-the weights, the optimisers' moments and the model's outputs for fixed codes, and if all are
-sound keeps a copy of the weights. A run that fails a check is restored to that copy, its
-optimisers' moments (as sick as the weights by then) are dropped, and it stops with a plain
-message.
-
-``TrainSpec`` is a run's recipe (model, data, budget, seed) and ``run_training`` turns it into a
-checkpoint with its card; ``BackgroundRun`` does the same on a thread and streams the reports
-through a queue, for the app.
+"""Training jobs: a run's recipe (``TrainSpec``), ``run_training``, which turns it into a
+checkpoint with its card, and ``BackgroundRun``, which does the same on a thread and streams the
+reports through a queue, for the app. The loop itself is ``studio.trainer.Trainer``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import queue
 import shlex
@@ -28,11 +15,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
@@ -53,240 +40,8 @@ from studio.data.folder import skipped_note
 from studio.device import pick_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
-from studio.models.base import TrainingConfig, config_from_dict
-
-# ---------------------------------------------------------------- the loop
-
-
-@dataclass
-class StepReport:
-    step: int  # 1-based count of finished steps
-    elapsed: float  # seconds since the run started
-    progress: float  # 0..1 of the budget
-    terms: dict[str, float]  # the scalar loss terms
-    vectors: dict[str, list[float]] = field(default_factory=dict)  # e.g. the VAE's KL per dim
-
-
-class TrainingDiverged(StudioError):
-    pass
-
-
-# A loss term, weight or output this far from zero is a run blowing up, even while finite: the
-# zoo's weights stay under 10 and its losses under 1e3, and a 2-D GAN's points at 1e9 are noise.
-ABSURD = 1e8
-HEALTH_EVERY_S = 0.25
-PROBE_CODES = 8  # fixed codes whose outputs the health check draws
-
-
-def _largest(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """The largest magnitude in any of the tensors (0 for none), NaN when one holds a NaN."""
-    peaks = [t.detach().abs().amax().float() for t in tensors if t.numel()]
-    return torch.stack(peaks).amax() if peaks else torch.zeros((), device=device)
-
-
-class Trainer:
-    def __init__(
-        self,
-        model: GenerativeModel,
-        data: torch.Tensor,
-        *,
-        training: TrainingConfig | None = None,
-        steps: int | None = None,
-        seconds: float | None = None,
-        batch_size: int = 64,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
-        report_every: int = 10,
-        start_step: int = 0,
-    ) -> None:
-        if steps is None and seconds is None:
-            raise StudioError("give a budget: a number of steps or of seconds")
-        if steps is not None and steps < 1:
-            raise StudioError(f"steps must be at least 1, got {steps}")
-        if seconds is not None and not (0 < seconds <= 24 * 3600):
-            raise StudioError(f"seconds must be between 0 and a day, got {seconds}")
-        if batch_size < 1:
-            raise StudioError(f"batch size must be at least 1, got {batch_size}")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).train()
-        self.data = data.to(self.device)
-        self.steps, self.seconds = steps, seconds
-        self.batch_size = batch_size
-        self.report_every = report_every
-        self.step = start_step
-        self._start_step = start_step
-        self._stop = threading.Event()
-        self._probe = model.codes(PROBE_CODES, 0)
-        # The run's own generators: the global RNG is shared with every other thread.
-        self.noise = torch.Generator(device=self.device).manual_seed(seed)
-        self.sampler = torch.Generator().manual_seed(seed)
-        self.training = training or model.Training()
-        self.optimizers = {
-            o.name: self.training.build(model.parameters_of(o.modules), o.lr)
-            for o in model.objectives()
-        }
-        self._last_good = (self.step, self._snapshot())
-        self._last_health = time.perf_counter()
-
-    def retrain_with(self, training: TrainingConfig) -> None:
-        """Go on with other learning rates or betas from the next step (the Classroom's sliders);
-        the optimisers' moments are kept."""
-        if training.optimizer != self.training.optimizer:
-            raise StudioError("a run keeps its optimiser; start a new run to change it")
-        self.training = training
-        for objective in self.model.objectives():
-            training.apply(self.optimizers[objective.name], objective.lr)
-
-    def stop(self) -> None:
-        """Ask the loop to finish after the current step (safe from any thread)."""
-        self._stop.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def _batch(self) -> torch.Tensor:
-        n = self.data.shape[0]
-        if n <= self.batch_size:
-            return self.data
-        idx = torch.randint(n, (self.batch_size,), generator=self.sampler)
-        return self.data[idx.to(self.device)]
-
-    def _progress(self, elapsed: float) -> float:
-        done = self.step - self._start_step
-        parts = []
-        if self.steps is not None:
-            parts.append(done / self.steps)
-        if self.seconds is not None:
-            parts.append(elapsed / self.seconds)
-        return min(1.0, max(parts))
-
-    def _snapshot(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
-    def __iter__(self) -> Iterator[StepReport]:
-        start = time.perf_counter()
-        last_sync = start
-        pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
-        while True:
-            terms = self.model.training_step(self._batch(), self.optimizers, self.noise)
-            self.step += 1
-            now = time.perf_counter()
-            pending.append((self.step, now - start, terms))
-            finished = self._progress(now - start) >= 1.0 or self.stopped
-            if finished or len(pending) >= self.report_every or now - last_sync > 0.25:
-                thorough = finished or now - self._last_health >= HEALTH_EVERY_S
-                yield from self._flush(pending, thorough=thorough)
-                pending, last_sync = [], now
-            if finished:
-                return
-
-    def _flush(self, pending: list, *, thorough: bool) -> Iterator[StepReport]:
-        """Copy the pending steps' terms (and, ``thorough``, the health figures) to the host in
-        one transfer, check them, report them."""
-        keys = list(pending[0][2])
-        flat = torch.cat([torch.cat([t[k].reshape(-1).float() for k in keys]) for *_, t in pending])
-        health = self._health() if thorough else flat[:0]
-        host = torch.cat([flat, health]).cpu()
-        values = host[: flat.numel()].view(len(pending), -1)
-        self._check(values, [step for step, *_ in pending], host[flat.numel() :].tolist())
-        if thorough:
-            self._last_good = (self.step, self._snapshot())
-            self._last_health = time.perf_counter()
-        sizes = [pending[0][2][k].numel() for k in keys]
-        for (step, elapsed, terms), row in zip(pending, values.tolist(), strict=True):
-            report = StepReport(step, elapsed, self._progress(elapsed), {}, {})
-            i = 0
-            for key, size in zip(keys, sizes, strict=True):
-                if terms[key].ndim == 0:
-                    report.terms[key] = row[i]
-                else:
-                    report.vectors[key] = row[i : i + size]
-                i += size
-            yield report
-
-    @torch.no_grad()
-    def _health(self) -> torch.Tensor:
-        """The largest magnitude among the weights, the outputs for ``PROBE_CODES`` fixed codes
-        and the optimisers' moments: three numbers, still on the device (NaN when any is NaN)."""
-        was_training = self.model.training
-        self.model.eval()  # eval: a batch-norm layer must not learn from the probe
-        try:
-            outputs = self.model.decode(self._probe)
-        finally:
-            self.model.train(was_training)
-        moments = [
-            value
-            for optimizer in self.optimizers.values()
-            for state in optimizer.state.values()
-            for value in state.values()
-            if torch.is_tensor(value) and value.is_floating_point() and value.dim() > 0
-        ]
-        parts = [list(self.model.parameters()), [outputs], moments]
-        return torch.stack([_largest(tensors, self.device) for tensors in parts])
-
-    def _check(self, values: torch.Tensor, steps: list[int], health: list[float]) -> None:
-        """Raise TrainingDiverged, restoring the last sound weights, if anything is unsound."""
-        sound = torch.isfinite(values) & (values.abs() <= ABSURD)
-        if not sound.all():
-            row = int((~sound).any(1).nonzero()[0])
-            worst = values[row][~sound[row]][0].item()
-            what = "became NaN or infinite" if not math.isfinite(worst) else f"reached {worst:.3g}"
-            self._diverge(steps[row], f"a loss term {what}")
-        if not health:
-            return
-        weights, outputs, moments = health
-        named = [(weights, "the weights"), (outputs, "the model's outputs")]
-        for value, name in [*named, (moments, "the optimiser's moments")]:
-            if not math.isfinite(value):
-                self._diverge(steps[-1], f"{name} became NaN or infinite")
-        for value, name in named:  # moments hold squared gradients: large is not yet wrong
-            if value > ABSURD:
-                self._diverge(steps[-1], f"{name} grew to {value:.3g}")
-
-    def _diverge(self, step: int, what: str) -> NoReturn:
-        good_step, weights = self._last_good
-        self.model.load_state_dict(weights)
-        self.step = good_step
-        for optimizer in self.optimizers.values():
-            optimizer.state.clear()  # a resumed or continued run starts its moments afresh
-        raise TrainingDiverged(
-            f"training diverged at step {step}: {what}. The weights from step {good_step} were "
-            "kept; try a lower learning rate."
-        )
-
-    # -- resuming
-
-    def training_state(self) -> dict[str, torch.Tensor]:
-        """Optimiser moments and RNG states as flat tensors, so a run can resume exactly."""
-        state = {
-            "rng.noise": self.noise.get_state(),
-            "rng.sampler": self.sampler.get_state(),
-            "step": torch.tensor(self.step),
-        }
-        for name, opt in self.optimizers.items():
-            for index, param_state in opt.state_dict()["state"].items():
-                for key, value in param_state.items():
-                    state[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value).detach().cpu()
-        return state
-
-    def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
-        noise = state.get("rng.noise")
-        if noise is None and self.device.type == "cpu":
-            noise = state.get("rng.torch")  # saved before runs had their own noise generator
-        if noise is not None:
-            self.noise.set_state(noise)
-        self.sampler.set_state(state["rng.sampler"])
-        self.step = self._start_step = int(state["step"])
-        self._last_good = (self.step, self._last_good[1])
-        for name, opt in self.optimizers.items():
-            sd = opt.state_dict()
-            for key, value in state.items():
-                parts = key.split(".")
-                if parts[0] == "optim" and parts[1] == name:
-                    sd["state"].setdefault(int(parts[2]), {})[parts[3]] = value.to(self.device)
-            opt.load_state_dict(sd)
-
+from studio.models.base import config_from_dict
+from studio.trainer import StepReport, Trainer, TrainingDiverged
 
 # ---------------------------------------------------------------- recipes and jobs
 

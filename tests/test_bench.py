@@ -14,7 +14,7 @@ from studio.bench.training import bare_step, measure
 from studio.checkpoints import ModelCard, find_card, save_checkpoint
 from studio.cli import main
 from studio.models import build_model
-from studio.train import Trainer
+from studio.trainer import Trainer
 
 
 def save_tiny(arch: str, config: dict) -> str:

@@ -13,7 +13,7 @@ from studio import train
 from studio.checkpoints import read_card, user_models_dir, weights_path
 from studio.cli import TrainingProgress, main
 from studio.recipe import recipe_from_png
-from studio.train import StepReport
+from studio.trainer import StepReport
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from altair.utils.schemapi import SchemaValidationError, debug_mode
 from streamlit.testing.v1 import AppTest
 
 from studio.models import model_class
-from studio.train import StepReport
+from studio.trainer import StepReport
 from studio.ui import loss_panel as lp
 
 TIMEOUT = 60

@@ -7,7 +7,7 @@ import torch
 from studio.errors import StudioError
 from studio.models import arch_for, build_model, list_models, model_class, register
 from studio.models.base import config_from_dict
-from studio.train import Trainer
+from studio.trainer import Trainer
 
 SMALL = {
     "cppn": {"width": 8},

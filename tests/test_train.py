@@ -11,7 +11,8 @@ from studio.cli import build_parser
 from studio.data import load_dataset
 from studio.errors import StudioError
 from studio.models import build_model
-from studio.train import Trainer, TrainingDiverged, TrainSpec, run_training
+from studio.train import TrainSpec, run_training
+from studio.trainer import Trainer, TrainingDiverged
 
 
 def _mean(reports, key, part):

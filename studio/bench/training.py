@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from studio.data import load_dataset
 from studio.models import GenerativeModel, build_model
-from studio.train import Trainer
+from studio.trainer import Trainer
 
 CASES = {  # family -> (arch, config, dataset, data options, batch size)
     "mlp": ("cppn", {"size": 64}, "image", {"size": 64}, 1),

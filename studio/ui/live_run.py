@@ -16,7 +16,8 @@ import streamlit as st
 import torch
 
 from studio.models import GenerativeModel
-from studio.train import BackgroundRun, StepReport, TrainSpec
+from studio.train import BackgroundRun, TrainSpec
+from studio.trainer import StepReport
 
 RUN_KEY = "train_run"
 PREVIEW_EVERY_S = 2.0

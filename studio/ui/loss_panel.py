@@ -34,7 +34,7 @@ import pandas as pd
 import streamlit as st
 
 from studio.models import LossTerm
-from studio.train import StepReport
+from studio.trainer import StepReport
 
 # Vega's "tableau10", which reads on light and dark themes alike.
 PALETTE = (
