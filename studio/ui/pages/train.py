@@ -296,9 +296,13 @@ def _outcome(run: live_run.SessionRun) -> None:
     result = run.job.result
     if result is None and run.job.error is None:
         st.error("The run ended unexpectedly; the details are in the server log.")
+    elif result is not None and result.save_error:
+        st.error(f"The run finished but could not be saved where it belongs: {result.save_error}")
     elif result is not None:
         card = result.card
         where = "It is in Explore now, with its card."
+        if card.notes and not result.error:  # a divergence is said just below, and in the hints
+            st.info(card.notes, icon=":material/info:")
         if result.error:
             st.warning(f"Saved **{card.id}** with the weights from before it diverged. {where}")
         elif result.stopped_early:
