@@ -1,12 +1,15 @@
 """Latent Studio in the browser: ``streamlit run streamlit_app.py``.
 
-The entry reads as a short story: configure the page, route to the pages in ``studio/ui``.
+The entry reads as a short story: configure the page, route to the pages in ``studio/ui/pages``.
+The first page is imported at once; the others when they first run (or once the first picture
+is drawn), so the first picture waits for nothing it does not need.
 """
 
 import streamlit as st
 
 from studio.ui import app_state
-from studio.ui.pages import classroom, explore, gallery, train
+from studio.ui.app_state import opened_later
+from studio.ui.pages import explore
 
 st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
 
@@ -18,9 +21,24 @@ pages = [
         url_path=explore.URL_PATH,
         default=True,
     ),
-    st.Page(train.page, title="Train", icon=":material/model_training:", url_path="train"),
-    st.Page(classroom.page, title="Classroom", icon=":material/school:", url_path="classroom"),
-    st.Page(gallery.page, title="Gallery", icon=":material/photo_library:", url_path="gallery"),
+    st.Page(
+        opened_later("studio.ui.pages.train"),
+        title="Train",
+        icon=":material/model_training:",
+        url_path="train",
+    ),
+    st.Page(
+        opened_later("studio.ui.pages.classroom"),
+        title="Classroom",
+        icon=":material/school:",
+        url_path="classroom",
+    ),
+    st.Page(
+        opened_later("studio.ui.pages.gallery"),
+        title="Gallery",
+        icon=":material/photo_library:",
+        url_path="gallery",
+    ),
 ]
 st.navigation(pages).run()
 app_state.freeze_startup_heap()  # after the page: the first picture need not wait for it

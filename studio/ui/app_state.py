@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 if TYPE_CHECKING:
     from studio.render.renderer import Renderer
+
+LATER_PAGES: set[str] = set()  # the page modules ``opened_later`` names
 
 
 def torch_threads() -> int | None:
@@ -34,6 +38,18 @@ def get_renderer() -> Renderer:
     return Renderer(threads=torch_threads())
 
 
+def opened_later(module: str) -> Callable[[], None]:
+    """The ``page`` of a page module imported when the page first runs: the pages behind the
+    first one (their charts bring altair and pandas, ~0.7 s) need not delay the first picture.
+    ``freeze_startup_heap`` imports them once that picture is drawn."""
+
+    def page() -> None:
+        importlib.import_module(module).page()
+
+    LATER_PAGES.add(module)
+    return page
+
+
 @st.cache_resource(show_spinner=False)
 def freeze_startup_heap() -> None:
     """Move everything imported so far (torch, numpy, Streamlit) out of the GC's reach, once.
@@ -46,12 +62,15 @@ def freeze_startup_heap() -> None:
     nothing measurable once the heap was frozen).
 
     The first optimiser a page builds imports ``torch._dynamo`` (~120k objects); imported after
-    the freeze, it added ~60 ms to every later run of every page, so it is imported first. That
-    import takes ~1.2 s, so the app calls this once the first page has drawn its picture (with
-    the float32 PCA, `streamlit run` to first image went from 4.5-4.9 s to 3.6-4.1 s). The
-    collection first keeps the first run's cyclic garbage from being frozen for good.
+    the freeze, it added tens of milliseconds to every later run of every page, so it is
+    imported first, and so are the pages opened later (``opened_later``). Those imports take
+    seconds, so the app calls this once the first page has drawn its picture. The collection
+    first keeps the first run's cyclic garbage from being frozen for good.
     """
     import torch._dynamo  # noqa: F401
+
+    for module in sorted(LATER_PAGES):
+        importlib.import_module(module)
 
     gc.collect()
     gc.freeze()
