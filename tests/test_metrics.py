@@ -123,6 +123,21 @@ def test_ring_coverage_of_the_data_itself_is_every_mode():
     assert result["modes_covered"] == 8 and result["on_mode_share"] == 1.0
 
 
+# ---------------------------------------------------------------- diversity
+
+
+def test_near_duplicates_are_measured_against_the_typical_distance_between_real_examples():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(64, 10, generator=g)  # pairs about sqrt(2 * 10) = 4.5 apart
+    one = real[0] + 0.01 * torch.randn(64, 10, generator=g)
+    two = torch.cat([real[:1].repeat(32, 1), real[1:2].repeat(32, 1)])
+    assert metrics.near_duplicate_share(torch.randn(64, 10, generator=g), real) == 0.0
+    assert metrics.near_duplicate_share(one, real) == 1.0
+    assert metrics.near_duplicate_share(two, real) == pytest.approx(2 * 496 / 2016)
+    assert metrics.near_duplicate_share(one, real * 1000) == 1.0
+    assert metrics.near_duplicate_share(one * 1000, real * 1000) == 1.0  # any scale
+
+
 # ---------------------------------------------------------------- CPPN art measures
 
 
