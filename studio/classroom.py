@@ -220,6 +220,7 @@ HEAT_RES = 48  # D is evaluated on this many x this many points of the view
 LATENT_SPAN = 2.0  # the latent grid spans [-2, 2]^2: about 95% of N(0, 1) along each axis
 GRID_LINES = 9
 LINE_SAMPLES = 33
+AVERAGE_DECAY = 0.99  # G's averaged weights follow the last ~100 steps: steady, yet keep up
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class GanSettings:
             "lr_d": self.lr_d,
             "d_steps": self.d_steps,
             "g_loss": self.g_loss,
+            "ema": AVERAGE_DECAY,
         }
 
 
@@ -309,6 +311,7 @@ DEFAULT_PRESET = "healthy"
 class GanReadout:
     step: int
     modes_covered: int | None  # None for spiral and moons, which have no modes to count
+    average_modes_covered: int | None  # the same count for the average of G's weights
     modes_total: int | None
     high_quality_share: float | None
     js_bits: float
@@ -381,6 +384,7 @@ class GanLab(Lab):
         model = self.model
         with torch.no_grad():
             fake = model.generator(self._z)
+            average = model.drawing_generator(self._z)
             lines = model.generator(self._line_z)
             nodes = model.generator(self._node_z)
             heat = torch.sigmoid(model.discriminator(self._heat_x)).view(HEAT_RES, HEAT_RES)
@@ -388,9 +392,11 @@ class GanLab(Lab):
             d_fake = float(torch.sigmoid(model.discriminator(fake)).mean())
         push = self.push(nodes)
         counted = mode_readout(fake, self.settings.shape)
+        counted_average = mode_readout(average, self.settings.shape)
         readout = GanReadout(
             step=self.steps,
             modes_covered=counted["modes_covered"] if counted else None,
+            average_modes_covered=counted_average["modes_covered"] if counted_average else None,
             modes_total=counted["modes_total"] if counted else None,
             high_quality_share=counted["high_quality_share"] if counted else None,
             js_bits=js_divergence(self._real, fake, self.extent),

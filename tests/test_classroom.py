@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from studio.classroom import (
+    AVERAGE_DECAY,
     GRID_LINES,
     HEAT_RES,
     PANEL_PX,
     POINTS,
     PRESETS,
+    VIEW_SEED,
     GanLab,
     GanSettings,
     VaeLab,
@@ -119,6 +121,19 @@ def test_a_gan_frame_has_every_picture_part_and_steps_count():
     data_space, manifold = draw_gan(frame)
     assert data_space.shape == manifold.shape == (PANEL_PX, PANEL_PX, 3)
     assert data_space.dtype == np.uint8 and not np.array_equal(data_space, manifold)
+
+
+def test_the_frame_counts_the_live_generators_modes_and_its_averages():
+    lab = GanLab(GanSettings(width=16, batch_size=64))
+    assert lab.model.averaging and lab.model.config.ema == AVERAGE_DECAY
+    lab.train_for(math.inf, max_steps=30)
+    frame = lab.frame()
+    with torch.no_grad():
+        live = lab.model.generator(lab.model.codes(POINTS, VIEW_SEED))
+        average = lab.model.generator_ema(lab.model.codes(POINTS, VIEW_SEED))
+    np.testing.assert_array_equal(frame.fake, live.numpy())  # the picture is the live game
+    assert frame.readout.modes_covered == mode_readout(live, "ring8")["modes_covered"]
+    assert frame.readout.average_modes_covered == mode_readout(average, "ring8")["modes_covered"]
 
 
 def test_the_arrows_point_where_d_says_real_for_either_generator_loss():
