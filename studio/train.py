@@ -309,7 +309,7 @@ class BackgroundRun:
     With ``preview``, the training thread also calls ``preview(model, examples)`` between steps
     (model in eval mode, under inference mode; ``examples`` the first ``PREVIEW_EXAMPLES`` of the
     training data) every ``preview_every`` seconds and once at the end, and
-    keeps the latest result in ``self.preview``. Only the thread that trains the weights can
+    keeps the latest result in ``self.preview`` (drawn at step ``self.preview_step``). Only the thread that trains the weights can
     read them without a race, and ``preview`` must not touch the global RNG, so the run stays
     reproducible.
     """
@@ -327,6 +327,7 @@ class BackgroundRun:
         self.result: RunResult | None = None
         self.error: str | None = None
         self.preview: Any = None
+        self.preview_step = 0  # the step the latest preview was drawn at, set after it
         self._make_preview, self._preview_every = preview, preview_every
         self._last_preview = -float("inf")
         self._trainer: Trainer | None = None
@@ -373,6 +374,7 @@ class BackgroundRun:
         try:
             with torch.inference_mode():
                 self.preview = self._make_preview(model, examples)
+            self.preview_step = self._trainer.step
         finally:
             model.train(was_training)
         self._last_preview = time.perf_counter()

@@ -216,3 +216,22 @@ def test_hints_name_what_went_wrong():
     assert lp.diagnose(_vae_reports(300)) == []
     (hint,) = lp.diagnose([], error="training diverged at step 12: a loss term became NaN")
     assert hint.level == "error" and "NaN" in hint.text
+
+
+def _readings(*shares: float, every: int = 50) -> list[lp.DiversityReading]:
+    return [lp.DiversityReading((i + 1) * every, share) for i, share in enumerate(shares)]
+
+
+def test_the_mode_collapse_alarm_wants_varied_samples_to_have_become_one_picture():
+    (hint,) = lp.diagnose([], diversity=_readings(1.0, 0.3, 0.02, 0.01, 0.8, 0.97))
+    assert hint.level == "warning" and "same picture for every z: 97%" in hint.text
+    assert "At step 200 only 1% were" in hint.text and "mode collapse" in hint.text
+    # A fresh generator draws one blur for every z until it learns: that is no collapse.
+    assert lp.diagnose([], diversity=_readings(1.0, 1.0, 0.6, 0.2, 0.0)) == []
+    assert lp.diagnose([], diversity=_readings(1.0, 1.0, 1.0)) == []
+    # One collapsed preview is a blip; two in a row are the alarm.
+    assert lp.diagnose([], diversity=_readings(0.0, 0.0, 0.9)) == []
+    assert lp.diagnose([], diversity=_readings(0.0, 0.0, 0.9, 0.4)) == []
+    # Still one picture after the warm-up: stuck, though it never varied.
+    (hint,) = lp.diagnose([], diversity=_readings(1.0, 1.0, every=lp.DIVERSITY_WARMUP_STEPS))
+    assert "not varied since the start" in hint.text

@@ -90,6 +90,54 @@ def test_a_mode_with_a_sliver_of_its_fair_share_is_not_covered():
     assert result["high_quality_share"] == 1.0
 
 
+def _on_ring(degrees: list[float], radius: float = 2.0) -> torch.Tensor:
+    angle = torch.tensor(degrees).deg2rad()
+    return torch.stack([angle.cos(), angle.sin()], 1) * radius
+
+
+RING8 = _on_ring([45.0 * k for k in range(8)])
+
+
+def test_ring_coverage_counts_points_within_a_tenth_of_the_radius_and_ten_degrees():
+    inside = _on_ring([9.0, 36.0, 90.0], radius=2.19)  # modes 0, 1 and 2, at their edges
+    outside = torch.cat([_on_ring([22.5, 101.0]), _on_ring([180.0], radius=2.25), RING8[:1] * 0])
+    result = metrics.ring_coverage(torch.cat([inside, outside]), RING8, min_share=0.1)
+    assert result["mode_shares"] == pytest.approx([1 / 7] * 3 + [0.0] * 5, abs=1e-4)
+    assert result["modes_covered"] == 3 and result["modes_total"] == 8
+    assert result["on_mode_share"] == pytest.approx(3 / 7)
+
+
+def test_ring_coverage_wants_two_percent_of_all_samples_on_a_mode():
+    # 100 samples: 81 on mode 0, 2 on mode 1 (exactly 2%), 1 on mode 2, the rest off the ring
+    points = torch.cat([RING8[[0] * 81 + [1] * 2 + [2]], torch.zeros(16, 2)])
+    result = metrics.ring_coverage(points, RING8)
+    assert result["modes_covered"] == 2
+    assert result["on_mode_share"] == pytest.approx(0.84)
+
+
+def test_ring_coverage_of_the_data_itself_is_every_mode():
+    from studio.data import load_dataset
+
+    real = load_dataset("toy2d", shape="ring8", n=2500, seed=1).x
+    result = metrics.ring_coverage(real, RING8)
+    assert result["modes_covered"] == 8 and result["on_mode_share"] == 1.0
+
+
+# ---------------------------------------------------------------- diversity
+
+
+def test_near_duplicates_are_measured_against_the_typical_distance_between_real_examples():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(64, 10, generator=g)  # pairs about sqrt(2 * 10) = 4.5 apart
+    one = real[0] + 0.01 * torch.randn(64, 10, generator=g)
+    two = torch.cat([real[:1].repeat(32, 1), real[1:2].repeat(32, 1)])
+    assert metrics.near_duplicate_share(torch.randn(64, 10, generator=g), real) == 0.0
+    assert metrics.near_duplicate_share(one, real) == 1.0
+    assert metrics.near_duplicate_share(two, real) == pytest.approx(2 * 496 / 2016)
+    assert metrics.near_duplicate_share(one, real * 1000) == 1.0
+    assert metrics.near_duplicate_share(one * 1000, real * 1000) == 1.0  # any scale
+
+
 # ---------------------------------------------------------------- CPPN art measures
 
 

@@ -248,7 +248,9 @@ def test_training_moves_the_average_but_no_optimiser_owns_it():
     )
 
 
-def test_the_teaching_gan_keeps_no_average():
-    model = build_model("gan2d", {"width": 8})
+def test_the_ring_gan_draws_with_its_average_unless_told_not_to():
+    averaged = build_model("gan2d", {"width": 8})
+    assert averaged.averaging and averaged.drawing_generator is averaged.generator_ema
+    model = build_model("gan2d", {"width": 8, "ema": 0.0})
     assert not model.averaging and model.drawing_generator is model.generator
     assert not any(name.startswith("generator_ema") for name in model.state_dict())

@@ -24,6 +24,7 @@ import streamlit as st
 import torch
 
 from studio.classroom import (
+    AVERAGE_DECAY,
     DEFAULT_PRESET,
     FRAME_S,
     GLYPHS,
@@ -353,7 +354,7 @@ def _gan_view() -> None:
     _advance(GAN, lab)
     frame = lab.frame()
     r = frame.readout
-    cells = st.columns(5)
+    cells = st.columns(6)
     cells[0].metric("Step", f"{r.step:,}", help="Training steps so far: D steps, then a G step.")
     if r.modes_covered is not None:
         cells[1].metric(
@@ -363,15 +364,25 @@ def _gan_view() -> None:
             f"high-quality samples (Metz et al. 2017), out of {POINTS:,} generated points.",
         )
         cells[2].metric(
+            "Modes, averaged G",
+            f"{r.average_modes_covered} / {r.modes_total}",
+            help="The same count for a generator whose weights are the moving average of G's "
+            f"over the last ~{1 / (1 - AVERAGE_DECAY):.0f} steps. The game keeps G's points "
+            "wobbling on and off a mode; the average sits nearer the equilibrium, so this count "
+            "stays put once G has found the modes.",
+        )
+        cells[3].metric(
             "On target",
             f"{r.high_quality_share:.0%}",
             help="High-quality samples: generated points within 3 standard deviations of a "
             "mode's centre.",
         )
     else:
-        cells[1].metric("Modes", "—", help="Only the ring and the grid have modes to count.")
-        cells[2].metric("On target", "—", help="Only the ring and the grid have modes to count.")
-    cells[3].metric(
+        for cell, label in zip(
+            cells[1:4], ("Modes", "Modes, averaged G", "On target"), strict=True
+        ):
+            cell.metric(label, "—", help="Only the ring and the grid have modes to count.")
+    cells[4].metric(
         "JS divergence",
         f"{r.js_bits:.2f} bits",
         help=f"Jensen–Shannon divergence between the real and the generated densities, "
@@ -379,7 +390,7 @@ def _gan_view() -> None:
         f"0 means the same, 1 disjoint; two real samples of this size read "
         f"{r.js_floor_bits:.3f}.",
     )
-    cells[4].metric(
+    cells[5].metric(
         "D(x) · D(G(z))",
         f"{r.d_real:.2f} · {r.d_fake:.2f}",
         help="D's mean probability that real points are real, and that generated ones are. "

@@ -254,14 +254,14 @@ def _live_view(run: live_run.SessionRun) -> None:
     else:
         _outcome(run)
     if run.job.preview is not None:
-        image = run.job.preview
+        image = run.job.preview.picture
         step = run.latest.step if run.latest else 0
         st.image(
             image,
             caption=f"{run.model_cls.PREVIEW_CAPTION} · step {step:,}",
             width="stretch" if image.shape[1] > image.shape[0] * 2 else 360,
         )
-    show_hints(diagnose(run.reports, error=run.job.error))
+    show_hints(diagnose(run.reports, error=run.job.error, diversity=run.diversity))
     loss_charts(run.model_cls.TERMS, run.reports, key="train_loss")
     if not run.running and not run.shown_end:
         run.shown_end = True
