@@ -17,7 +17,7 @@ from studio.classroom import DEFAULT_PRESET, PRESETS, RD_EVERY, RatePoint, VaeFr
 from studio.models.base import MAX_SEED
 from studio.ui.loss_panel import PALETTE, SERIES
 from studio.ui.options import BATCH_SIZES, LEARNING_RATES
-from studio.ui.pages.classroom import latent_map, rate_distortion
+from studio.ui.pages.classroom.charts import latent_map, rate_distortion
 
 TIMEOUT = 120
 
