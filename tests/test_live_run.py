@@ -12,7 +12,7 @@ from studio.checkpoints import load_checkpoint
 from studio.data import load_dataset
 from studio.models import build_model, model_class
 from studio.train import BackgroundRun, TrainSpec, run_training
-from studio.ui import loss_panel as lp
+from studio.ui import hints
 from studio.ui.live_run import LivePreviewer, SessionRun
 
 GLYPHS = TrainSpec(family="gan", dataset="glyphs", data_options={"n": 2000})
@@ -39,15 +39,15 @@ def test_a_generator_that_ignores_z_sets_off_the_alarm_and_a_healthy_one_does_no
         varied = previewer(healthy, examples)
         collapsed = previewer(_ignoring_z(), examples)
     assert varied.picture.ndim == collapsed.picture.ndim == 3
-    assert varied.near_duplicates < lp.VARIED_PAIRS
+    assert varied.near_duplicates < hints.VARIED_PAIRS
     assert collapsed.near_duplicates == 1.0
 
-    healthy_run = [lp.DiversityReading(step, varied.near_duplicates) for step in (100, 200, 300)]
-    assert lp.diagnose([], diversity=healthy_run) == []
+    healthy_run = [hints.DiversityReading(step, varied.near_duplicates) for step in (100, 200, 300)]
+    assert hints.diagnose([], diversity=healthy_run) == []
     collapsing_run = healthy_run + [
-        lp.DiversityReading(step, collapsed.near_duplicates) for step in (400, 500)
+        hints.DiversityReading(step, collapsed.near_duplicates) for step in (400, 500)
     ]
-    (hint,) = lp.diagnose([], diversity=collapsing_run)
+    (hint,) = hints.diagnose([], diversity=collapsing_run)
     assert "nearly the same picture for every z: 100%" in hint.text
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio.models import model_class
 from studio.trainer import StepReport
+from studio.ui import hints
 from studio.ui import loss_panel as lp
 
 TIMEOUT = 60
@@ -207,31 +208,31 @@ def test_log_axes_keep_the_sign():
 
 
 def test_hints_name_what_went_wrong():
-    assert lp.diagnose(_gan_reports(200, d_real=0.7, d_fake=0.4)) == []
-    (hint,) = lp.diagnose(_gan_reports(200, d_real=0.99, d_fake=0.01))
+    assert hints.diagnose(_gan_reports(200, d_real=0.7, d_fake=0.4)) == []
+    (hint,) = hints.diagnose(_gan_reports(200, d_real=0.99, d_fake=0.01))
     assert hint.level == "warning" and "discriminator is winning outright" in hint.text
-    assert lp.diagnose(_gan_reports(50, d_real=0.99, d_fake=0.01)) == []  # still warming up
-    (hint,) = lp.diagnose(_vae_reports(300, kl_scale=0.001))
+    assert hints.diagnose(_gan_reports(50, d_real=0.99, d_fake=0.01)) == []  # still warming up
+    (hint,) = hints.diagnose(_vae_reports(300, kl_scale=0.001))
     assert "KL term has collapsed" in hint.text
-    assert lp.diagnose(_vae_reports(300)) == []
-    (hint,) = lp.diagnose([], error="training diverged at step 12: a loss term became NaN")
+    assert hints.diagnose(_vae_reports(300)) == []
+    (hint,) = hints.diagnose([], error="training diverged at step 12: a loss term became NaN")
     assert hint.level == "error" and "NaN" in hint.text
 
 
-def _readings(*shares: float, every: int = 50) -> list[lp.DiversityReading]:
-    return [lp.DiversityReading((i + 1) * every, share) for i, share in enumerate(shares)]
+def _readings(*shares: float, every: int = 50) -> list[hints.DiversityReading]:
+    return [hints.DiversityReading((i + 1) * every, share) for i, share in enumerate(shares)]
 
 
 def test_the_mode_collapse_alarm_wants_varied_samples_to_have_become_one_picture():
-    (hint,) = lp.diagnose([], diversity=_readings(1.0, 0.3, 0.02, 0.01, 0.8, 0.97))
+    (hint,) = hints.diagnose([], diversity=_readings(1.0, 0.3, 0.02, 0.01, 0.8, 0.97))
     assert hint.level == "warning" and "same picture for every z: 97%" in hint.text
     assert "At step 200 only 1% were" in hint.text and "mode collapse" in hint.text
     # A fresh generator draws one blur for every z until it learns: that is no collapse.
-    assert lp.diagnose([], diversity=_readings(1.0, 1.0, 0.6, 0.2, 0.0)) == []
-    assert lp.diagnose([], diversity=_readings(1.0, 1.0, 1.0)) == []
+    assert hints.diagnose([], diversity=_readings(1.0, 1.0, 0.6, 0.2, 0.0)) == []
+    assert hints.diagnose([], diversity=_readings(1.0, 1.0, 1.0)) == []
     # One collapsed preview is a blip; two in a row are the alarm.
-    assert lp.diagnose([], diversity=_readings(0.0, 0.0, 0.9)) == []
-    assert lp.diagnose([], diversity=_readings(0.0, 0.0, 0.9, 0.4)) == []
+    assert hints.diagnose([], diversity=_readings(0.0, 0.0, 0.9)) == []
+    assert hints.diagnose([], diversity=_readings(0.0, 0.0, 0.9, 0.4)) == []
     # Still one picture after the warm-up: stuck, though it never varied.
-    (hint,) = lp.diagnose([], diversity=_readings(1.0, 1.0, every=lp.DIVERSITY_WARMUP_STEPS))
+    (hint,) = hints.diagnose([], diversity=_readings(1.0, 1.0, every=hints.DIVERSITY_WARMUP_STEPS))
     assert "not varied since the start" in hint.text

@@ -23,7 +23,7 @@ from studio.errors import StudioError
 from studio.models import GenerativeModel
 from studio.train import BackgroundRun, TrainSpec, load_training_data
 from studio.trainer import StepReport
-from studio.ui.loss_panel import DiversityReading
+from studio.ui.hints import DiversityReading
 
 RUN_KEY = "train_run"
 PREVIEW_EVERY_S = 2.0

@@ -34,7 +34,8 @@ from studio.models.base import MAX_SEED
 from studio.train import TrainSpec, default_id, load_training_data
 from studio.ui import live_run
 from studio.ui.app_state import get_renderer
-from studio.ui.loss_panel import diagnose, formula_legend, loss_charts, show_hints
+from studio.ui.hints import diagnose
+from studio.ui.loss_panel import formula_legend, loss_charts, show_hints
 from studio.ui.options import BATCH_SIZES, knob_widget
 
 REFRESH_S = 0.5  # the live view's redraw period: the loss curves move at least twice a second
