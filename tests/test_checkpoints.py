@@ -332,7 +332,7 @@ def test_weights_that_do_not_fit_the_card_are_refused_before_the_model_is_built(
 
 
 def test_a_deeply_nested_classifier_card_is_a_clear_error(tmp_path):
-    from studio.metrics import ClassifierCard
+    from studio.classifiers import ClassifierCard
 
     path = tmp_path / "classifier-x.json"
     path.write_text('{"id": "c", "net": ' + _deep(5000) + "}")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from studio import metrics
+from studio import classifiers, metrics
 from studio.data import Dataset
 from studio.errors import StudioError
 from studio.models import build_model
@@ -184,8 +184,8 @@ def test_pixel_gaussian_baseline_keeps_each_pixels_mean_and_stays_in_range():
 # ---------------------------------------------------------------- the feature classifier
 
 
-def _tiny(name: str, dataset: str, data_options: dict, **kwargs) -> metrics.ClassifierRecipe:
-    return metrics.ClassifierRecipe(
+def _tiny(name: str, dataset: str, data_options: dict, **kwargs) -> classifiers.ClassifierRecipe:
+    return classifiers.ClassifierRecipe(
         name,
         dataset,
         data_options,
@@ -200,12 +200,12 @@ def _tiny(name: str, dataset: str, data_options: dict, **kwargs) -> metrics.Clas
 
 
 def test_a_short_classifier_run_learns_and_round_trips_through_safetensors(tmp_path, monkeypatch):
-    monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
-    net, card = metrics.train_classifier(_tiny("tiny", "glyphs", {"charset": "digits"}))
+    monkeypatch.setattr(classifiers, "CLASSIFIER_DIR", tmp_path)
+    net, card = classifiers.train_classifier(_tiny("tiny", "glyphs", {"charset": "digits"}))
     assert card.held_out["accuracy"] > 0.4  # chance is 0.1
     assert card.data_options == {"charset": "digits", "size": 32, "channels": 1}
-    metrics.save_classifier(net, card)
-    loaded, loaded_card = metrics.load_classifier("tiny")
+    classifiers.save_classifier(net, card)
+    loaded, loaded_card = classifiers.load_classifier("tiny")
     x = torch.rand(3, 1, 32, 32)
     assert torch.equal(loaded.features(x), net.features(x))
     assert loaded.features(x).shape == (3, 16)
@@ -217,62 +217,62 @@ def test_classifier_training_draws_only_from_its_own_generators():
     shipped recipe gives back its weights), yet the global RNG is neither used nor moved."""
     kwargs = {"channels": 3, "classes": 5, "factors": 2, "width": 4, "features": 8}
     torch.manual_seed(7)
-    seeded_globally = metrics.FeatureNet(**kwargs).state_dict()
-    own = metrics.FeatureNet(**kwargs)
+    seeded_globally = classifiers.FeatureNet(**kwargs).state_dict()
+    own = classifiers.FeatureNet(**kwargs)
     own.reset_parameters(torch.Generator().manual_seed(7))
     assert all(torch.equal(own.state_dict()[k], v) for k, v in seeded_globally.items())
 
     recipe = _tiny("tiny", "glyphs", {"charset": "digits"})
     before = torch.random.get_rng_state()
-    first, _ = metrics.train_classifier(recipe)
+    first, _ = classifiers.train_classifier(recipe)
     assert torch.equal(torch.random.get_rng_state(), before)
     torch.manual_seed(12345)  # whatever the global RNG holds, the run is the same
-    second, _ = metrics.train_classifier(recipe)
+    second, _ = classifiers.train_classifier(recipe)
     assert all(torch.equal(second.state_dict()[k], v) for k, v in first.state_dict().items())
 
 
 def test_the_factor_head_learns_what_a_class_label_ignores():
-    _, card = metrics.train_classifier(_tiny("tiny", "shapes", {}, factors=("size", "hue")))
+    _, card = classifiers.train_classifier(_tiny("tiny", "shapes", {}, factors=("size", "hue")))
     assert card.held_out["factor_r2"] > 0.25
 
 
 def test_each_model_is_judged_by_the_classifier_of_its_own_kind_of_data():
-    _, card = metrics.classifier_for(
+    _, card = classifiers.classifier_for(
         "glyphs", {"charset": "digits", "size": 32, "channels": 1, "n": 6000, "seed": 0}
     )
     assert card.id == "classifier-digits"
     with pytest.raises(StudioError, match="no feature classifier was trained on glyphs"):
-        metrics.classifier_for("glyphs", {"charset": "lower", "size": 32, "channels": 1})
+        classifiers.classifier_for("glyphs", {"charset": "lower", "size": 32, "channels": 1})
 
 
 def test_labels_are_mapped_onto_the_classifiers_classes():
-    card = metrics.ClassifierCard("classifier-x", "glyphs", {}, {}, list("0123456789AB"), {})
+    card = classifiers.ClassifierCard("classifier-x", "glyphs", {}, {}, list("0123456789AB"), {})
     data = Dataset(
         name="glyphs",
         x=torch.zeros(3, 1, 32, 32),
         labels=torch.tensor([0, 1, 1]),
         class_names=("B", "7"),
     )
-    assert metrics.classifier_labels(card, data).tolist() == [11, 7, 7]
+    assert classifiers.classifier_labels(card, data).tolist() == [11, 7, 7]
     lower = Dataset(
         name="glyphs", x=torch.zeros(1, 1, 32, 32), labels=torch.tensor([0]), class_names=("a",)
     )
     with pytest.raises(StudioError, match="cannot label"):
-        metrics.classifier_labels(card, lower)
+        classifiers.classifier_labels(card, lower)
 
 
 def test_a_tampered_classifier_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
-    net = metrics.FeatureNet(channels=1, classes=3, width=4, features=8)
+    monkeypatch.setattr(classifiers, "CLASSIFIER_DIR", tmp_path)
+    net = classifiers.FeatureNet(channels=1, classes=3, width=4, features=8)
     kwargs = {"channels": 1, "classes": 3, "width": 4, "features": 8}
-    card = metrics.ClassifierCard("classifier-abc", "glyphs", {}, kwargs, ["a", "b", "c"], {})
-    path = metrics.save_classifier(net, card)
+    card = classifiers.ClassifierCard("classifier-abc", "glyphs", {}, kwargs, ["a", "b", "c"], {})
+    path = classifiers.save_classifier(net, card)
     weights = path.with_suffix(".safetensors")
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 1
     weights.write_bytes(bytes(blob))
     with pytest.raises(StudioError, match="sha256"):
-        metrics.load_classifier("abc")
+        classifiers.load_classifier("abc")
 
 
 @pytest.mark.parametrize(
@@ -283,13 +283,13 @@ def test_a_tampered_classifier_is_refused(tmp_path, monkeypatch):
     ],
 )
 def test_a_broken_classifier_card_is_a_clear_error(tmp_path, monkeypatch, text, says):
-    monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
-    metrics.classifier_path("abc").write_text(text)
+    monkeypatch.setattr(classifiers, "CLASSIFIER_DIR", tmp_path)
+    classifiers.classifier_path("abc").write_text(text)
     with pytest.raises(StudioError, match=says):
-        metrics.load_classifier("abc")
+        classifiers.load_classifier("abc")
 
 
 def test_a_missing_classifier_says_how_to_make_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(metrics, "CLASSIFIER_DIR", tmp_path)
+    monkeypatch.setattr(classifiers, "CLASSIFIER_DIR", tmp_path)
     with pytest.raises(StudioError, match="zoo rebuild classifier-glyphs"):
-        metrics.load_classifier("glyphs")
+        classifiers.load_classifier("glyphs")

@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from studio import metrics
+from studio import classifiers, metrics
 from studio.errors import StudioError
 from studio.models import GenerativeModel
 from studio.train import BackgroundRun, TrainSpec, load_training_data
@@ -140,10 +140,10 @@ class LivePreviewer:
 
 def feature_space(spec: TrainSpec) -> Callable[[torch.Tensor], torch.Tensor]:
     """The features of the classifier trained on this run's kind of data, else the pixels."""
-    if any(recipe.dataset == spec.dataset for recipe in metrics.CLASSIFIERS.values()):
+    if any(recipe.dataset == spec.dataset for recipe in classifiers.CLASSIFIERS.values()):
         data = load_training_data(spec, spec.model_config)  # the run's own, from the memo
         try:
-            return metrics.classifier_for(data.name, data.options)[0].features
+            return classifiers.classifier_for(data.name, data.options)[0].features
         except StudioError:
             pass  # none fits these options (or none is installed): pixels will do
     return lambda x: x.flatten(1)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio import metrics
+from studio import classifiers
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.errors import StudioError
 from studio.models import build_model
@@ -58,7 +58,9 @@ def rebuild(model_id: str, folder: Path = PRETRAINED_DIR, *, measure_only: bool 
     if name:
         if measure_only:
             raise StudioError("--measure-only is for models; a classifier is simply retrained")
-        return metrics.save_classifier(*metrics.train_classifier(metrics.CLASSIFIERS[name]))
+        return classifiers.save_classifier(
+            *classifiers.train_classifier(classifiers.CLASSIFIERS[name])
+        )
     e = entry(model_id)
     card_path = Path(folder) / f"{e.id}.json"
     if not measure_only:
@@ -180,12 +182,14 @@ def verify_classifier(name: str) -> Check:
     start = time.perf_counter()
     check = Check(f"classifier-{name}")
     try:
-        net, card = metrics.load_classifier(name)
+        net, card = classifiers.load_classifier(name)
     except StudioError as err:
         check.problems.append(str(err))
         return check
-    test = metrics.held_out(card.dataset, card.data_options, card.held_out["n"])
-    check.measured = {"accuracy": round(metrics.classifier_accuracy(net, test.x, test.labels), 4)}
+    test = classifiers.held_out(card.dataset, card.data_options, card.held_out["n"])
+    check.measured = {
+        "accuracy": round(classifiers.classifier_accuracy(net, test.x, test.labels), 4)
+    }
     check.problems += compare_metrics({"accuracy": card.held_out["accuracy"]}, check.measured)
     check.seconds = time.perf_counter() - start
     return check

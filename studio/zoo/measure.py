@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio import metrics
+from studio import classifiers, metrics
 from studio.checkpoints import ModelCard
 from studio.data import load_dataset
 from studio.data.toy2d import mode_std, modes
@@ -87,9 +87,9 @@ def _cppn_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
 
 def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
     name, options = card.dataset["name"], card.dataset["options"]
-    classifier, classifier_card = metrics.classifier_for(name, options)
-    real_a = metrics.held_out(name, options, SAMPLES, 0)
-    real_b = metrics.held_out(name, options, SAMPLES, 1)
+    classifier, classifier_card = classifiers.classifier_for(name, options)
+    real_a = classifiers.held_out(name, options, SAMPLES, 0)
+    real_b = classifiers.held_out(name, options, SAMPLES, 1)
     baseline = metrics.pixel_gaussian_baseline(
         load_dataset(name, **options).x, SAMPLES, SAMPLE_SEED
     )
@@ -98,7 +98,7 @@ def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
     protocol = {
         "samples": SAMPLES,
         "sample_seed": SAMPLE_SEED,
-        "held_out": {"seeds": list(metrics.HELD_OUT_SEEDS), "n": SAMPLES},
+        "held_out": {"seeds": list(classifiers.HELD_OUT_SEEDS), "n": SAMPLES},
         "classifier": classifier_card.id,
         "classifier_sha256": classifier_card.sha256,
         "k": 3,
@@ -110,9 +110,9 @@ def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
     if model.encodes:
         measured |= metrics.vae_evidence(model, real_a.x, SAMPLE_SEED)
         recon = metrics.reconstructions(model, real_a.x)
-        labels = metrics.classifier_labels(classifier_card, real_a)
-        measured["recon_accuracy"] = metrics.classifier_accuracy(classifier, recon, labels)
-        measured["real_accuracy"] = metrics.classifier_accuracy(classifier, real_a.x, labels)
+        labels = classifiers.classifier_labels(classifier_card, real_a)
+        measured["recon_accuracy"] = classifiers.classifier_accuracy(classifier, recon, labels)
+        measured["real_accuracy"] = classifiers.classifier_accuracy(classifier, real_a.x, labels)
         protocol["elbo"] = (
             f"on held-out set A, one posterior draw per image; {model.config.likelihood} "
             "likelihood on pixel values in [0, 1], so a bound for comparing models here, not a "
@@ -130,7 +130,7 @@ def contact_sheet(model: GenerativeModel, card: ModelCard) -> np.ndarray:
     model = model.cpu().eval()
     if card.dataset.get("name") == "toy2d":
         points = metrics.generate(model, POINTS, SAMPLE_SEED).numpy()
-        real = metrics.held_out("toy2d", card.dataset["options"], POINTS)
+        real = classifiers.held_out("toy2d", card.dataset["options"], POINTS)
         return scatter(points, real=real.x.numpy(), size=512)
     with torch.inference_mode():
         return grid(model.draw(model.codes(64, SAMPLE_SEED)), columns=8)

@@ -7,7 +7,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio import metrics
+from studio import classifiers
 from studio.errors import StudioError
 from studio.train import TrainSpec
 
@@ -180,7 +180,7 @@ ZOO: dict[str, Entry] = {
 
 def all_ids() -> list[str]:
     """The feature classifiers first (the image metrics need them), then every model."""
-    return [*(f"classifier-{name}" for name in metrics.CLASSIFIERS), *ZOO]
+    return [*(f"classifier-{name}" for name in classifiers.CLASSIFIERS), *ZOO]
 
 
 def entry(model_id: str) -> Entry:
@@ -193,4 +193,4 @@ def entry(model_id: str) -> Entry:
 
 def classifier_name(model_id: str) -> str | None:
     name = model_id.removeprefix("classifier-")
-    return name if name != model_id and name in metrics.CLASSIFIERS else None
+    return name if name != model_id and name in classifiers.CLASSIFIERS else None
