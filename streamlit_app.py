@@ -1,8 +1,8 @@
 """Latent Studio in the browser: ``streamlit run streamlit_app.py``.
 
 The entry reads as a short story: configure the page, route to the pages in ``studio/ui/pages``.
-The first page is imported at once; the others when they first run (or once the first picture
-is drawn), so the first picture waits for nothing it does not need.
+The first page is imported at once, the others when they first run, so the first picture waits
+for nothing it does not need.
 """
 
 import streamlit as st

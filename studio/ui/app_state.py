@@ -6,14 +6,13 @@ import gc
 import importlib
 import os
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 if TYPE_CHECKING:
     from studio.render.renderer import Renderer
-
-LATER_PAGES: set[str] = set()  # the page modules ``opened_later`` names
 
 
 def torch_threads() -> int | None:
@@ -40,14 +39,24 @@ def get_renderer() -> Renderer:
 
 def opened_later(module: str) -> Callable[[], None]:
     """The ``page`` of a page module imported when the page first runs: the pages behind the
-    first one (their charts bring altair and pandas, ~0.7 s) need not delay the first picture.
-    ``freeze_startup_heap`` imports them once that picture is drawn."""
+    first one (their charts bring altair and pandas, ~0.7 s of imports that hold the GIL and so
+    the server's sending) must not delay the first picture."""
 
     def page() -> None:
-        importlib.import_module(module).page()
+        _frozen_import(module).page()
 
-    LATER_PAGES.add(module)
     return page
+
+
+@st.cache_resource(show_spinner=False)
+def _frozen_import(module: str) -> ModuleType:
+    """A page module, imported once per process, its new objects then frozen like the startup
+    heap's (``freeze_startup_heap``): imported after the freeze, they would be walked by every
+    later run's collection."""
+    imported = importlib.import_module(module)
+    gc.collect()
+    gc.freeze()
+    return imported
 
 
 @st.cache_resource(show_spinner=False)
@@ -63,14 +72,11 @@ def freeze_startup_heap() -> None:
 
     The first optimiser a page builds imports ``torch._dynamo`` (~120k objects); imported after
     the freeze, it added tens of milliseconds to every later run of every page, so it is
-    imported first, and so are the pages opened later (``opened_later``). Those imports take
-    seconds, so the app calls this once the first page has drawn its picture. The collection
-    first keeps the first run's cyclic garbage from being frozen for good.
+    imported first. That import takes seconds, so the app calls this once the first page has
+    drawn its picture. The collection first keeps the first run's cyclic garbage from being
+    frozen for good.
     """
     import torch._dynamo  # noqa: F401
-
-    for module in sorted(LATER_PAGES):
-        importlib.import_module(module)
 
     gc.collect()
     gc.freeze()
