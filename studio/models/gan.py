@@ -303,11 +303,10 @@ def _gan_training(lr: float, betas: tuple[float, float] = (0.5, 0.999)) -> type[
 
 
 @dataclass
-class DCGANConfig:
-    latent_dim: int = option(64, low=1, high=1024, label="Latent dimensions", help="the size of z")
-    size: int = option(32, choices=(32, 64))
-    channels: int = option(1, choices=(1, 3))
-    width: int = option(32, low=8, high=512, help="feature maps of the last G layer (D: first)")
+class GameConfig:
+    """What both GANs share: how the players take turns, what G minimises, and the average of
+    G's weights that draws."""
+
     d_steps: int = option(1, low=1, high=10, step=1, label="D steps per G step")
     g_loss: str = option(
         "non_saturating",
@@ -316,6 +315,14 @@ class DCGANConfig:
         help=G_LOSS_HELP,
     )
     ema: float = option(0.999, low=0.0, high=0.9999, help=EMA_HELP)
+
+
+@dataclass
+class DCGANConfig(GameConfig):
+    latent_dim: int = option(64, low=1, high=1024, label="Latent dimensions", help="the size of z")
+    size: int = option(32, choices=(32, 64))
+    channels: int = option(1, choices=(1, 3))
+    width: int = option(32, low=8, high=512, help="feature maps of the last G layer (D: first)")
 
 
 def _up(cin: int, cout: int) -> list[nn.Module]:
@@ -397,18 +404,10 @@ PREVIEW_PX = 320
 
 
 @dataclass
-class GAN2DConfig:
+class GAN2DConfig(GameConfig):
     latent_dim: int = option(2, low=1, high=256, label="Latent dimensions", help="the size of z")
     width: int = option(128, low=4, high=1024)
     depth: int = option(3, low=1, high=8, help="hidden layers of G and of D")
-    d_steps: int = option(1, low=1, high=10, step=1, label="D steps per G step")
-    g_loss: str = option(
-        "non_saturating",
-        choices=("non_saturating", "saturating"),
-        label="Generator loss",
-        help=G_LOSS_HELP,
-    )
-    ema: float = option(0.999, low=0.0, high=0.9999, help=EMA_HELP)
 
 
 def _mlp(din: int, width: int, depth: int, dout: int, act: type[nn.Module]) -> nn.Sequential:
