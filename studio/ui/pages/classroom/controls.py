@@ -70,7 +70,7 @@ def _reset(keys: LabKeys) -> None:
     st.session_state[keys.lab].reset()
 
 
-def transport(keys: LabKeys) -> None:
+def _transport(keys: LabKeys) -> None:
     """Play/Pause, Step and Reset: callbacks, so the state changes before the page redraws."""
     playing = st.session_state[keys.playing]
     play, step, reset = st.columns(3)
@@ -112,7 +112,7 @@ def setting_state(keys: LabKeys, settings: Any) -> None:
         st.session_state.setdefault(keys.setting(field.name), getattr(settings, field.name))
 
 
-def settings_from_widgets(keys: LabKeys, settings: Any) -> Any:
+def _settings_from_widgets(keys: LabKeys, settings: Any) -> Any:
     """The lab's settings with every shown widget's value in place."""
     shown = {
         f.name: st.session_state[keys.setting(f.name)]
@@ -122,17 +122,25 @@ def settings_from_widgets(keys: LabKeys, settings: Any) -> Any:
     return dataclasses.replace(settings, **shown)
 
 
-def apply(keys: LabKeys, lab: Lab, settings: Any) -> None:
+def _apply(keys: LabKeys, lab: Lab, settings: Any) -> None:
     if lab.update(settings):
         st.session_state[keys.playing] = False
         st.toast("New settings, new networks: the lab starts again from step 0.")
 
 
-def live(keys: LabKeys, view: Callable[[], None], loss: Callable[[], None]) -> None:
+def _live(keys: LabKeys, view: Callable[[], None], loss: Callable[[], None]) -> None:
     playing = st.session_state[keys.playing]
     st.fragment(view, run_every=FRAME_S if playing else None)()
     st.divider()
     st.fragment(loss, run_every=LOSS_REFRESH_S if playing else None)()
+
+
+def run_lab(keys: LabKeys, lab: Lab, view: Callable[[], None], loss: Callable[[], None]) -> None:
+    """The lab under its controls: the widgets' settings applied, the transport, the live view
+    and loss."""
+    _apply(keys, lab, _settings_from_widgets(keys, lab.settings))
+    _transport(keys)
+    _live(keys, view, loss)
 
 
 def advance(keys: LabKeys, lab: Lab) -> None:

@@ -25,13 +25,10 @@ from studio.ui.options import BATCH_SIZES
 from studio.ui.pages.classroom.controls import (
     GAN,
     advance,
-    apply,
     get_lab,
-    live,
     lr_slider,
+    run_lab,
     setting_state,
-    settings_from_widgets,
-    transport,
 )
 
 SHAPE_LABELS = {
@@ -87,9 +84,7 @@ def gan_page(*, lesson: bool) -> None:
     st.info(PRESETS[preset].lesson, icon=":material/school:")
     if not lesson:
         _gan_advanced()
-    apply(GAN, lab, settings_from_widgets(GAN, lab.settings))
-    transport(GAN)
-    live(GAN, _gan_view, _gan_loss)
+    run_lab(GAN, lab, _gan_view, _gan_loss)
 
 
 def _gan_advanced() -> None:

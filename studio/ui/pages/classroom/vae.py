@@ -19,13 +19,10 @@ from studio.ui.pages.classroom.charts import latent_map, rate_distortion
 from studio.ui.pages.classroom.controls import (
     VAE,
     advance,
-    apply,
     get_lab,
-    live,
     lr_slider,
+    run_lab,
     setting_state,
-    settings_from_widgets,
-    transport,
 )
 
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
@@ -60,9 +57,7 @@ def vae_page(*, lesson: bool) -> None:
     )
     if not lesson:
         _vae_advanced()
-    apply(VAE, lab, settings_from_widgets(VAE, lab.settings))
-    transport(VAE)
-    live(VAE, _vae_view, _vae_loss)
+    run_lab(VAE, lab, _vae_view, _vae_loss)
 
 
 def _vae_advanced() -> None:
