@@ -11,8 +11,11 @@ import argparse
 import importlib
 import io
 import json
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -31,6 +34,8 @@ from studio.paths import atomic_write_bytes
 from studio.recipe import MAX_SIZE
 
 if TYPE_CHECKING:
+    from studio.background import RunEvents
+    from studio.train import TrainSpec
     from studio.trainer import StepReport, Trainer
 
 # Every number the shell gives has a range: a seed past 2**53 overflowed torch's generator,
@@ -174,21 +179,49 @@ def cmd_train(args: argparse.Namespace) -> int:
         id=args.id or "",
     )
     progress = TrainingProgress(sys.stderr)
+    events = _run_events(args, spec) if args.events else None
+
+    def ready(trainer: Trainer) -> None:
+        progress.start(trainer)
+        watch(trainer)
+        if events:
+            events.ready(trainer)
+
+    def report(step: StepReport) -> None:
+        progress(step)
+        if events:
+            events.report(step)
+
+    def notice(text: str) -> None:
+        progress.write(f"note: {text}")
+        if events:
+            events.notice(text)
+
     try:
-        result = run_training(
-            spec,
-            out_dir=args.out,
-            on_report=progress,
-            trainer_ready=progress.start,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            on_notice=lambda text: progress.write(f"note: {text}"),
-        )
+        with stop_on_interrupt(progress.write) as watch:
+            result = run_training(
+                spec,
+                out_dir=args.out,
+                on_report=report,
+                trainer_ready=ready,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                on_notice=notice,
+            )
     except OSError as err:  # the data or the studio folder could not be read or written
         where = f" ({err.filename})" if err.filename else ""
-        raise StudioError(f"{err.strerror or err}{where}") from None
+        error = StudioError(f"{err.strerror or err}{where}")
+        if events:
+            events.failed(str(error))
+        raise error from None
+    except StudioError as err:
+        if events:
+            events.failed(str(err))
+        raise
     finally:
         progress.close()
+    if events:
+        events.finished(result)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     if result.save_error:
@@ -199,6 +232,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"to {result.card_path}"
     )
     return 2 if result.error else 0
+
+
+def _run_events(args: argparse.Namespace, spec: TrainSpec) -> RunEvents:
+    """The app's view of this run (``--events``): reports, notes, sample strips, the outcome."""
+    from studio.background import RunEvents
+    from studio.live_preview import LivePreviewer
+
+    try:
+        return RunEvents(args.events, LivePreviewer(spec), preview_every=args.preview_every)
+    except OSError as err:
+        raise StudioError(f"--events {args.events}: {err.strerror or err}") from None
+
+
+@contextmanager
+def stop_on_interrupt(say: Callable[[str], None]) -> Iterator[Callable[[Trainer], None]]:
+    """While inside, the first Ctrl-C (SIGINT) stops the trainer handed to the yielded function
+    after its step, and the run is saved like a finished one; a second one, or one before
+    training starts, interrupts at once. Outside the main thread nothing changes."""
+    watched: list[Trainer] = []
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if not watched or watched[0].stopped:
+            raise KeyboardInterrupt
+        watched[0].stop()
+        say("stopping after this step and saving; press Ctrl-C again to abandon the run")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield watched.append
+        return
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield watched.append
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ---------------------------------------------------------------- render and sample
@@ -299,6 +366,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, help="folder for the checkpoint (default: studio home)")
     train.add_argument("--resume", metavar="ID_OR_PATH", help="continue a run from its checkpoint")
+    train.add_argument(
+        "--events",
+        type=Path,
+        metavar="FOLDER",
+        help="also write the run's progress, notes and sample strips there, for a watching app",
+    )
+    train.add_argument(
+        "--preview-every",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --events: how often to draw the sample strip (default: 2)",
+    )
     train.set_defaults(handler=cmd_train)
 
     render = commands.add_parser("render", help="render one image to a PNG with its recipe")

@@ -1,19 +1,15 @@
-"""Training jobs: a run's recipe (``TrainSpec``), ``run_training``, which turns it into a
-checkpoint with its card, and ``BackgroundRun``, which does the same on a thread and streams the
-reports through a queue, for the app. The loop itself is ``studio.trainer.Trainer``.
+"""Training jobs: a run's recipe (``TrainSpec``) and ``run_training``, which turns it into a
+checkpoint with its card. The loop itself is ``studio.trainer.Trainer``; the app runs the same
+job in a process of its own (``studio.background``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import queue
+import json
 import shlex
 import shutil
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,22 +58,25 @@ class TrainSpec:
     id: str = ""
     data_path: str | None = None
 
+    def arguments(self) -> list[str]:
+        """The ``python -m studio train`` arguments that rerun this recipe."""
+        words = ["--model", self.family, "--dataset", self.dataset]
+        if self.data_path:
+            words += ["--data", self.data_path]
+        for flag, options in (("--data-option", self.data_options), ("--set", self.model_config)):
+            for key, value in options.items():
+                words += [flag, f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+        words += ["--steps", str(self.steps)] if self.steps else ["--seconds", f"{self.seconds:g}"]
+        words += ["--batch-size", str(self.batch_size), "--seed", str(self.seed)]
+        if self.device != "auto":
+            words += ["--device", self.device]
+        if self.id:
+            words += ["--id", self.id]
+        return words
+
     def command(self) -> str:
         """The CLI line that reruns this recipe."""
-        parts = ["python -m studio train", f"--model {self.family}", f"--dataset {self.dataset}"]
-        if self.data_path:
-            parts.append(f"--data {shlex.quote(self.data_path)}")
-        for key, value in self.data_options.items():
-            parts.append(f"--data-option {shlex.quote(f'{key}={value}')}")
-        for key, value in self.model_config.items():
-            parts.append(f"--set {shlex.quote(f'{key}={value}')}")
-        parts.append(f"--steps {self.steps}" if self.steps else f"--seconds {self.seconds:g}")
-        parts += [f"--batch-size {self.batch_size}", f"--seed {self.seed}"]
-        if self.device != "auto":
-            parts.append(f"--device {self.device}")
-        if self.id:
-            parts.append(f"--id {self.id}")
-        return " ".join(parts)
+        return f"python -m studio train {shlex.join(self.arguments())}"
 
 
 @dataclass
@@ -283,118 +282,3 @@ def _shape_words(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return "2-D points (toy2d)"
     return "images of (channels, height, width)"
-
-
-# ---------------------------------------------------------------- background runs (for the app)
-
-BACKGROUND_NICE = 10
-PREVIEW_EXAMPLES = 1000  # training examples a preview may show beside the samples
-
-
-def _lower_thread_priority() -> None:
-    """Let the app's threads and the browser win the CPU from a run training beside them.
-
-    Measured on 2 busy cores, a slider move during a run went from 270-310 ms (p50) to
-    170-190 ms. Linux schedules threads one by one, so this renices the calling thread only;
-    elsewhere it would renice the whole process, so it does nothing there.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-
-
-class BackgroundRun:
-    """``run_training`` on a daemon thread; reports arrive on ``self.reports`` (a queue).
-
-    With ``preview``, the training thread also calls ``preview(model, examples)`` between steps
-    (model in eval mode, under inference mode; ``examples`` the first ``PREVIEW_EXAMPLES`` of the
-    training data) every ``preview_every`` seconds and once at the end, and
-    keeps the latest result in ``self.preview`` (drawn at step ``self.preview_step``). Only the thread that trains the weights can
-    read them without a race, and ``preview`` must not touch the global RNG, so the run stays
-    reproducible.
-    """
-
-    def __init__(
-        self,
-        spec: TrainSpec,
-        *,
-        out_dir: Path | None = None,
-        preview: Callable[[GenerativeModel, torch.Tensor], Any] | None = None,
-        preview_every: float = 2.0,
-    ) -> None:
-        self.spec = spec
-        self.reports: queue.Queue[StepReport] = queue.Queue()
-        self.result: RunResult | None = None
-        self.error: str | None = None
-        self.preview: Any = None
-        self.preview_step = 0  # the step the latest preview was drawn at, set after it
-        self._make_preview, self._preview_every = preview, preview_every
-        self._last_preview = -float("inf")
-        self._trainer: Trainer | None = None
-        self._stop_requested = False
-        self._thread = threading.Thread(
-            target=self._run, kwargs={"out_dir": out_dir or user_models_dir()}, daemon=True
-        )
-
-    def start(self) -> BackgroundRun:
-        self._thread.start()
-        return self
-
-    def _ready(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        if self._stop_requested:
-            trainer.stop()
-
-    def _run(self, out_dir: Path) -> None:
-        _lower_thread_priority()
-        try:
-            self.result = run_training(
-                self.spec,
-                out_dir=out_dir,
-                on_report=self._report,
-                trainer_ready=self._ready,
-                overwrite=False,  # the app always means a new model
-            )
-            self.error = self.result.error
-            self._publish_preview()
-        except (StudioError, OSError) as err:  # OSError: the data could not be read
-            self.error = str(err)
-
-    def _report(self, report: StepReport) -> None:
-        self.reports.put(report)
-        if time.perf_counter() - self._last_preview >= self._preview_every:
-            self._publish_preview()
-
-    def _publish_preview(self) -> None:
-        if self._make_preview is None or self._trainer is None:
-            return
-        model, examples = self._trainer.model, self._trainer.data[:PREVIEW_EXAMPLES]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                self.preview = self._make_preview(model, examples)
-            self.preview_step = self._trainer.step
-        finally:
-            model.train(was_training)
-        self._last_preview = time.perf_counter()
-
-    def stop(self) -> None:
-        self._stop_requested = True
-        if self._trainer:
-            self._trainer.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def drain(self) -> list[StepReport]:
-        out = []
-        while True:
-            try:
-                out.append(self.reports.get_nowait())
-            except queue.Empty:
-                return out

@@ -1,7 +1,7 @@
 """The Train page, driven through Streamlit's AppTest (the loss panel has tests/test_loss_panel.py).
 
-A run really trains (the 2-D GAN on 256 points, a few seconds on one thread); the test polls
-the page with ``at.run()`` while the background thread works, as a browser's refresh would.
+A run really trains (the 2-D GAN, in a process of its own, as in the app); the test polls the
+page with ``at.run()`` while it works, as a browser's refresh would.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints
 from studio.checkpoints import list_cards
+from studio.live_preview import sample_strip
 from studio.paths import studio_dir
 from studio.train import TrainSpec, run_training
-from studio.ui.live_run import sample_strip
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60

@@ -1,20 +1,17 @@
-"""The user's trained models as files (rename, delete), kept uploads, and the background run's
-sample strip, which must never change what the run trains."""
+"""The user's trained models as files (rename, delete) and kept uploads."""
 
 import io
 import re
 import zipfile
 
-import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from studio import library
 from studio.checkpoints import list_cards, load_checkpoint, read_card, user_models_dir
 from studio.errors import StudioError
 from studio.paths import studio_dir
-from studio.train import BackgroundRun, TrainSpec, run_training
+from studio.train import TrainSpec, run_training
 
 TOY = {"shape": "ring8", "n": 256}
 
@@ -145,36 +142,6 @@ def test_discarding_uploads_removes_only_that_run(tmp_path):
     outside.mkdir()
     library.discard_uploads(outside)
     assert kept.exists() and not gone.parent.exists() and outside.exists()
-
-
-# ---------------------------------------------------------------- the background run's preview
-
-
-def test_the_preview_is_drawn_between_steps_without_changing_the_run(tmp_path):
-    seen = []
-
-    def preview(model, examples):
-        seen.append((model.training, torch.is_inference_mode_enabled()))
-        z = model.sample_z(16, generator=torch.Generator().manual_seed(0))
-        return model.decode(z).numpy()
-
-    spec = _spec("same", steps=40)
-    job = BackgroundRun(spec, out_dir=tmp_path / "a", preview=preview, preview_every=0.0).start()
-    job.join(timeout=60)
-    plain = run_training(spec, out_dir=tmp_path / "b")
-    assert job.error is None and job.result.card.steps == 40
-    assert len(seen) > 2 and set(seen) == {(False, True)}  # eval mode, no autograd
-    assert job.result.card.sha256 == plain.card.sha256  # the previews changed nothing
-    final, _ = load_checkpoint(tmp_path / "a" / "same.json")
-    z = final.sample_z(16, generator=torch.Generator().manual_seed(0))
-    np.testing.assert_array_equal(job.preview, final.decode(z).detach().numpy())
-
-
-def test_a_failed_start_reports_its_error_and_no_preview():
-    job = BackgroundRun(_spec(data_options={"shape": "nope"}), preview=lambda m, x: 1).start()
-    job.join(timeout=30)
-    assert "shape must be one of" in job.error and job.result is None and job.preview is None
-    assert _names(user_models_dir().iterdir()) == []  # no model files (a lock file at most)
 
 
 def test_deleting_a_model_removes_its_uploads_once_no_other_model_names_them():

@@ -43,7 +43,7 @@ from studio.bench.harness import (
 
 # Resolves with {painted, idle} in ms after the next keydown: painted once the studio image has
 # a new src that has loaded and a frame has been drawn, idle once the script run has finished.
-_ARM_JS = """
+ARM_JS = """
 ([imageSelector, timeoutMs]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const before = document.querySelector(imageSelector)?.src;
@@ -77,7 +77,7 @@ _ARM_JS = """
 
 def press_and_time(page: Any, key: str, timeout_ms: float = 5_000) -> tuple[float, float] | None:
     """Press ``key`` on the focused element; (painted ms, idle ms), or None if nothing painted."""
-    page.evaluate(_ARM_JS, [IMAGE, timeout_ms])
+    page.evaluate(ARM_JS, [IMAGE, timeout_ms])
     page.keyboard.press(key)
     result = page.evaluate("() => window.__latency")
     if result["painted"] is None:

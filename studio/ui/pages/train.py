@@ -2,7 +2,7 @@
 
 Left, the settings (every default comes from the model's own config). Right, the run: a
 progress bar with the time left, Stop, a strip of samples from a fixed z and the loss panel.
-The run trains on a background thread (``studio.ui.live_run``); the right-hand side is a fragment
+The run trains in a process of its own (``studio.ui.live_run``); the right-hand side is a fragment
 that redraws itself twice a second while the run lasts, so the rest of the page stays usable.
 Below, the user's trained models can be renamed and deleted.
 """
@@ -252,6 +252,8 @@ def _live_view(run: live_run.SessionRun) -> None:
     run.poll()
     if run.running:
         _progress(run)
+        for notice in run.job.notices:  # the card keeps them too: shown by _outcome at the end
+            st.info(notice, icon=":material/info:")
     else:
         _outcome(run)
     if run.job.preview is not None:
@@ -273,7 +275,7 @@ def _progress(run: live_run.SessionRun) -> None:
     bar, stop = st.columns([5, 1], vertical_alignment="bottom")
     report = run.latest
     if report is None:
-        bar.progress(0.0, text="Loading the data and building the model…")
+        bar.progress(0.0, text="Starting: loading the data and building the model…")
     else:
         left = run.seconds_left()
         eta = f" · about {left:.0f} s left" if left is not None else ""
