@@ -178,6 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         id=args.id or "",
     )
+    if args.threads:
+        torch.set_num_threads(args.threads)
     progress = TrainingProgress(sys.stderr)
     events = _run_events(args, spec) if args.events else None
 
@@ -344,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--batch-size", type=_whole_number(1, MAX_BATCH_SIZE), default=64)
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    train.add_argument(
+        "--threads",
+        type=_whole_number(1, 1024),
+        metavar="N",
+        help="torch threads on the CPU (default: torch's choice, one per core)",
+    )
     train.add_argument(
         "--set",
         type=_key_value,

@@ -342,6 +342,8 @@ def _one_line_exit_2(args, capsys) -> str:
         (["train", "--model", "gan", "--dataset", "toy2d", "--seconds", "inf"], "--seconds"),
         (["train", "--model", "gan", "--dataset", "toy2d", "--steps", str(10**30)], "--steps"),
         (["train", "--model", "gan", "--dataset", "toy2d", "--seed", str(10**30)], "--seed"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--threads", "100000"], "--threads"),
+        (["train", "--model", "gan", "--dataset", "toy2d", "--preview-every", "inf"], "--preview"),
     ],
 )
 def test_every_number_has_a_range(args, message, capsys):
