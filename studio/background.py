@@ -171,7 +171,6 @@ class TrainingProcess:
     def __init__(
         self, spec: TrainSpec, *, out_dir: Path | None = None, preview_every: float = 2.0
     ) -> None:
-        self.spec = spec
         self.folder = Path(tempfile.mkdtemp(prefix="latent-studio-run-"))
         self.command = [
             sys.executable,
