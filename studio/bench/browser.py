@@ -5,7 +5,9 @@ Against a real ``streamlit run streamlit_app.py`` in headless Chromium it measur
 - startup: from launching ``streamlit run`` to the first studio image painted;
 - slider: an arrow key on an ``st.slider`` -> the new image painted *and* the app idle again
   (p50 / p95 over many moves);
-- the same slider moves while a training run is going on the Train page.
+- the same slider moves while a training run is going on the Train page;
+- with ``--against-toy``: first image and slider moves of Explore beside the one-slider toy app
+  (``toy_app.py``), each on a fresh server, alternating, with the ratios.
 
 Timing happens inside the page: the key's ``keydown`` timestamp starts the clock, a
 MutationObserver sees the studio ``<img>`` get a new ``src``, its ``load`` plus one animation
@@ -22,10 +24,12 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.bench.harness import (
+    APP,
     CHROMIUM,
     IMAGE,
     MODEL_PICKER,
@@ -38,6 +42,8 @@ from studio.bench.harness import (
     wait_for_studio_image,
     wait_idle,
 )
+
+TOY_APP = Path(__file__).with_name("toy_app.py")
 
 # ---------------------------------------------------------------- one key press, timed in the page
 
@@ -151,11 +157,69 @@ def _current_model(page: Any) -> str | None:
 def _summary(label: str, timings: list[float], attempted: int) -> str:
     if not timings:
         return f"{label}: nothing painted in {attempted} moves"
-    p95 = statistics.quantiles(timings, n=20)[18] if len(timings) > 1 else timings[0]
     return (
-        f"{label}: p50 {statistics.median(timings):.0f} ms, p95 {p95:.0f} ms, "
+        f"{label}: p50 {statistics.median(timings):.0f} ms, p95 {_p95(timings):.0f} ms, "
         f"max {max(timings):.0f} ms ({len(timings)}/{attempted} moves painted)"
     )
+
+
+def _p95(timings: list[float]) -> float:
+    return statistics.quantiles(timings, n=20)[18] if len(timings) > 1 else timings[0]
+
+
+# ---------------------------------------------------------------- against the toy app
+
+
+@dataclass
+class AppFigures:
+    """One app's first images (s) and slider moves (ms), over every round."""
+
+    name: str
+    path: Path
+    first_images: list[float] = field(default_factory=list)
+    moves: list[float] = field(default_factory=list)
+
+
+def against_toy(playwright: Any, model: str, moves: int, rounds: int) -> int:
+    """Explore and the toy app (``toy_app.py``), each on a fresh server, alternating which goes
+    first, ``rounds`` times: first image after ``streamlit run`` and ``moves`` slider moves."""
+    studio, toy = AppFigures("studio", APP), AppFigures("toy app", TOY_APP)
+    browser = launch_chromium(playwright)
+    for round_ in range(rounds):
+        for app in (studio, toy) if round_ % 2 == 0 else (toy, studio):
+            home = Path(tempfile.mkdtemp(prefix="latency-home-"))
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            try:
+                with serve(home, app=app.path) as server:
+                    page.goto(server.url)
+                    wait_for_studio_image(page)
+                    app.first_images.append(time.perf_counter() - server.started)
+                    wait_idle(page)
+                    if app is studio and not choose_model(page, model):
+                        print(f"error: no model '{model}' in the app", file=sys.stderr)
+                        return 2
+                    slider_moves(page, 5)  # warm: first renders, caches
+                    app.moves += slider_moves(page, moves)
+            finally:
+                page.close()
+                shutil.rmtree(home, ignore_errors=True)
+            print(f"round {round_ + 1}, {app.name}: load average {os.getloadavg()[0]:.1f}")
+    browser.close()
+    for app in (studio, toy):
+        print(
+            f"{app.name}: first image {statistics.median(app.first_images):.2f} s (median of "
+            f"{rounds}); "
+            + _summary("slider move -> image painted, app idle", app.moves, moves * rounds)
+        )
+    if studio.moves and toy.moves:
+        print(
+            "studio / toy: "
+            f"first image {statistics.median(studio.first_images) / statistics.median(toy.first_images):.2f}x, "
+            f"p50 {statistics.median(studio.moves) / statistics.median(toy.moves):.2f}x, "
+            f"p95 {_p95(studio.moves) / _p95(toy.moves):.2f}x "
+            "(targets: 1.0x, 1.0x, 1.2x)"
+        )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="gan-glyphs", help="the pretrained model to explore")
     parser.add_argument("--moves", type=int, default=60)
     parser.add_argument("--no-train", action="store_true", help="skip the during-training run")
+    parser.add_argument(
+        "--against-toy",
+        action="store_true",
+        help="Explore beside the one-slider toy app (toy_app.py), alternating, with ratios",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --against-toy (default 2)")
     parser.add_argument(
         "--studio-home",
         type=Path,
@@ -180,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 2
+    if args.against_toy:
+        with sync_playwright() as playwright:
+            return against_toy(playwright, args.model, args.moves, args.rounds)
     home = args.studio_home or Path(tempfile.mkdtemp(prefix="latency-home-"))
     try:
         with sync_playwright() as playwright:

@@ -61,9 +61,10 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    home: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0
+    home: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0, app: Path = APP
 ) -> Iterator[Server]:
-    """``streamlit run streamlit_app.py`` on a free localhost port with ``STUDIO_HOME=home``."""
+    """``streamlit run streamlit_app.py`` (or ``app``) on a free localhost port with
+    ``STUDIO_HOME=home``."""
     port = free_port()
     log = home / "streamlit.log"
     home.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ def serve(
         "-m",
         "streamlit",
         "run",
-        str(APP),
+        str(app),
         "--server.port",
         str(port),
         "--server.headless",
