@@ -324,7 +324,9 @@ def test_a_diverged_run_keeps_no_sick_optimiser_moments(glyphs):
     state = trainer.training_state()
     assert not [key for key in state if key.startswith("optim.")]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
-    assert trainer.step == 0  # the step of the weights kept, not of the bad one
+    # The step of the weights kept: the last sound check's (every 5 steps, or sooner when the
+    # steps are slow), not the bad one's.
+    assert trainer.step in (0, 5, 10)
 
 
 def _amplify(model):
