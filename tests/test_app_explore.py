@@ -539,6 +539,17 @@ def test_a_link_may_ask_only_so_much_drawing_of_the_server(zoo, monkeypatch):
     _ok(plain)
 
 
+def test_a_poster_sized_link_opens_at_display_size_and_starts_no_poster(zoo, monkeypatch):
+    posters = []
+    monkeypatch.setattr(Renderer, "poster", lambda *args, **kwargs: posters.append(args))
+    at = _app(r=_link(_recipe_text("t-mlp", size=4096)))
+    _ok(at)
+    assert _pixels(at).shape[:2] == (384, 384)
+    _open_tool(at, "Poster")
+    _ok(at)
+    assert not posters  # a poster is drawn on a click of Render poster only
+
+
 def _with_text_chunk(kind: bytes, data: bytes) -> bytes:
     """A plain PNG with one more chunk after its header (8 + 25 bytes)."""
     png = _picture_png()
