@@ -21,6 +21,9 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints, gallery
@@ -536,6 +539,17 @@ def test_a_link_may_ask_only_so_much_drawing_of_the_server(zoo, monkeypatch):
     _ok(plain)
 
 
+def test_a_poster_sized_link_opens_at_display_size_and_starts_no_poster(zoo, monkeypatch):
+    posters = []
+    monkeypatch.setattr(Renderer, "poster", lambda *args, **kwargs: posters.append(args))
+    at = _app(r=_link(_recipe_text("t-mlp", size=4096)))
+    _ok(at)
+    assert _pixels(at).shape[:2] == (384, 384)
+    _open_tool(at, "Poster")
+    _ok(at)
+    assert not posters  # a poster is drawn on a click of Render poster only
+
+
 def _with_text_chunk(kind: bytes, data: bytes) -> bytes:
     """A plain PNG with one more chunk after its header (8 + 25 bytes)."""
     png = _picture_png()
@@ -604,6 +618,67 @@ def test_the_poster_shows_its_progress_while_it_draws(zoo, monkeypatch):
     assert len(reported) > 4 and reported == sorted(reported) and reported[-1] == 1.0
     (bar,) = at.get("progress")
     assert bar.value == 100 and "100%" in bar.proto.text
+
+
+def _click_now(key: str) -> None:
+    """Ask the running script to rerun as the browser does when the button ``key`` is clicked
+    during a run: the widgets' values as they are, that button's trigger on."""
+    ctx = get_script_run_ctx()
+    (button,) = [i for i in ctx.shared.widget_ids_this_run.snapshot() if i.endswith(f"-{key}")]
+    states = WidgetStates()
+    for state in ctx.session_state.get_widget_states():
+        if state.WhichOneof("value") != "trigger_value":
+            states.widgets.append(state)
+    states.widgets.add(id=button, trigger_value=True)
+    ctx.script_requests.request_rerun(RerunData(widget_states=states))
+
+
+def test_stop_ends_a_poster_after_the_pass_it_is_drawing_and_keeps_the_earlier_one(
+    zoo, monkeypatch
+):
+    """Stop clicked during the first pass (``test_e2e`` clicks it in a real browser)."""
+    heard = []
+    poster = Renderer.poster
+
+    def clicked_during_the_first_pass(self, *args, progress, **kwargs):
+        def progress_and_click(share):
+            heard.append(share)
+            if len(heard) == 1:
+                _click_now("explore_poster_stop")
+            progress(share)
+
+        return poster(self, *args, progress=progress_and_click, **kwargs)
+
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    _open_tool(at, "Poster")
+    at.session_state["explore_poster_size"] = 1024
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    earlier = at.session_state["explore_results"]["poster"]
+
+    monkeypatch.setattr(Renderer, "poster", clicked_during_the_first_pass)
+    at.session_state["explore_poster_size"] = 2048
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    _ok(at)
+    assert len(heard) == 1  # the click was heard at the bar's update after the first pass
+    assert at.session_state["explore_results"]["poster"] is earlier
+    # The tool's expander and tab were opened through session_state, which the click's widget
+    # states do not carry here (in the browser they stay open): open them again.
+    _open_tool(at, "Poster")
+    (stopped,) = at.warning
+    assert stopped.value == (
+        f"Poster stopped at {heard[0]:.0%}: the 2048 px render was dropped. "
+        "The download below is the earlier 1024 px poster."
+    )
+    assert "Download the 1024px poster" in [b.label for b in at.get("download_button")]
+    assert not at.get("progress") and "Stop" not in [b.label for b in at.button]
+
+    next(b for b in at.button if b.label == "Render poster").click().run()
+    _ok(at)
+    assert len(heard) > 2 and heard[-1] == 1.0 and not at.warning
+    assert at.session_state["explore_results"]["poster"][0] == 2048
+    at.run()
+    assert not at.warning  # a finished poster leaves nothing to report
 
 
 def test_a_link_naming_a_tiny_card_of_a_huge_model_builds_nothing(zoo, studio_home):

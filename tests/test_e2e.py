@@ -1,4 +1,5 @@
-"""The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run.
+"""The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run, a
+poster stopped.
 
 The server and the browser come from ``studio/bench/harness.py``, the harness the browser bench
 measures with. Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to
@@ -13,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from studio.bench.browser import choose_model
 from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
     PAD,
+    POSTER_STOP,
     SLIDER,
+    TOOLS,
     TRAIN_START,
     TRAIN_STOP,
     launch_chromium,
@@ -42,10 +46,37 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
-    # One model of the user's own, so the test does not depend on the pretrained zoo.
+OWN_MODELS = ("e2e-gan", "e2e-cppn")
+
+
+def _stop_a_poster(page, shots: Path) -> None:
+    """A 4096 px poster of the wide CPPN, stopped as soon as its Stop shows."""
+    assert choose_model(page, "e2e-cppn")
+    page.locator(TOOLS).click()
+    page.get_by_role("tab", name="Poster").click()
+    page.get_by_role("radio", name="4096").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Render poster").click()
+    stop = page.locator(POSTER_STOP)
+    stop.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "poster.png")
+    stop.click()
+    stopped = page.get_by_text("Poster stopped at")
+    stopped.wait_for(timeout=30_000)
+    wait_idle(page)
+    page.screenshot(path=shots / "poster-stopped.png")
+    assert "the 4096 px render was dropped" in stopped.text_content()
+    assert not stop.count() and not page.get_by_role("button", name="Download").count()
+
+
+def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, shots):
+    # Models of the user's own, so the test does not depend on the pretrained zoo; the CPPN is
+    # wide and deep enough that its 4096 px poster takes about a minute on a busy 2-core box.
+    models = studio_dir("models")
     card = ModelCard(id="e2e-gan", arch="dcgan", family="", config={}, dataset={"name": "glyphs"})
-    save_checkpoint(build_model("dcgan", {"latent_dim": 8, "width": 8}), card, studio_dir("models"))
+    save_checkpoint(build_model("dcgan", {"latent_dim": 8, "width": 8}), card, models)
+    card = ModelCard(id="e2e-cppn", arch="cppn", family="", config={}, dataset={"name": "image"})
+    save_checkpoint(build_model("cppn", {"latent_dim": 4, "width": 64, "depth": 8}), card, models)
 
     with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
         browser = launch_chromium(playwright)
@@ -100,7 +131,10 @@ def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
         )
         wait_idle(page)
         page.screenshot(path=shots / "trained.png")
+
+        page.get_by_role("link", name="Explore").click()
+        _stop_a_poster(page, shots)
         browser.close()
 
-    assert [p for p in studio_dir("models").glob("*.json") if p.stem != "e2e-gan"]
+    assert [p for p in models.glob("*.json") if p.stem not in OWN_MODELS]
     assert all((shots / name).stat().st_size > 10_000 for name in ("explore.png", "training.png"))

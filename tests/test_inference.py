@@ -289,6 +289,40 @@ def test_tiled_posters_join_without_seams(zoo, tile):
     assert np.array_equal(poster, whole)
 
 
+class Stopped(BaseException):
+    """Raised by a progress callback, as Streamlit raises a click's rerun at the bar's update:
+    a BaseException, so no ``except Exception`` on the way can swallow it."""
+
+
+def test_a_poster_stopped_after_its_first_pass_draws_no_more_and_the_renderer_serves_on(
+    zoo, monkeypatch
+):
+    renderer = Renderer()
+    z = latents(1, 4, seed=3)[0]
+    served = renderer.load(zoo["cppn"]).served.model
+    render = served.render
+    bands = []  # the rows each pass drew
+    monkeypatch.setattr(
+        served, "render", lambda *a, **k: bands.append(k["rows"]) or render(*a, **k)
+    )
+    heard = []
+
+    def stop(share: float) -> None:
+        heard.append(share)
+        raise Stopped
+
+    with pytest.raises(Stopped):
+        renderer.poster(zoo["cppn"], z, 150, tile=16, progress=stop)
+    plan = passes(1, 150, 16 * 16)
+    assert len(plan) > 100 and heard == [1 / len(plan)] and bands == [slice(0, 1)]
+
+    bands.clear()
+    poster = renderer.poster(zoo["cppn"], z, 150, tile=16)
+    assert len(bands) == len(plan)
+    assert np.array_equal(poster, Renderer().poster(zoo["cppn"], z, 150))
+    assert np.array_equal(renderer.render(zoo["cppn"], z, 150), poster)
+
+
 def test_cppn_art_knobs_derive_a_deterministic_model_and_scale_zooms(zoo):
     renderer = Renderer()
     z = latents(1, 4)[0]

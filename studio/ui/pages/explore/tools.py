@@ -37,6 +37,11 @@ from studio.ui.pages.explore.state import (
 )
 
 POSTER_SIZES = (1024, 2048, 4096)
+POSTER_STOP = "explore_poster_stop"
+# Keys in RESULTS: the last finished poster, (size, PNG with its recipe), and while one draws,
+# (size, share drawn), left behind when it stops
+POSTER = "poster"
+POSTER_DRAWING = "poster_drawing"
 
 
 def _render_batch(renderer: Renderer, loaded: LoadedModel, zs: Any, size: int) -> np.ndarray:
@@ -146,6 +151,39 @@ def _walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
 # ---------------------------------------------------------------- posters and pictures
 
 
+def _render_poster(renderer: Renderer, loaded: LoadedModel, size: int) -> None:
+    """Draw a poster under a progress bar with a Stop beside it, and keep it when it finishes.
+
+    Stopping is Streamlit's own interruption: a widget used outside a fragment (Stop, another
+    page) asks the running script to rerun, a closed tab asks it to stop, and Streamlit raises
+    that request at the script's next call into it, here the bar's update after each pass. The
+    exception (a BaseException) unwinds through the renderer, which holds no lock or cache entry
+    for a poster, so the draw ends within one pass and the renderer serves on. A flag set by
+    Stop's callback could not work: callbacks run only once the running script has ended. A
+    slider reruns only the studio fragment, which waits for the poster instead of stopping it.
+
+    The share drawn is written down before each update, so the run that follows can say where
+    the poster stopped; the poster finished before, if any, stays.
+    """
+    results = st.session_state[RESULTS]
+    model_id, options = loaded.card.id, recipe_options(loaded.model)
+    recipe = renderer.recipe(model_id, current_z(), size, options)
+    bar_col, stop_col = st.columns([5, 1], vertical_alignment="center")
+    # A wide, deep network takes minutes at 4096 px: the bar moves after each pass.
+    bar = bar_col.progress(0.0, text=f"Rendering {size}×{size} in passes…")
+    stop = stop_col.empty()
+    stop.button("Stop", key=POSTER_STOP, icon=":material/stop:", width="stretch")
+
+    def drawn(share: float) -> None:
+        results[POSTER_DRAWING] = (size, share)
+        bar.progress(share, text=f"Rendering {size}×{size} in passes: {share:.0%}")
+
+    image = renderer.poster(model_id, current_z(), size, options, progress=drawn)
+    results[POSTER] = (size, to_png(image, recipe))
+    results.pop(POSTER_DRAWING, None)
+    stop.empty()
+
+
 def _poster_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     st.caption(
         "This model draws at any resolution: the same picture, rendered in tiles, up to "
@@ -155,19 +193,21 @@ def _poster_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     size = size_col.segmented_control(
         "Size (px)", POSTER_SIZES, default=2048, key="explore_poster_size", required=True
     )
-    if go_col.button("Render poster", icon=":material/wallpaper:", width="stretch"):
-        model_id, options = loaded.card.id, recipe_options(loaded.model)
-        recipe = renderer.recipe(model_id, current_z(), size, options)
-        # A wide, deep network takes minutes at 4096 px: the bar moves after each pass.
-        bar = st.progress(0.0, text=f"Rendering {size}×{size} in passes…")
-
-        def drawn(fraction: float) -> None:
-            bar.progress(fraction, text=f"Rendering {size}×{size} in passes: {fraction:.0%}")
-
-        image = renderer.poster(model_id, current_z(), size, options, progress=drawn)
-        st.session_state[RESULTS]["poster"] = (size, to_png(image, recipe))
-    if "poster" in st.session_state[RESULTS]:
-        size, png = st.session_state[RESULTS]["poster"]
+    go = go_col.button("Render poster", icon=":material/wallpaper:", width="stretch")
+    results = st.session_state[RESULTS]
+    stopped = results.pop(POSTER_DRAWING, None)
+    if go:
+        _render_poster(renderer, loaded, size)
+    elif stopped:
+        stopped_size, share = stopped
+        kept = results.get(POSTER)
+        st.warning(
+            f"Poster stopped at {share:.0%}: the {stopped_size} px render was dropped."
+            + (f" The download below is the earlier {kept[0]} px poster." if kept else ""),
+            icon=":material/stop_circle:",
+        )
+    if POSTER in results:
+        size, png = results[POSTER]
         st.download_button(
             f"Download the {size}px poster",
             png,
