@@ -168,6 +168,33 @@ def test_switching_models_gives_each_family_its_own_sliders(zoo):
     assert _recipe(at).options["activation"] == "sin"
 
 
+def _explore_or_another_page() -> None:
+    import streamlit as st
+
+    from studio.ui.pages import explore
+
+    if st.session_state.get("elsewhere"):
+        st.write("another page")  # Explore's widgets are not drawn: Streamlit drops their keys
+    else:
+        explore.page()
+
+
+def test_the_chosen_model_and_its_point_are_still_there_after_another_page(zoo):
+    at = AppTest.from_function(_explore_or_another_page, default_timeout=TIMEOUT).run()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    at.slider(key="explore_axis_0").set_value(1.5).run()
+    _ok(at)
+    picture = _image(at)
+    at.session_state["elsewhere"] = True
+    at.run()
+    assert "explore_model" not in at.session_state  # what a page switch does to a widget's key
+    at.session_state["elsewhere"] = False
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="explore_model").value == "t-vae"
+    assert at.slider(key="explore_axis_0").value == 1.5 and _image(at) == picture
+
+
 # ---------------------------------------------------------------- recipes reproduce images
 
 

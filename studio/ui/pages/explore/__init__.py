@@ -25,6 +25,7 @@ from studio.ui.app_state import get_renderer
 from studio.ui.pages.explore.card import show_card
 from studio.ui.pages.explore.picture import actions, seed_row, studio_fragment
 from studio.ui.pages.explore.state import (
+    CHOSEN,
     MODEL,
     NOTICE,
     Z,
@@ -88,6 +89,7 @@ def page() -> None:
         return
     renderer = get_renderer()
     take_pending(renderer)
+    st.session_state.setdefault(MODEL, st.session_state.get(CHOSEN))
     if st.session_state.get(MODEL) not in cards:
         st.session_state[MODEL] = _default_model(list(cards.values()))
         st.session_state.pop(Z, None)
@@ -100,6 +102,7 @@ def page() -> None:
     model_id = pick_col.selectbox(
         "Model", list(cards), key=MODEL, on_change=model_changed, format_func=_model_label(cards)
     )
+    st.session_state[CHOSEN] = model_id
     try:
         loaded = renderer.load(model_id)
     except StudioError as err:

@@ -30,6 +30,7 @@ SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
 
 # Session-state keys (the widget keys of the sliders and knobs are patterns, where they are used)
 MODEL = "explore_model"
+CHOSEN = "explore_chosen"  # MODEL's value, kept while another page runs (a widget's key is not)
 Z = "explore_z"
 SEED = "explore_seed"
 SIZE = "explore_size"
