@@ -200,7 +200,7 @@ def walk(
     counts = segment_frames(frames, segments, loop) if isinstance(frames, int) else list(frames)
     if len(counts) != segments:
         raise StudioError(
-            f"a walk through {len(stops)} points has {segments} segments, not {len(counts)}"
+            f"give one frame count per segment ({segments} of them), not {len(counts)}"
         )
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts):
         raise StudioError(f"each segment needs a whole number of frames, at least 1: got {counts}")

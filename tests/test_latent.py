@@ -220,7 +220,7 @@ def test_a_slider_sweep_moves_one_slider_and_keeps_the_others():
         ([np.zeros(4), np.ones(4)], 0, {}, "frames"),
         ([np.zeros(4), np.ones(4)], 5, {"mode": "cubic"}, "mode"),
         ([np.zeros(4), np.ones(4)], 5, {"easing": "bounce"}, "easing"),
-        ([np.zeros(4), np.ones(4)], [3], {}, "2 segments, not 1"),
+        ([np.zeros(4), np.ones(4)], [3], {}, "one frame count per segment"),
         ([np.zeros(4), np.ones(4)], [3, 0], {}, "at least 1"),
         ([np.zeros(4), np.ones(4)], [600, 600], {}, "at most 1000 frames"),
     ],
