@@ -23,17 +23,19 @@ from studio.recipe import Recipe, check_recipe_fits
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
+from studio.walks import MAX_KEYFRAMES
 
 DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
 MAX_SHOWN = 1024  # px: an opened recipe larger than this (a poster) is shown at DISPLAY_SIZE
 SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
+SEGMENT_FRAMES = 12  # a new keyframe's frames to the next: a second at 12 fps
 
 # Session-state keys (the widget keys of the sliders and knobs are patterns, where they are used)
 MODEL = "explore_model"
 Z = "explore_z"
 SEED = "explore_seed"
 SIZE = "explore_size"
-KEPT = "explore_kept"  # {"A": z, "B": z}
+KEYFRAMES = "explore_keyframes"  # [{"id", "z", "seed", "frames" to the next}], in walk order
 PENDING = "explore_pending"  # a Recipe to open on the next run (from the Gallery or an upload)
 NOTICE = "explore_notice"  # a plain-words error to show once
 RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
@@ -83,6 +85,17 @@ def fits(z: np.ndarray, model: GenerativeModel) -> bool:
     return z.ndim == (2 if model.cloud else 1) and z.shape[-1] == model.latent_dim
 
 
+def add_keyframe() -> int:
+    """Keep the point on screen as the last keyframe; its number, from 1. Each keyframe has an
+    id of its own, which names its widgets, so that they follow it when it is moved."""
+    keyframes = st.session_state[KEYFRAMES]
+    if len(keyframes) >= MAX_KEYFRAMES:
+        raise StudioError(f"a walk has at most {MAX_KEYFRAMES} keyframes")
+    kept = {"z": current_z().tolist(), "seed": st.session_state[SEED], "frames": SEGMENT_FRAMES}
+    keyframes.append({"id": 1 + max((k["id"] for k in keyframes), default=0), **kept})
+    return len(keyframes)
+
+
 def recipe_options(model: GenerativeModel) -> dict[str, Any]:
     """The knobs, and the seed z started from: it changes no pixel, but comes back with them."""
     return knob_options(model) | {"seed": st.session_state[SEED]}
@@ -95,7 +108,7 @@ def start_model(loaded: LoadedModel) -> None:
     """Fresh state for a model: the current seed's z, the model's own knobs, display size."""
     st.session_state.setdefault(SEED, 0)
     st.session_state[SIZE] = DISPLAY_SIZE
-    st.session_state[KEPT] = {}
+    st.session_state[KEYFRAMES] = []
     st.session_state[RESULTS] = {}
     st.session_state[SHOWN] = {}
     set_knobs(loaded.model)
