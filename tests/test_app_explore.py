@@ -286,7 +286,7 @@ def test_three_keyframes_reordered_make_a_walk_that_carries_their_recipes(zoo):
     next(b for b in at.button if b.label == "Make walk").click().run()
     _ok(at)
     assert at.get("image")[-1].value[0].endswith(".gif")
-    assert [b.label for b in at.get("download_button")][-2:] == ["Download GIF", "Download WEBP"]
+    assert [b.label for b in at.get("download_button")][-2:] == ["Download GIF", "Download WebP"]
     frames, keyframes, made = at.session_state["explore_results"]["walk"]
     assert (frames, keyframes) == (3 + 12 + 12, 3)
     for data in made.values():

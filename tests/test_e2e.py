@@ -1,4 +1,5 @@
-"""The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run.
+"""The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run, a
+walk through three keyframes downloaded as a GIF.
 
 The server and the browser come from ``studio/bench/harness.py``, the harness the browser bench
 measures with. Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to
@@ -16,7 +17,9 @@ import pytest
 from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
+    MORE,
     PAD,
+    SEED,
     SLIDER,
     TRAIN_START,
     TRAIN_STOP,
@@ -28,6 +31,7 @@ from studio.bench.harness import (
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.models import build_model
 from studio.paths import studio_dir
+from studio.walks import walk_from_animation
 
 pytestmark = pytest.mark.e2e
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -104,3 +108,33 @@ def test_slider_by_keyboard_then_a_training_run(studio_home, shots):
 
     assert [p for p in studio_dir("models").glob("*.json") if p.stem != "e2e-gan"]
     assert all((shots / name).stat().st_size > 10_000 for name in ("explore.png", "training.png"))
+
+
+def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
+    with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(server.url)
+        picture = wait_for_studio_image(page, timeout_ms=45_000)
+        for seed in ("1", "5", "9"):
+            seed_box = page.locator(f"{SEED} input")
+            seed_box.fill(seed)
+            seed_box.press("Enter")
+            picture = wait_for_studio_image(page, other_than=picture)
+            wait_idle(page)
+            page.get_by_role("button", name="Keyframe").click()
+            wait_idle(page)
+        page.locator(MORE).click()
+        page.get_by_role("tab", name="Latent walk").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Make walk").click()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download GIF").click(timeout=60_000)
+        wait_idle(page)
+        page.screenshot(path=shots / "walk.png", full_page=True)
+        gif = Path(download.value.path()).read_bytes()
+        browser.close()
+
+    walk = walk_from_animation(gif)
+    assert [key.options["seed"] for key in walk.keyframes] == [1, 5, 9]
+    assert walk.frame_count == 36  # 12 frames a segment, looping back to the first

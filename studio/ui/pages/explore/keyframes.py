@@ -38,6 +38,7 @@ THUMB = 48  # px: a keyframe's picture in the list
 MAX_SEGMENT_FRAMES = 240
 FRAMES = "explore_keyframe_frames_{}"  # a keyframe's frames to the next, by its id
 SWEEP, THROUGH = "Along a slider", "Through the keyframes"
+ROW = [1, 3, 3, 4]  # a keyframe's row: picture, name, frames to the next, buttons
 
 
 def keyframe_recipes(renderer: Renderer, loaded: LoadedModel, size: int) -> list[Recipe]:
@@ -85,9 +86,10 @@ def _keyframe_list(renderer: Renderer, loaded: LoadedModel, loop: bool) -> None:
         return
     zs = np.asarray([key["z"] for key in keyframes])
     thumbs = renderer.render(loaded.card.id, zs, THUMB, knob_options(loaded.model))
+    st.columns(ROW)[2].caption("Frames to the next keyframe")
     for i, key in enumerate(keyframes):
         last = i == len(keyframes) - 1
-        row = st.columns([1, 3, 3, 4], vertical_alignment="center")
+        row = st.columns(ROW, vertical_alignment="center")
         row[0].image(thumbs[i], width=THUMB, clamp=True)
         row[1].markdown(f"**{i + 1}** · seed {key['seed']}")
         frames_key = FRAMES.format(key["id"])
@@ -208,12 +210,12 @@ def walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
 def _show_walk(loaded: LoadedModel, frames: int, keyframes: int, made: dict[str, bytes]) -> None:
     st.image(made[".gif"], caption=f"latent walk: {frames} frames through {keyframes} keyframes")
     with st.container(horizontal=True, gap="small"):
-        for suffix, mime in ((".gif", "image/gif"), (".webp", "image/webp")):
+        for suffix, name in ((".gif", "GIF"), (".webp", "WebP")):
             st.download_button(
-                f"Download {suffix[1:].upper()}",
+                f"Download {name}",
                 made[suffix],
                 file_name=f"{loaded.card.id}-walk{suffix}",
-                mime=mime,
+                mime=f"image/{suffix[1:]}",
                 icon=":material/download:",
                 on_click="ignore",
             )
