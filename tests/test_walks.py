@@ -1,4 +1,4 @@
-"""Keyframe walks: the Walk, its frames, the animations that carry it, and ``python -m studio walk``."""
+"""Keyframe walks: the Walk, its frames, the files that carry it, and `python -m studio walk`."""
 
 from __future__ import annotations
 

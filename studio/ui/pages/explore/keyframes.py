@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from studio.latent import EASINGS, slider_axes
+from studio.models import GenerativeModel
 from studio.recipe import Recipe
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
@@ -71,7 +72,7 @@ def _frames_changed(key: dict[str, Any]) -> None:
     key["frames"] = st.session_state[FRAMES.format(key["id"])]
 
 
-def _seeds_from_here(model: Any) -> None:
+def _seeds_from_here(model: GenerativeModel) -> None:
     """Four keyframes: the seed on screen and the three after it (a first walk, in one click)."""
     first = st.session_state[SEED]
     for seed in range(first, first + 4):
@@ -195,8 +196,9 @@ def walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
             here = renderer.recipe(loaded.card.id, current_z(), size, recipe_options(loaded.model))
             ends = sweep_keyframes(here, plan["axes"], plan["index"], plan["reach"])
             walk = Walk(ends, plan["frames"], loop=True, mode="lerp", easing=easing, fps=fps)
-        bar = st.progress(0.0, text=f"Drawing {walk.frame_count} frames…")
-        frames = render_walk(renderer, loaded, walk, progress=bar.progress)
+        text = f"Drawing {walk.frame_count} frames…"
+        bar = st.progress(0.0, text=text)
+        frames = render_walk(renderer, loaded, walk, progress=lambda done: bar.progress(done, text))
         bar.empty()
         made = {
             suffix: animation_bytes(frames, walk, Path(f"walk{suffix}"))
