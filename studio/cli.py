@@ -83,17 +83,23 @@ def _whole_number(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SECONDS:,.0f}")
-    return value
+def _positive_number(high: float) -> Callable[[str], float]:
+    """An argument type: a number more than 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"must be more than 0 and at most {high:,g}")
+        return value
+
+    return parse
 
 
 _seed = _whole_number(0, MAX_SEED)
+_seconds = _positive_number(MAX_SECONDS)
 
 
 # ---------------------------------------------------------------- train
@@ -320,16 +326,6 @@ def _segment_frames(text: str) -> list[int]:
     return [count(part.strip()) for part in text.split(",")]
 
 
-def _reach(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0 < value <= MAX_REACH:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_REACH:g}")
-    return value
-
-
 def cmd_walk(args: argparse.Namespace) -> int:
     """Keyframes (seeds, recipe PNGs, earlier walks) to an animation carrying their recipes; or,
     with ``--along``, one keyframe swept along a slider and back."""
@@ -505,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     walk.add_argument(
         "--reach",
-        type=_reach,
+        type=_positive_number(MAX_REACH),
         default=2.0,
         help="with --along: how far, in standard deviations (default: 2)",
     )
