@@ -188,14 +188,11 @@ def keyframe_recipes(
             z = loaded.model.picture_codes(source)
             found.append(renderer.recipe(loaded.path, z, size, {"seed": source}))
             continue
-        data = _read_keyframe_file(source)
         try:
-            if data.startswith(PNG_SIGNATURE):
-                recipes = [recipe_from_png(data)]
-            else:
-                recipes = walk_from_animation(data).keyframes
+            made = recipe_or_walk(_read_keyframe_file(source))
         except StudioError as err:
             raise StudioError(f"{source}: {err}") from None
+        recipes = made.keyframes if isinstance(made, Walk) else [made]
         for recipe in recipes:
             if recipe.model != loaded.card.id:
                 raise StudioError(
@@ -290,6 +287,11 @@ def animation_bytes(frames: np.ndarray, walk: Walk, path: Path) -> bytes:
         exif[IMAGE_DESCRIPTION] = text
         pictures[0].save(buffer, format="WEBP", exif=exif, quality=90, **shared)
     return buffer.getvalue()
+
+
+def recipe_or_walk(data: bytes) -> Recipe | Walk:
+    """What a file made here holds: a PNG's recipe, or the walk in a GIF or a WebP."""
+    return recipe_from_png(data) if data.startswith(PNG_SIGNATURE) else walk_from_animation(data)
 
 
 def walk_from_animation(data: bytes) -> Walk:

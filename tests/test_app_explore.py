@@ -31,7 +31,7 @@ from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import ART_NOTE
-from studio.walks import walk_from_animation
+from studio.walks import Walk, animation_bytes, keyframe_recipes, render_walk, walk_from_animation
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -294,6 +294,41 @@ def test_three_keyframes_reordered_make_a_walk_that_carries_their_recipes(zoo):
         assert [k.options["seed"] for k in walk.keyframes] == [9, 5, 2]
         assert walk.frames == [3, 12, 12] and walk.loop and walk.easing == "ease-in-out"
         assert walk.size == 128 and walk.model == at.selectbox(key="explore_model").value
+
+
+def test_a_dropped_walk_file_brings_its_keyframes_back(zoo, tmp_path):
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("t-gan")
+    keys = keyframe_recipes(renderer, loaded, [1, 5, 9], 64)
+    walk = Walk(keys, [7, 3], loop=False, mode="lerp", easing="ease-in")
+    frames = render_walk(renderer, loaded, walk)
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _open_tool(at, "Open a PNG")
+    upload = at.file_uploader(key="explore_open_png")
+    upload.upload("walk.webp", animation_bytes(frames, walk, Path("walk.webp"))).run()
+    _ok(at)
+    assert at.selectbox(key="explore_model").value == "t-gan"
+    assert _recipe(at).z == keys[0].z
+    kept = at.session_state["explore_keyframes"]
+    assert [(k["seed"], k["z"]) for k in kept] == [(k.options["seed"], k.z) for k in keys]
+    assert [k["frames"] for k in kept][:2] == [7, 3]
+
+    # Twice: AppTest sets no tab in the run just after the tabs changed with the model.
+    _open_tool(_open_tool(at, "Latent walk"), "Latent walk")
+    _ok(at)
+    assert at.toggle(key="explore_walk_loop").value is False
+    assert at.segmented_control(key="explore_walk_mode").value == "lerp"
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    _ok(at)
+    again = walk_from_animation(at.session_state["explore_results"]["walk"][2][".gif"])
+    assert again.frames == [7, 3] and again.easing == "ease-in" and not again.loop
+    assert [k.z for k in again.keyframes] == [k.z for k in keys]
+
+    _open_tool(at, "Open a PNG")
+    at.file_uploader(key="explore_open_png").upload("notes.gif", b"GIF89a, or not").run()
+    assert not at.exception
+    assert "not a readable" in at.error[0].value
 
 
 def test_a_walk_along_a_slider_and_walks_refused_in_words(zoo):

@@ -26,6 +26,9 @@ from studio.ui.pages.explore.state import (
     KEYFRAMES,
     RESULTS,
     SEED,
+    WALK_EASING,
+    WALK_LOOP,
+    WALK_MODE,
     add_keyframe,
     current_z,
     recipe_options,
@@ -42,11 +45,17 @@ SWEEP, THROUGH = "Along a slider", "Through the keyframes"
 ROW = [1, 3, 3, 4]  # a keyframe's row: picture, name, frames to the next, buttons
 
 
+def _seed_option(key: dict[str, Any]) -> dict[str, int]:
+    """The recipe option that notes a keyframe's seed; none when it is not known (a keyframe
+    from a walk file whose recipe did not say)."""
+    return {} if key["seed"] is None else {"seed": key["seed"]}
+
+
 def keyframe_recipes(renderer: Renderer, loaded: LoadedModel, size: int) -> list[Recipe]:
     """The kept keyframes as recipes at ``size``, drawn with the knobs on screen now."""
     knobs = knob_options(loaded.model)
     return [
-        renderer.recipe(loaded.card.id, key["z"], size, knobs | {"seed": key["seed"]})
+        renderer.recipe(loaded.card.id, key["z"], size, knobs | _seed_option(key))
         for key in st.session_state[KEYFRAMES]
     ]
 
@@ -64,7 +73,8 @@ def _drop(index: int) -> None:
 
 
 def _show(key: dict[str, Any]) -> None:
-    st.session_state[SEED] = key["seed"]
+    if key["seed"] is not None:
+        st.session_state[SEED] = key["seed"]
     set_z(np.asarray(key["z"]))
 
 
@@ -92,7 +102,8 @@ def _keyframe_list(renderer: Renderer, loaded: LoadedModel, loop: bool) -> None:
         last = i == len(keyframes) - 1
         row = st.columns(ROW, vertical_alignment="center")
         row[0].image(thumbs[i], width=THUMB, clamp=True)
-        row[1].markdown(f"**{i + 1}** · seed {key['seed']}")
+        seed = "" if key["seed"] is None else f" · seed {key['seed']}"
+        row[1].markdown(f"**{i + 1}**{seed}")
         frames_key = FRAMES.format(key["id"])
         if not last or loop:
             # Widget states go when their widget is not drawn (another tab): the keyframe
@@ -132,15 +143,17 @@ def _keyframe_list(renderer: Renderer, loaded: LoadedModel, loop: bool) -> None:
 def _through_keyframes(renderer: Renderer, loaded: LoadedModel) -> dict[str, Any] | None:
     """The settings and list of a walk through the keyframes; None while fewer than two."""
     mode_col, loop_col = st.columns([3, 2], vertical_alignment="bottom")
+    # Defaults through the state, not value=: a dropped walk file may have set them already.
+    st.session_state.setdefault(WALK_MODE, "slerp")
     mode = mode_col.segmented_control(
         "Path",
         ("slerp", "lerp"),
-        default="slerp",
-        key="explore_walk_mode",
+        key=WALK_MODE,
         required=True,
         help="slerp: along great circles, z keeps a typical length; lerp: straight lines",
     )
-    loop = loop_col.toggle("Loop back to the first", value=True, key="explore_walk_loop")
+    st.session_state.setdefault(WALK_LOOP, True)
+    loop = loop_col.toggle("Loop back to the first", key=WALK_LOOP)
     _keyframe_list(renderer, loaded, loop)
     if len(st.session_state[KEYFRAMES]) < 2:
         st.info(
@@ -182,7 +195,7 @@ def walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     easing = ease_col.selectbox(
         "Easing",
         list(EASINGS),
-        key="explore_walk_easing",
+        key=WALK_EASING,
         help="ease-in-out slows down at each keyframe; linear keeps one pace",
     )
     fps = fps_col.slider("Frames per second", 4, 24, 12, key="explore_walk_fps")

@@ -17,7 +17,7 @@ from studio.errors import StudioError
 from studio.imaging import grid
 from studio.latent import encode, walk
 from studio.models.base import MAX_SEED
-from studio.recipe import recipe_from_png, to_png
+from studio.recipe import to_png
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.keyframes import walk_tool
@@ -34,6 +34,7 @@ from studio.ui.pages.explore.state import (
     seed_z,
     set_z,
 )
+from studio.walks import recipe_or_walk
 
 POSTER_SIZES = (1024, 2048, 4096)
 
@@ -143,15 +144,20 @@ def _open_png_tool() -> None:
         if upload is None:
             return
         try:
-            open_recipe(recipe_from_png(upload.getvalue()))
+            open_recipe(recipe_or_walk(upload.getvalue()))
         except StudioError as err:
             st.session_state[NOTICE] = f"{upload.name}: {err}"
 
     st.caption(
         "Drop a PNG made here (downloaded, or from the Gallery) to get its exact picture, "
-        "model and sliders back."
+        "model and sliders back; or a walk's GIF or WebP to get its keyframes back."
     )
-    st.file_uploader("A Latent Studio PNG", type=["png"], key="explore_open_png", on_change=opened)
+    st.file_uploader(
+        "A Latent Studio PNG, GIF or WebP",
+        type=["png", "gif", "webp"],
+        key="explore_open_png",
+        on_change=opened,
+    )
 
 
 def _encode_tool(loaded: LoadedModel) -> None:
