@@ -87,6 +87,11 @@ class Walk:
                     f"keyframe 1 with '{first.model}' ({first.sha256[:12]}): a walk stays in one "
                     "model's latent space"
                 )
+            if len(key.z) != len(first.z):
+                raise StudioError(
+                    f"keyframe {i} holds {len(key.z)} numbers, keyframe 1 {len(first.z)}: "
+                    "a walk's keyframes are codes of one size"
+                )
             if key.size != first.size or _knobs(key) != _knobs(first):
                 raise StudioError(
                     f"keyframe {i} is drawn at another size or with other knobs than keyframe 1: "

@@ -106,6 +106,8 @@ def test_keyframes_of_one_walk_share_model_size_and_knobs(models):
     other = renderer.recipe("w-other", first.z, 32, {"seed": 1})
     with pytest.raises(StudioError, match="one model's latent space"):
         Walk([first, other], 4)
+    with pytest.raises(StudioError, match="holds 5 numbers, keyframe 1 4"):
+        Walk([first, dataclasses.replace(second, z=[*second.z, 0.0])], 4)
     with pytest.raises(StudioError, match="another size"):
         Walk([first, dataclasses.replace(second, size=64)], 4)
     with pytest.raises(StudioError, match="1 to 50 frames per second"):
