@@ -65,6 +65,8 @@ def _knobs(recipe: Recipe) -> dict[str, Any]:
 
 @dataclass
 class Walk:
+    """What an animation is; refused, in words, when its parts cannot make one."""
+
     keyframes: list[Recipe]
     # In all, or per segment: the i-th from keyframe i to the next (the last back to the first
     # when looping). Kept per segment.
