@@ -28,10 +28,12 @@ from studio.data import DATASETS
 from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.jsonio import load_json
+from studio.latent import EASINGS, MAX_WALK_FRAMES
 from studio.models import families
 from studio.models.base import MAX_SEED
 from studio.paths import atomic_write_bytes
 from studio.recipe import MAX_SIZE
+from studio.walks import MAX_FPS
 
 if TYPE_CHECKING:
     from studio.background import RunEvents
@@ -45,6 +47,7 @@ MAX_STEPS = 10_000_000
 MAX_SECONDS = 7 * 24 * 3600.0  # a week
 MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
+MAX_REACH = 10.0  # walk --reach, in standard deviations of the prior
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,17 +83,23 @@ def _whole_number(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SECONDS:,.0f}")
-    return value
+def _positive_number(high: float) -> Callable[[str], float]:
+    """An argument type: a number more than 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"must be more than 0 and at most {high:,g}")
+        return value
+
+    return parse
 
 
 _seed = _whole_number(0, MAX_SEED)
+_seconds = _positive_number(MAX_SECONDS)
 
 
 # ---------------------------------------------------------------- train
@@ -300,6 +309,65 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- walk
+
+
+def _keyframe(text: str) -> int | Path:
+    """``seed:N``, or the path of a PNG, GIF or WebP made here."""
+    if not text.startswith("seed:"):
+        return Path(text)
+    try:
+        return _seed(text.removeprefix("seed:"))
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text}: {err}") from None
+
+
+def _segment_frames(text: str) -> list[int]:
+    """``8,16,8``: frames per segment, each from 1 to ``MAX_WALK_FRAMES``."""
+    count = _whole_number(1, MAX_WALK_FRAMES)
+    return [count(part.strip()) for part in text.split(",")]
+
+
+def cmd_walk(args: argparse.Namespace) -> int:
+    """Keyframes (seeds, recipe PNGs, earlier walks) to an animation carrying their recipes; or,
+    with ``--along``, one keyframe swept along a slider and back."""
+    from studio.latent import slider_axes
+    from studio.render.renderer import Renderer
+    from studio.walks import (
+        Walk,
+        animation_bytes,
+        animation_format,
+        keyframe_recipes,
+        render_walk,
+        sweep_keyframes,
+    )
+
+    animation_format(args.out)  # an unknown suffix is refused before any work
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load(args.model)
+    keyframes = keyframe_recipes(renderer, loaded, args.keyframe, args.size)
+    loop, mode = args.loop, args.mode or "slerp"
+    if args.along is not None:
+        if len(keyframes) != 1 or args.loop or args.mode:
+            raise StudioError(
+                "--along sweeps one keyframe along a slider and back on a straight line: "
+                "give one --keyframe, and no --loop or --mode"
+            )
+        axes = slider_axes(loaded)
+        keyframes = sweep_keyframes(keyframes[0], axes, args.along, args.reach)
+        loop, mode = True, "lerp"
+        print(f"along {axes.labels[args.along]}, -{args.reach:g} to +{args.reach:g}")
+    frames = args.segment_frames or args.frames
+    walk = Walk(keyframes, frames, loop=loop, mode=mode, easing=args.easing, fps=args.fps)
+    images = render_walk(renderer, loaded, walk)
+    atomic_write_bytes(args.out, animation_bytes(images, walk, args.out))
+    print(
+        f"wrote {args.out} ({walk.frame_count} frames of {images.shape[2]}x{images.shape[1]}, "
+        f"{len(keyframes)} keyframes)"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- list
 
 
@@ -402,6 +470,51 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(handler=cmd_sample)
+
+    walk = commands.add_parser(
+        "walk", help="an animated GIF or WebP through keyframes, their recipes inside it"
+    )
+    walk.add_argument("--model", required=True, metavar="ID_OR_PATH")
+    walk.add_argument(
+        "--keyframe",
+        type=_keyframe,
+        action="append",
+        required=True,
+        metavar="seed:N|FILE",
+        help="a seed, a recipe PNG or a walk made here (its keyframes); repeat, in order",
+    )
+    frames = walk.add_mutually_exclusive_group()
+    frames.add_argument(
+        "--frames",
+        type=_whole_number(2, MAX_WALK_FRAMES),
+        default=48,
+        help="frames in all, shared evenly between the keyframes (default: 48)",
+    )
+    frames.add_argument(
+        "--segment-frames",
+        type=_segment_frames,
+        metavar="N,N,...",
+        help="frames from each keyframe to the next (with --loop, the last back to the first)",
+    )
+    walk.add_argument("--loop", action="store_true", help="walk back to the first keyframe")
+    walk.add_argument("--mode", choices=("slerp", "lerp"), help="the path (default: slerp)")
+    walk.add_argument("--easing", choices=list(EASINGS), default="linear")
+    walk.add_argument("--fps", type=_whole_number(1, MAX_FPS), default=12)
+    walk.add_argument("--size", type=_whole_number(8, MAX_SIZE), default=128)
+    walk.add_argument(
+        "--along",
+        type=_whole_number(0, 255),
+        metavar="SLIDER",
+        help="sweep the one keyframe along this slider (0 = the first) there and back",
+    )
+    walk.add_argument(
+        "--reach",
+        type=_positive_number(MAX_REACH),
+        default=2.0,
+        help="with --along: how far, in standard deviations (default: 2)",
+    )
+    walk.add_argument("--out", type=Path, required=True, help="a .gif or .webp")
+    walk.set_defaults(handler=cmd_walk)
 
     listing = commands.add_parser("list", help="the pretrained models and your own")
     listing.add_argument("--json", action="store_true")

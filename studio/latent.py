@@ -2,7 +2,9 @@
 
 * slider axes: each model finds its own (a GAN's principal directions, a VAE's dimensions in
   KL order); here they are found once per weights and kept on disk.
-* lerp / slerp between codes, and looping walks through several of them.
+* lerp / slerp between codes, and keyframe walks through any number of them: frames per
+  segment, easing, looping; and sweeps along one slider. ``studio.walks`` makes them into
+  animations for the Explore page and ``python -m studio walk`` alike.
 * encode: a picture to its posterior mean under a VAE.
 """
 
@@ -12,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,30 +147,90 @@ def slerp(a: Any, b: Any, t: Any) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def walk(points: Any, frames: int, loop: bool = True, mode: str = "slerp") -> torch.Tensor:
-    """``frames`` codes through ``points`` in order, evenly in segment time: frames x latent_dim.
+def _smoothstep(t: torch.Tensor) -> torch.Tensor:
+    return t * t * (3 - 2 * t)
 
-    ``loop``: come back to the first point, the last frame stopping one step short of it so the
-    animation repeats without a stutter; otherwise end exactly on the last point.
+
+# How time runs inside a segment, t in [0, 1) to t in [0, 1): ease-in-out is still at both
+# keyframes, so a walk seems to pause on each of them; linear keeps one pace throughout.
+EASINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda t: t,
+    "ease-in-out": _smoothstep,
+    "ease-in": lambda t: t * t,
+    "ease-out": lambda t: t * (2 - t),
+}
+MAX_WALK_FRAMES = 1000  # one batch of the renderer (1024) holds them all
+
+
+def segment_frames(frames: int, segments: int, loop: bool) -> list[int]:
+    """``frames`` in all, shared out over ``segments`` as evenly as they go (the first segments
+    get one more); an open walk keeps one of them for its last point."""
+    stops = segments if loop else segments + 1
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < stops:
+        raise StudioError(
+            f"a walk through {stops} stops needs at least {stops} frames, not {frames}"
+        )
+    base, extra = divmod(frames if loop else frames - 1, segments)
+    return [base + (i < extra) for i in range(segments)]
+
+
+def walk(
+    points: Any,
+    frames: int | Sequence[int],
+    loop: bool = True,
+    mode: str = "slerp",
+    easing: str = "linear",
+) -> torch.Tensor:
+    """Codes through ``points`` in order, keyframe to keyframe: frames x latent_dim.
+
+    ``frames``: in all (shared evenly, ``segment_frames``), or one count per segment, the i-th
+    from point i to the next. A segment starts on its point and stops one step short of the
+    next, so every point is a frame of its own. ``loop``: a last segment back to the first
+    point, and the animation repeats without a stutter; otherwise the walk ends on the last
+    point, one frame past its segments. ``easing`` (``EASINGS``) sets the pace in a segment.
     """
     if mode not in ("slerp", "lerp"):
         raise StudioError(f"unknown walk mode '{mode}'; choose slerp or lerp")
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise StudioError(f"frames must be a whole number of at least 1, got {frames!r}")
+    if easing not in EASINGS:
+        raise StudioError(f"unknown easing '{easing}'; choose {', '.join(EASINGS)}")
     stops = torch.stack([_as_tensor(p) for p in points]) if len(points) else torch.empty(0)
     if stops.ndim != 2 or len(stops) < 2:
         raise StudioError("a walk needs at least two latent codes")
     segments = len(stops) if loop else len(stops) - 1
-    if loop:
-        s = torch.arange(frames, dtype=torch.float64) * segments / frames
-    else:
-        s = torch.linspace(0, segments, frames, dtype=torch.float64)
+    counts = segment_frames(frames, segments, loop) if isinstance(frames, int) else list(frames)
+    if len(counts) != segments:
+        raise StudioError(
+            f"give one frame count per segment ({segments} of them), not {len(counts)}"
+        )
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts):
+        raise StudioError(f"each segment needs a whole number of frames, at least 1: got {counts}")
+    if sum(counts) + (not loop) > MAX_WALK_FRAMES:
+        raise StudioError(
+            f"a walk has at most {MAX_WALK_FRAMES} frames, not {sum(counts) + (not loop)}"
+        )
     step = slerp if mode == "slerp" else lerp
-    out = []
-    for value in s.tolist():
-        j = min(int(value), segments - 1)
-        out.append(step(stops[j], stops[(j + 1) % len(stops)], torch.tensor(value - j)))
-    return torch.stack(out)
+    ease = EASINGS[easing]
+    out = [
+        step(stops[j], stops[(j + 1) % len(stops)], ease(torch.arange(n, dtype=torch.float32) / n))
+        for j, n in enumerate(counts)
+    ]
+    if not loop:
+        out.append(stops[-1:])
+    return torch.cat(out)
+
+
+def slider_sweep(z: np.ndarray, axes: SliderAxes, index: int, reach: float) -> list[np.ndarray]:
+    """The two keyframes of a walk along one slider: z with slider ``index`` at -reach and at
+    +reach, every other slider where it is. Walked as a loop with lerp, the picture goes there
+    and back along that slider's direction only."""
+    if not 0 <= index < len(axes.labels):
+        raise StudioError(f"this model has sliders 0 to {len(axes.labels) - 1}, not {index}")
+    if not 0 < reach <= 10:
+        raise StudioError(
+            f"a sweep reaches more than 0 and at most 10 standard deviations, not {reach}"
+        )
+    z = np.asarray(z, dtype=np.float64)
+    return [axes.moved(z, index, -reach), axes.moved(z, index, reach)]
 
 
 # ---------------------------------------------------------------- encoding pictures

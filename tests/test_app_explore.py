@@ -34,6 +34,7 @@ from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import ART_NOTE
+from studio.walks import Walk, animation_bytes, keyframe_recipes, render_walk, walk_from_animation
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -284,22 +285,104 @@ def test_vae_encodes_an_upload_and_starts_there_and_refuses_junk(zoo):
 # ---------------------------------------------------------------- tools and the gallery
 
 
-def test_kept_points_interpolate_and_walk_into_a_gif(zoo):
-    at = _app()
-    next(b for b in at.button if b.label == "As A").click().run()
-    at.number_input(key="explore_seed").set_value(5).run()
-    next(b for b in at.button if b.label == "As B").click().run()
+def _keep_keyframes(at: AppTest, *seeds: int) -> AppTest:
+    for seed in seeds:
+        at.number_input(key="explore_seed").set_value(seed).run()
+        next(b for b in at.button if b.label == "Keyframe").click().run()
+    return at
+
+
+def test_three_keyframes_reordered_make_a_walk_that_carries_their_recipes(zoo):
+    at = _keep_keyframes(_app(), 1, 5, 9)
+    _ok(at)
+    assert [k["seed"] for k in at.session_state["explore_keyframes"]] == [1, 5, 9]
     _open_tool(at, "Interpolate")
     next(b for b in at.button if b.label == "Interpolate").click().run()
     _ok(at)
     studio, strip = at.get("image")
-    assert strip.captions == ["A → B"]
+    assert strip.captions == ["through the keyframes"]
+
     _open_tool(at, "Latent walk")
-    next(b for b in at.button if b.label == "Make GIF").click().run()
     _ok(at)
-    studio, gif = at.get("image")
-    assert gif.value[0].endswith(".gif")
-    assert at.get("download_button")
+    ids = [k["id"] for k in at.session_state["explore_keyframes"]]
+    at.button(key=f"explore_kf_up_{ids[2]}").click().run()  # 1, 9, 5
+    at.button(key=f"explore_kf_drop_{ids[0]}").click().run()  # 9, 5
+    at.number_input(key="explore_seed").set_value(2).run()
+    next(b for b in at.button if b.label == "Keyframe").click().run()  # 9, 5, 2
+    ids = [k["id"] for k in at.session_state["explore_keyframes"]]
+    at.number_input(key=f"explore_keyframe_frames_{ids[0]}").set_value(3).run()
+    at.selectbox(key="explore_walk_easing").set_value("ease-in-out").run()
+    at.segmented_control(key="explore_walk_size").set_value(128).run()
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    _ok(at)
+    assert at.get("image")[-1].value[0].endswith(".gif")
+    assert [b.label for b in at.get("download_button")][-2:] == ["Download GIF", "Download WebP"]
+    frames, keyframes, made = at.session_state["explore_results"]["walk"]
+    assert (frames, keyframes) == (3 + 12 + 12, 3)
+    for data in made.values():
+        walk = walk_from_animation(data)
+        assert [k.options["seed"] for k in walk.keyframes] == [9, 5, 2]
+        assert walk.frames == [3, 12, 12] and walk.loop and walk.easing == "ease-in-out"
+        assert walk.size == 128 and walk.model == at.selectbox(key="explore_model").value
+
+
+def test_a_dropped_walk_file_brings_its_keyframes_back(zoo, tmp_path):
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("t-gan")
+    keys = keyframe_recipes(renderer, loaded, [1, 5, 9], 64)
+    walk = Walk(keys, [7, 3], loop=False, mode="lerp", easing="ease-in")
+    frames = render_walk(renderer, loaded, walk)
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _open_tool(at, "Open a PNG")
+    upload = at.file_uploader(key="explore_open_png")
+    upload.upload("walk.webp", animation_bytes(frames, walk, Path("walk.webp"))).run()
+    _ok(at)
+    assert at.selectbox(key="explore_model").value == "t-gan"
+    assert _recipe(at).z == keys[0].z
+    kept = at.session_state["explore_keyframes"]
+    assert [(k["seed"], k["z"]) for k in kept] == [(k.options["seed"], k.z) for k in keys]
+    assert [k["frames"] for k in kept][:2] == [7, 3]
+
+    # Twice: AppTest sets no tab in the run just after the tabs changed with the model.
+    _open_tool(_open_tool(at, "Latent walk"), "Latent walk")
+    _ok(at)
+    assert at.toggle(key="explore_walk_loop").value is False
+    assert at.segmented_control(key="explore_walk_mode").value == "lerp"
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    _ok(at)
+    again = walk_from_animation(at.session_state["explore_results"]["walk"][2][".gif"])
+    assert again.frames == [7, 3] and again.easing == "ease-in" and not again.loop
+    assert [k.z for k in again.keyframes] == [k.z for k in keys]
+
+    _open_tool(at, "Open a PNG")
+    at.file_uploader(key="explore_open_png").upload("notes.gif", b"GIF89a, or not").run()
+    assert not at.exception
+    assert "not a readable" in at.error[0].value
+
+
+def test_a_walk_along_a_slider_and_walks_refused_in_words(zoo):
+    at = _app()
+    _open_tool(at, "Latent walk")
+    assert next(b for b in at.button if b.label == "Make walk").disabled  # no keyframes yet
+    at.segmented_control(key="explore_walk_source").set_value("Along a slider").run()
+    at.slider(key="explore_sweep_frames").set_value(10).run()
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    _ok(at)
+    made = at.session_state["explore_results"]["walk"]
+    walk = walk_from_animation(made[2][".webp"])
+    assert walk.mode == "lerp" and walk.loop and walk.frame_count == 10
+
+    at.segmented_control(key="explore_walk_source").set_value("Through the keyframes").run()
+    next(b for b in at.button if b.label == "Four seeds from this one").click().run()
+    assert len(at.session_state["explore_keyframes"]) == 4
+    for key in at.session_state["explore_keyframes"]:
+        at.number_input(key=f"explore_keyframe_frames_{key['id']}").set_value(240).run()
+    at.segmented_control(key="explore_walk_size").set_value(384).run()
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    assert not at.exception
+    assert "million pixels" in at.error[0].value
+    assert at.session_state["explore_results"]["walk"] == made  # the last walk is still there
 
 
 def _gallery_first() -> None:
@@ -428,8 +511,8 @@ def test_each_model_is_offered_the_tools_it_can_use(zoo, model_id, tools):
     _open_tool(at, "Open a PNG")
     _ok(at)
     assert [tab.label for tab in at.tabs] == tools
-    kept = [b.label for b in at.button if b.label.startswith("As ")]
-    assert kept == ([] if model_id == "t-ring" else ["As A", "As B"])
+    kept = [b.label for b in at.button if b.label == "Keyframe"]
+    assert kept == ([] if model_id == "t-ring" else ["Keyframe"])
     knobs = [knob.key for knob in at.select_slider]
     assert ("explore_knob_scale" in knobs) == (model_id == "t-mlp")
 

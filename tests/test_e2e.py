@@ -1,5 +1,5 @@
 """The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run, a
-poster stopped.
+poster stopped; a walk through three keyframes downloaded as a GIF.
 
 The server and the browser come from ``studio/bench/harness.py``, the harness the browser bench
 measures with. Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to
@@ -18,10 +18,11 @@ from studio.bench.browser import choose_model
 from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
+    MORE,
     PAD,
     POSTER_STOP,
+    SEED,
     SLIDER,
-    TOOLS,
     TRAIN_START,
     TRAIN_STOP,
     launch_chromium,
@@ -32,6 +33,7 @@ from studio.bench.harness import (
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.models import build_model
 from studio.paths import studio_dir
+from studio.walks import walk_from_animation
 
 pytestmark = pytest.mark.e2e
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -52,7 +54,7 @@ OWN_MODELS = ("e2e-gan", "e2e-cppn")
 def _stop_a_poster(page, shots: Path) -> None:
     """A 4096 px poster of the wide CPPN, stopped as soon as its Stop shows."""
     assert choose_model(page, "e2e-cppn")
-    page.locator(TOOLS).click()
+    page.locator(MORE).click()
     page.get_by_role("tab", name="Poster").click()
     page.get_by_role("radio", name="4096").click()
     wait_idle(page)
@@ -138,3 +140,33 @@ def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, sho
 
     assert [p for p in models.glob("*.json") if p.stem not in OWN_MODELS]
     assert all((shots / name).stat().st_size > 10_000 for name in ("explore.png", "training.png"))
+
+
+def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
+    with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(server.url)
+        picture = wait_for_studio_image(page, timeout_ms=45_000)
+        for seed in ("1", "5", "9"):
+            seed_box = page.locator(f"{SEED} input")
+            seed_box.fill(seed)
+            seed_box.press("Enter")
+            picture = wait_for_studio_image(page, other_than=picture)
+            wait_idle(page)
+            page.get_by_role("button", name="Keyframe").click()
+            wait_idle(page)
+        page.locator(MORE).click()
+        page.get_by_role("tab", name="Latent walk").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Make walk").click()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download GIF").click(timeout=60_000)
+        wait_idle(page)
+        page.screenshot(path=shots / "walk.png", full_page=True)
+        gif = Path(download.value.path()).read_bytes()
+        browser.close()
+
+    walk = walk_from_animation(gif)
+    assert [key.options["seed"] for key in walk.keyframes] == [1, 5, 9]
+    assert walk.frame_count == 36  # 12 frames a segment, looping back to the first

@@ -11,8 +11,18 @@ import torch
 from studio import latent
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.errors import StudioError
-from studio.latent import encode, lerp, slerp, slider_axes, walk
+from studio.latent import (
+    EASINGS,
+    encode,
+    lerp,
+    segment_frames,
+    slerp,
+    slider_axes,
+    slider_sweep,
+    walk,
+)
 from studio.models import build_model
+from studio.models.base import unit_axes
 from studio.render.renderer import Renderer
 
 
@@ -157,17 +167,67 @@ def test_an_open_walk_ends_on_its_last_point():
     assert torch.allclose(path[-1], points[2], atol=1e-5)
 
 
+def test_each_segment_gets_its_own_frames_and_starts_on_its_keyframe():
+    points = torch.eye(3)
+    path = walk(points, [2, 4, 1], loop=True, mode="lerp")
+    assert path.shape == (7, 3)
+    assert torch.allclose(path[[0, 2, 6]], points)
+    assert torch.allclose(path[1], torch.tensor([0.5, 0.5, 0.0]))
+    assert torch.allclose(path[3], torch.tensor([0.0, 0.75, 0.25]))
+    open_path = walk(points, [2, 4], loop=False, mode="lerp")
+    assert open_path.shape == (7, 3)
+    assert torch.allclose(open_path[[0, 2, 6]], points)
+
+
+def test_frames_in_all_are_shared_as_evenly_as_they_go():
+    assert segment_frames(10, 3, loop=True) == [4, 3, 3]
+    assert segment_frames(10, 3, loop=False) == [3, 3, 3]
+    assert segment_frames(3, 3, loop=True) == [1, 1, 1]
+    with pytest.raises(StudioError, match="at least 4 frames"):
+        segment_frames(3, 3, loop=False)
+
+
+def test_easing_lingers_near_the_keyframes_on_the_same_path():
+    a, b = torch.zeros(1), torch.ones(1)
+    linear = walk([a, b], [4], loop=False, mode="lerp")[:, 0]
+    eased = walk([a, b], [4], loop=False, mode="lerp", easing="ease-in-out")[:, 0]
+    assert torch.allclose(linear, torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    assert torch.allclose(eased, torch.tensor([0.0, 0.15625, 0.5, 0.84375, 1.0]))
+    assert walk([a, b], [4], loop=False, easing="ease-in")[1, 0] < 0.25
+    assert walk([a, b], [4], loop=False, easing="ease-out")[1, 0] > 0.25
+    assert set(EASINGS) >= {"linear", "ease-in-out"}
+
+
+def test_a_slider_sweep_moves_one_slider_and_keeps_the_others():
+    axes = unit_axes("dims", [1, 3], 4, ["", ""])
+    z = np.array([0.5, 0.2, -1.0, 0.7])
+    low, high = slider_sweep(z, axes, 1, 2.0)
+    np.testing.assert_allclose(low, [0.5, 0.2, -1.0, -2.0])
+    np.testing.assert_allclose(high, [0.5, 0.2, -1.0, 2.0])
+    path = walk([low, high], 8, loop=True, mode="lerp").numpy()
+    np.testing.assert_allclose(path[:, :3], np.tile(z[:3], (8, 1)), atol=1e-6)
+    np.testing.assert_allclose(path[4, 3], 2.0)
+    with pytest.raises(StudioError, match="sliders 0 to 1"):
+        slider_sweep(z, axes, 2, 2.0)
+    with pytest.raises(StudioError, match="reaches"):
+        slider_sweep(z, axes, 0, 0.0)
+
+
 @pytest.mark.parametrize(
-    ("points", "frames", "mode", "says"),
+    ("points", "frames", "options", "says"),
     [
-        ([np.zeros(4)], 5, "slerp", "at least two"),
-        ([np.zeros(4), np.ones(4)], 0, "slerp", "frames"),
-        ([np.zeros(4), np.ones(4)], 5, "cubic", "mode"),
+        ([np.zeros(4)], 5, {}, "at least two"),
+        ([np.zeros(4), np.ones(4)], 0, {}, "frames"),
+        ([np.zeros(4), np.ones(4)], 5, {"mode": "cubic"}, "mode"),
+        ([np.zeros(4), np.ones(4)], 5, {"easing": "bounce"}, "easing"),
+        ([np.zeros(4), np.ones(4)], [3], {}, "one frame count per segment"),
+        ([np.zeros(4), np.ones(4)], [3, 0], {}, "at least 1"),
+        ([np.zeros(4), np.ones(4)], [600, 600], {}, "at most 1000 frames"),
     ],
 )
-def test_bad_walks_are_refused(points, frames, mode, says):
+def test_bad_walks_are_refused(points, frames, options, says):
     with pytest.raises(StudioError, match=says):
-        walk(points, frames, mode=mode)
+        walk(points, frames, **options)
 
 
 # ---------------------------------------------------------------- encoding pictures

@@ -36,7 +36,8 @@ IMAGE = ".st-key-explore_image img"
 SLIDER = '.st-key-explore_axis_0 input[type="range"]'
 PAD = ".st-key-explore_pad canvas"
 MODEL_PICKER = ".st-key-explore_model"
-TOOLS = ".st-key-explore_more summary"
+SEED = ".st-key-explore_seed"
+MORE = ".st-key-explore_more summary"
 POSTER_STOP = ".st-key-explore_poster_stop button"
 TRAIN_BUDGET = '.st-key-train_seconds input[type="range"]'
 TRAIN_START = ".st-key-train_start button"

@@ -8,7 +8,8 @@ follow from ``cloud``, ``any_size`` and ``encodes``. Its parts, one concern a fi
   Gallery (``open_recipe``);
 * ``picture``: the seed row, the actions, and the studio fragment (picture, sliders, pad);
 * ``knobs``: the knobs of a model that has some (the CPPN's);
-* ``tools``: interpolate, grid, walk, poster, open a PNG, start from a picture;
+* ``tools``: interpolate, grid, poster, open a PNG, start from a picture;
+* ``keyframes``: the points kept for walks, and the Latent walk tool;
 * ``card``: the model card.
 """
 

@@ -29,12 +29,12 @@ from studio.ui.app_state import get_renderer
 from studio.ui.latent_pad import latent_pad
 from studio.ui.pages.explore.knobs import knob_panel, set_knobs
 from studio.ui.pages.explore.state import (
-    KEPT,
     SEED,
     SHOWN,
     SIZE,
     SPAN,
     STALE,
+    add_keyframe,
     current_z,
     recipe_options,
     seed_z,
@@ -114,15 +114,18 @@ def actions(renderer: Renderer, loaded: LoadedModel) -> None:
             recipe, image = current(renderer, loaded)
             add_favourite(image, recipe)
             st.toast("Kept in the Gallery", icon=":material/star:")
-        if loaded.model.cloud:  # the paths between kept points go through single codes
+        if loaded.model.cloud:  # the paths between keyframes go through single codes
             return
-        for name in ("A", "B"):
-            if st.button(
-                f"As {name}",
-                width="stretch",
-                help=f"remember this point as {name}, for interpolations and walks",
-            ):
-                st.session_state[KEPT][name] = current_z().tolist()
+        if st.button(
+            "Keyframe",
+            icon=":material/add_location_alt:",
+            width="stretch",
+            help="keep this point as the next keyframe, for interpolations and walks (More)",
+        ):
+            try:
+                st.toast(f"Keyframe {add_keyframe()} kept", icon=":material/add_location_alt:")
+            except StudioError as err:  # too many
+                st.error(str(err))
 
 
 # ---------------------------------------------------------------- sliders and pad

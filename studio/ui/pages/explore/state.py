@@ -23,10 +23,12 @@ from studio.recipe import Recipe, check_recipe_fits
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
+from studio.walks import MAX_KEYFRAMES, Walk
 
 DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
 MAX_SHOWN = 1024  # px: an opened recipe larger than this (a poster) is shown at DISPLAY_SIZE
 SPAN = 3.0  # sliders run over +-3 standard deviations of the prior
+SEGMENT_FRAMES = 12  # a new keyframe's frames to the next: a second at 12 fps
 
 # Session-state keys (the widget keys of the sliders and knobs are patterns, where they are used)
 MODEL = "explore_model"
@@ -34,10 +36,12 @@ CHOSEN = "explore_chosen"  # MODEL's value, kept while another page runs (a widg
 Z = "explore_z"
 SEED = "explore_seed"
 SIZE = "explore_size"
-KEPT = "explore_kept"  # {"A": z, "B": z}
-PENDING = "explore_pending"  # a Recipe to open on the next run (from the Gallery or an upload)
+KEYFRAMES = "explore_keyframes"  # [{"id", "z", "seed", "frames" to the next}], in walk order
+PENDING = "explore_pending"  # a Recipe (or a Walk) to open on the next run: Gallery, uploads
 NOTICE = "explore_notice"  # a plain-words error to show once
 RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
+# The Latent walk tab's settings that a walk file brings back with its keyframes
+WALK_LOOP, WALK_MODE, WALK_EASING = "explore_walk_loop", "explore_walk_mode", "explore_walk_easing"
 SHOWN = "explore_shown"  # {"png": the PNG on screen}, for the download button
 STALE = "explore_stale"  # z changed: re-sync the sliders, all but the widget key stored here
 URL_CHECKED = "explore_url_checked"
@@ -84,6 +88,22 @@ def fits(z: np.ndarray, model: GenerativeModel) -> bool:
     return z.ndim == (2 if model.cloud else 1) and z.shape[-1] == model.latent_dim
 
 
+def add_keyframe(
+    z: list[float] | None = None, seed: int | None = None, frames: int = SEGMENT_FRAMES
+) -> int:
+    """Keep a point (the one on screen by default) as the last keyframe; its number, from 1.
+    Each keyframe has an id of its own, which names its widgets, so that they follow it when it
+    is moved. ``seed``: where it came from, when known (a note, as in a recipe)."""
+    keyframes = st.session_state[KEYFRAMES]
+    if len(keyframes) >= MAX_KEYFRAMES:
+        raise StudioError(f"a walk has at most {MAX_KEYFRAMES} keyframes")
+    if z is None:
+        z, seed = current_z().tolist(), st.session_state[SEED]
+    kept = {"z": z, "seed": seed, "frames": frames}
+    keyframes.append({"id": 1 + max((k["id"] for k in keyframes), default=0), **kept})
+    return len(keyframes)
+
+
 def recipe_options(model: GenerativeModel) -> dict[str, Any]:
     """The knobs, and the seed z started from: it changes no pixel, but comes back with them."""
     return knob_options(model) | {"seed": st.session_state[SEED]}
@@ -96,16 +116,30 @@ def start_model(loaded: LoadedModel) -> None:
     """Fresh state for a model: the current seed's z, the model's own knobs, display size."""
     st.session_state.setdefault(SEED, 0)
     st.session_state[SIZE] = DISPLAY_SIZE
-    st.session_state[KEPT] = {}
+    st.session_state[KEYFRAMES] = []
     st.session_state[RESULTS] = {}
     st.session_state[SHOWN] = {}
     set_knobs(loaded.model)
     set_z(seed_z(loaded.model, st.session_state[SEED]))
 
 
-def open_recipe(recipe: Recipe) -> None:
-    """Ask Explore to open ``recipe`` on its next run (the Gallery and dropped PNGs do)."""
+def open_recipe(recipe: Recipe | Walk) -> None:
+    """Ask Explore to open ``recipe`` on its next run (the Gallery and dropped PNGs do); for a
+    walk (a dropped GIF or WebP), its first keyframe, with all of them kept as keyframes."""
     st.session_state[PENDING] = recipe
+
+
+def _seed_note(recipe: Recipe) -> int | None:
+    seed = recipe.options.get("seed")
+    return seed if isinstance(seed, int) and 0 <= seed <= MAX_SEED else None
+
+
+def _keep_walk(walk: Walk) -> None:
+    """A walk's keyframes as the page's, each with its frames to the next, and its settings."""
+    for i, key in enumerate(walk.keyframes):
+        frames = walk.frames[i] if i < len(walk.frames) else SEGMENT_FRAMES
+        add_keyframe(key.z, _seed_note(key), frames)
+    st.session_state.update({WALK_LOOP: walk.loop, WALK_MODE: walk.mode, WALK_EASING: walk.easing})
 
 
 def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
@@ -122,8 +156,8 @@ def _apply_recipe(renderer: Renderer, recipe: Recipe) -> None:
     if recipe.options.get(WEIGHT_SEED, 0) > MAX_SEED:
         raise StudioError(f"its weights seed is above {MAX_SEED}, more than this page can hold")
     st.session_state[MODEL] = recipe.model
-    seed = recipe.options.get("seed")
-    if isinstance(seed, int) and 0 <= seed <= MAX_SEED:
+    seed = _seed_note(recipe)
+    if seed is not None:
         st.session_state[SEED] = seed
     start_model(loaded)
     st.session_state[SIZE] = shown.size
@@ -143,7 +177,11 @@ def take_pending(renderer: Renderer) -> None:
             except StudioError as err:
                 st.session_state[NOTICE] = f"The link's picture could not be opened: {err}"
     if recipe is not None:
+        walk, recipe = (recipe, recipe.keyframes[0]) if isinstance(recipe, Walk) else (None, recipe)
         try:
             _apply_recipe(renderer, recipe)
         except StudioError as err:
             st.session_state[NOTICE] = f"That picture could not be opened: {err}"
+            return
+        if walk is not None:
+            _keep_walk(walk)

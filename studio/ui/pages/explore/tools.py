@@ -1,30 +1,29 @@
-"""The tools under the studio: interpolate, sample grid, latent walk, poster, open a PNG and
-start from a picture. Which a model gets depends on what it can do: paths between codes need a
-picture per code (not a cloud), a poster a model that draws at any size, and starting from a
-picture an encoder.
+"""The tools under the studio: interpolate, sample grid, latent walk (``keyframes``), poster,
+open a PNG and start from a picture. Which a model gets depends on what it can do: paths
+between codes need a picture per code (not a cloud), a poster a model that draws at any size,
+and starting from a picture an encoder.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from studio.data.folder import EXTENSIONS, open_image
 from studio.errors import StudioError
 from studio.imaging import grid
 from studio.latent import encode, walk
 from studio.models.base import MAX_SEED
-from studio.recipe import recipe_from_png, to_png
+from studio.recipe import to_png
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
+from studio.ui.pages.explore.keyframes import walk_tool
 from studio.ui.pages.explore.knobs import knob_options
 from studio.ui.pages.explore.state import (
-    KEPT,
+    KEYFRAMES,
     NOTICE,
     RESULTS,
     SEED,
@@ -35,6 +34,7 @@ from studio.ui.pages.explore.state import (
     seed_z,
     set_z,
 )
+from studio.walks import recipe_or_walk
 
 POSTER_SIZES = (1024, 2048, 4096)
 POSTER_STOP = "explore_poster_stop"
@@ -48,47 +48,33 @@ def _render_batch(renderer: Renderer, loaded: LoadedModel, zs: Any, size: int) -
     return renderer.render(loaded.card.id, np.asarray(zs), size, knob_options(loaded.model))
 
 
-def _gif(frames: np.ndarray, fps: int) -> bytes:
-    pictures = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
-    buffer = io.BytesIO()
-    pictures[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=pictures[1:],
-        duration=round(1000 / fps),
-        loop=0,
-        disposal=2,
-    )
-    return buffer.getvalue()
-
-
-def _kept_points() -> list[np.ndarray]:
-    kept = st.session_state[KEPT]
-    return [np.asarray(kept[name]) for name in ("A", "B") if name in kept]
-
-
 # ---------------------------------------------------------------- paths between codes
 
 
 def _interpolate_tool(renderer: Renderer, loaded: LoadedModel) -> None:
-    kept = st.session_state[KEPT]
+    keyframes = st.session_state[KEYFRAMES]
     st.caption(
-        "Keep two points with **As A** and **As B**, then go from one to the other along a "
-        "straight line (lerp) or a great circle (slerp, which keeps z at a typical length)."
+        "Keep points with **Keyframe**, then see the way through them in order, along straight "
+        "lines (lerp) or great circles (slerp, which keeps z at a typical length). The "
+        "**Latent walk** tab reorders them and makes the way an animation."
     )
-    st.markdown(f"A: {'kept' if 'A' in kept else '—'}  ·  B: {'kept' if 'B' in kept else '—'}")
     mode_col, frames_col, go_col = st.columns([2, 3, 2], vertical_alignment="bottom")
     mode = mode_col.segmented_control(
         "Path", ("slerp", "lerp"), default="slerp", key="explore_interp_mode", required=True
     )
-    frames = frames_col.slider("Frames", 3, 12, 8, key="explore_interp_frames")
-    if go_col.button("Interpolate", disabled=len(kept) < 2, width="stretch"):
-        path = walk(_kept_points(), frames, loop=False, mode=mode)
+    frames = frames_col.slider("Frames", 3, 24, 8, key="explore_interp_frames")
+    if go_col.button("Interpolate", disabled=len(keyframes) < 2, width="stretch"):
+        frames = max(frames, len(keyframes))  # every keyframe a frame of its own
+        path = walk([key["z"] for key in keyframes], frames, loop=False, mode=mode)
         images = _render_batch(renderer, loaded, path, 128)
-        st.session_state[RESULTS]["interp"] = grid(images, columns=len(images))
+        st.session_state[RESULTS]["interp"] = grid(images, columns=min(len(images), 8))
+    st.markdown(f"{len(keyframes)} keyframe{'' if len(keyframes) == 1 else 's'} kept")
     if "interp" in st.session_state[RESULTS]:
-        st.image(st.session_state[RESULTS]["interp"], caption="A → B", output_format="PNG")
+        st.image(
+            st.session_state[RESULTS]["interp"],
+            caption="through the keyframes",
+            output_format="PNG",
+        )
 
 
 def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
@@ -120,32 +106,6 @@ def _grid_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     pick_col, open_col = st.columns([2, 2], vertical_alignment="bottom")
     pick_col.number_input("Seed to open", 0, MAX_SEED, value=first, step=1, key="explore_grid_pick")
     open_col.button("Open in the studio", on_click=open_seed)
-
-
-def _walk_tool(renderer: Renderer, loaded: LoadedModel) -> None:
-    st.caption(
-        "An animated loop through latent space, saved as a GIF: through the kept points "
-        "A and B and back, or through four seeds from the current one when none are kept."
-    )
-    frames_col, fps_col, go_col = st.columns([3, 2, 2], vertical_alignment="bottom")
-    frames = frames_col.slider("Frames", 8, 96, 36, key="explore_walk_frames")
-    fps = fps_col.slider("Frames per second", 4, 24, 12, key="explore_walk_fps")
-    if go_col.button("Make GIF", icon=":material/animation:", width="stretch"):
-        points = _kept_points()
-        if len(points) < 2:
-            points = [seed_z(loaded.model, st.session_state[SEED] + i) for i in range(4)]
-        path = walk(points, frames, loop=True, mode="slerp")
-        st.session_state[RESULTS]["walk"] = _gif(_render_batch(renderer, loaded, path, 192), fps)
-    if "walk" in st.session_state[RESULTS]:
-        gif = st.session_state[RESULTS]["walk"]
-        st.image(gif, caption="latent walk")
-        st.download_button(
-            "Download GIF",
-            gif,
-            file_name=f"{loaded.card.id}-walk.gif",
-            mime="image/gif",
-            icon=":material/download:",
-        )
 
 
 # ---------------------------------------------------------------- posters and pictures
@@ -224,15 +184,20 @@ def _open_png_tool() -> None:
         if upload is None:
             return
         try:
-            open_recipe(recipe_from_png(upload.getvalue()))
+            open_recipe(recipe_or_walk(upload.getvalue()))
         except StudioError as err:
             st.session_state[NOTICE] = f"{upload.name}: {err}"
 
     st.caption(
         "Drop a PNG made here (downloaded, or from the Gallery) to get its exact picture, "
-        "model and sliders back."
+        "model and sliders back; or a walk's GIF or WebP to get its keyframes back."
     )
-    st.file_uploader("A Latent Studio PNG", type=["png"], key="explore_open_png", on_change=opened)
+    st.file_uploader(
+        "A Latent Studio PNG, GIF or WebP",
+        type=["png", "gif", "webp"],
+        key="explore_open_png",
+        on_change=opened,
+    )
 
 
 def _encode_tool(loaded: LoadedModel) -> None:
@@ -273,7 +238,7 @@ def tools(renderer: Renderer, loaded: LoadedModel) -> None:
     if not model.cloud:
         offered["Interpolate"] = lambda: _interpolate_tool(renderer, loaded)
         offered["Sample grid"] = lambda: _grid_tool(renderer, loaded)
-        offered["Latent walk"] = lambda: _walk_tool(renderer, loaded)
+        offered["Latent walk"] = lambda: walk_tool(renderer, loaded)
     if model.any_size:
         offered["Poster"] = lambda: _poster_tool(renderer, loaded)
     if model.encodes:
