@@ -312,13 +312,14 @@ def cmd_directions(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_direction_json(d) for d in found.directions], indent=2))
         return 0
-    print(f"{'name':<12} {'kind':<10} {'rho':>5} {'others':>7}  {'':<6} how it was found")
+    print(f"{'name':<12} {'kind':<10} {'rho':>5} {'others':>16}  {'':<6} how it was found")
     for d in found.directions:
         clean = d.cleanliness
         figures = (
-            f"{clean.rho:>5.2f} {clean.crosstalk:>7.0%}  {'clean' if clean.clean else 'MISSES':<6}"
+            f"{clean.rho:>5.2f} {f'{clean.crosstalk:.0%} ({clean.worst})':>16}  "
+            f"{'clean' if clean.clean else 'MISSES':<6}"
             if clean
-            else f"{'':>5} {'':>7}  {'':<6}"
+            else f"{'':>5} {'':>16}  {'':<6}"
         )
         print(f"{d.name:<12} {d.kind:<10} {figures} {d.found}")
     return 0

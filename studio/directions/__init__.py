@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from studio.directions.judges import knows_factors
 from studio.directions.store import Direction, directions_bytes, read_directions
 from studio.errors import StudioError
 from studio.latent import slider_axes
@@ -63,42 +65,63 @@ def model_directions(loaded: Any) -> ModelDirections:
     return ModelDirections(principal + factors, problems)
 
 
-_memo: dict[str, tuple[tuple[Direction, ...], tuple[str, ...]]] = {}
+_memo: dict[str, tuple[tuple[Direction, ...], tuple[str, ...]]] = {}  # per weights' sha256
 _memo_lock = threading.Lock()
 
 
-def factor_directions(loaded: Any) -> tuple[tuple[Direction, ...], tuple[str, ...]]:
-    """The directions named by the factors of the model's data, found once per weights; none
-    for data whose factors no one knows. Also the problems of kept files passed over."""
-    with _memo_lock:
-        if loaded.sha256 in _memo:
-            return _memo[loaded.sha256]
+Found = tuple[tuple[Direction, ...], tuple[str, ...]]  # directions, problems of kept files
+
+
+def factor_directions(loaded: Any) -> Found:
+    """``kept_factor_directions``, found (a minute) and kept where they were not."""
+    kept, problems = kept_factor_directions(loaded)
+    if kept is not None:
+        return kept, problems
     from studio.directions.factors import find_factor_directions
     from studio.directions.judges import judge_for
 
     dataset = loaded.card.dataset
-    try:
-        judge = judge_for(dataset.get("name", ""), dataset.get("options", {}))
-    except StudioError:
+    kept = find_factor_directions(loaded.model, judge_for(dataset["name"], dataset["options"]))
+    with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
+        atomic_write_bytes(_cache_path(loaded), directions_bytes(kept, loaded.sha256))
+    return _remember(loaded, (kept, problems))
+
+
+def kept_factor_directions(loaded: Any) -> tuple[tuple[Direction, ...] | None, tuple[str, ...]]:
+    """The directions named by the factors of the model's data, where they are kept (none for
+    data whose factors no one knows; None where they are not found yet), and the problems of
+    kept files passed over."""
+    with _memo_lock:
+        if loaded.sha256 in _memo:
+            return _memo[loaded.sha256]
+    if not knows_factors(loaded.card.dataset.get("name", "")):
         return (), ()
-    latent_dim = loaded.model.latent_dim
+    kept, problems = _kept(loaded)
+    if kept is not None:
+        _remember(loaded, (kept, problems))
+    return kept, problems
+
+
+def _remember(loaded: Any, found: Found) -> Found:
+    with _memo_lock:
+        _memo[loaded.sha256] = found
+    return found
+
+
+def _cache_path(loaded: Any) -> Path:
+    return studio_home() / "cache" / "directions" / f"{loaded.sha256}.safetensors"
+
+
+def _kept(loaded: Any) -> tuple[tuple[Direction, ...] | None, tuple[str, ...]]:
+    """The kept directions, shipped or cached, and a line for each kept file that failed. A
+    shipped file for other weights is a user's model of a shipped id: passed over quietly."""
     problems = []
-    cached = studio_home() / "cache" / "directions" / f"{loaded.sha256}.safetensors"
-    found = None
-    for path in (SHIPPED_DIR / f"{loaded.card.id}.safetensors", cached):
+    for path in (SHIPPED_DIR / f"{loaded.card.id}.safetensors", _cache_path(loaded)):
         if not path.exists():
             continue
         try:
-            found = read_directions(path, latent_dim, loaded.sha256)
-            break
+            return read_directions(path, loaded.model.latent_dim, loaded.sha256), tuple(problems)
         except StudioError as err:
             if path.parent != SHIPPED_DIR or "other weights" not in str(err):
-                problems.append(f"{err}; found again")
-    if found is None:
-        found = find_factor_directions(loaded.model, judge)
-        with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
-            atomic_write_bytes(cached, directions_bytes(found, loaded.sha256))
-    result = (found, tuple(problems))
-    with _memo_lock:
-        _memo[loaded.sha256] = result
-    return result
+                problems.append(f"{err}; they are found again")
+    return None, tuple(problems)

@@ -23,6 +23,7 @@ from studio.data.shapes import BACKGROUND
 from studio.errors import StudioError
 
 CHUNK = 500  # pictures per classifier pass
+EDGE = 0.1  # the least coverage of a shape's pixel: below it, a GAN's faint speckle
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,14 @@ class Judge:
         return scores
 
 
+def knows_factors(dataset: str) -> bool:
+    return dataset in _MEASURES
+
+
 def judge_for(dataset: str, options: dict) -> Judge:
     """The judge of a model trained on ``dataset`` with ``options``; a StudioError for data
     whose factors no one knows (toy points, a folder of pictures, one image)."""
-    if dataset not in _MEASURES:
+    if not knows_factors(dataset):
         raise StudioError(f"{dataset} data has no known factors to name directions by")
     net, card = classifier_for(dataset, options)
     probe = held_out(dataset, options, 1)
@@ -132,18 +137,23 @@ def _moments(weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def measure_shapes(pictures: torch.Tensor) -> torch.Tensor:
-    """N x 5: size (square root of the foreground's area, as a fraction of the side), centroid
-    x and y, and the cosine and sine of the foreground's mean hue.
+    """N x 5: size (the radius of the circle around the centroid that holds the shape, as the
+    data defines it), centroid x and y, and the cosine and sine of the foreground's mean hue.
 
     A shapes picture is the background blended with one colour by the shape's coverage, so a
-    pixel's distance from the background, over the image's largest, is its coverage.
+    pixel's distance from the background, over the image's largest, is its coverage; a pixel
+    covered c reaches about (c - 1/2) pixels beyond its centre, which gives the radius below a
+    pixel's size.
     """
     if pictures.shape[1] != 3:
         raise StudioError("the shapes judge reads colour pictures")
+    side = pictures.shape[-1]
     distance = (pictures - torch.tensor(BACKGROUND).view(1, 3, 1, 1)).norm(dim=1)
     coverage = distance / distance.flatten(1).amax(1).clamp_min(1e-6).view(-1, 1, 1)
-    mass, cu, cv, *_ = _moments(coverage)
-    size = (mass / coverage[0].numel()).sqrt()
+    _, cu, cv, *_ = _moments(coverage)
+    u, v = _grid(side)
+    reach = torch.hypot(u - cu.view(-1, 1, 1), v - cv.view(-1, 1, 1)) + (coverage - 0.5) / side
+    size = (reach * (coverage > EDGE)).flatten(1).amax(1)
     inside = (coverage > 0.5).float().unsqueeze(1)
     colour = (pictures * inside).sum((2, 3)) / inside.sum((2, 3)).clamp_min(1)
     r, g, b = colour.unbind(1)

@@ -62,7 +62,8 @@ class Cleanliness:
         )
 
 
-@dataclass(frozen=True)
+# eq=False: == on the vector has no single truth value, so compare by identity.
+@dataclass(frozen=True, eq=False)
 class Direction:
     name: str
     kind: str  # one of KINDS
