@@ -23,7 +23,7 @@ from studio.data.shapes import BACKGROUND
 from studio.errors import StudioError
 
 CHUNK = 500  # pictures per classifier pass
-EDGE = 0.1  # the least coverage of a shape's pixel: below it, a GAN's faint speckle
+EDGE = 0.5  # a pixel at least half covered is the shape's; a GAN's faint speckle is not
 
 
 @dataclass(frozen=True)
