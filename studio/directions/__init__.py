@@ -65,11 +65,9 @@ def model_directions(loaded: Any) -> ModelDirections:
     return ModelDirections(principal + factors, problems)
 
 
-_memo: dict[str, tuple[tuple[Direction, ...], tuple[str, ...]]] = {}  # per weights' sha256
-_memo_lock = threading.Lock()
-
-
 Found = tuple[tuple[Direction, ...], tuple[str, ...]]  # directions, problems of kept files
+_memo: dict[str, Found] = {}  # per weights' sha256
+_memo_lock = threading.Lock()
 
 
 def factor_directions(loaded: Any) -> Found:
@@ -81,7 +79,8 @@ def factor_directions(loaded: Any) -> Found:
     from studio.directions.judges import judge_for
 
     dataset = loaded.card.dataset
-    kept = find_factor_directions(loaded.model, judge_for(dataset["name"], dataset["options"]))
+    judge = judge_for(dataset["name"], dataset.get("options", {}))
+    kept = find_factor_directions(loaded.model, judge)
     with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
         atomic_write_bytes(_cache_path(loaded), directions_bytes(kept, loaded.sha256))
     return _remember(loaded, (kept, problems))

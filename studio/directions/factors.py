@@ -7,9 +7,10 @@ factor's level sets, as InterFaceGAN finds a boundary's. Factors correlate in a 
 GAN may draw its large shapes red), so each is made orthogonal to the other continuous factors'
 normals (InterFaceGAN's conditional manipulation): along it, their linear predictions stay put.
 A class (a kind of shape, a character) is a 0/1 factor of its own: one direction towards it,
-kept off the continuous factors likewise. On the shipped GANs this lowered the cross-talk of the
-kind directions by half on gan-shapes; the continuous ones changed little. Where too little of
-a direction is left once kept off the others (a z of two numbers), it stays as it was fitted.
+kept off the continuous factors likewise (on gan-shapes, measured with an earlier, area-based
+size judge, this halved the kind directions' cross-talk; the continuous ones changed little).
+Where too little of a direction is left once kept off the others (a z of two numbers), it stays
+as it was fitted.
 
 Measuring: ``STARTS`` random codes, each moved 0 to ``STEP`` units along the direction in
 ``POINTS`` steps and read by the judge. A clean direction moves its factor monotonically (mean
