@@ -330,6 +330,7 @@ def _direction_json(direction: Any) -> dict[str, Any]:
     return {
         "name": direction.name,
         "kind": direction.kind,
+        "group": direction.group,
         "found": direction.found,
         "measured": clean and {**clean.__dict__, "clean": clean.clean},
         "vector": [round(float(x), 6) for x in direction.vector],

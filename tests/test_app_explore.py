@@ -335,13 +335,23 @@ def test_a_point_gan_shows_a_cloud_that_the_sliders_move(zoo):
 
 
 def _keep_directions(model_id: str, data: bytes | None = None) -> None:
-    """Kept named directions for a zoo model ('weight' and 'slant', measured), or ``data``."""
+    """Kept named directions for a zoo model ('weight' and 'slant', and 'char-A' of the group
+    'character', measured), or ``data``."""
     loaded = Renderer().load(model_id)
-    vectors = np.linalg.qr(np.random.default_rng(1).normal(size=(loaded.model.latent_dim, 2)))[0]
+    vectors = np.linalg.qr(np.random.default_rng(1).normal(size=(loaded.model.latent_dim, 3)))[0]
     clean = Cleanliness(0.95, 0.1, "class", 200, 2.0)
     found = tuple(
         Direction(name, "factor", v.astype(np.float32).astype(float), f"{name}: a test fit", clean)
-        for name, v in zip(("weight", "slant"), vectors.T, strict=True)
+        for name, v in zip(("weight", "slant"), vectors.T, strict=False)
+    ) + (
+        Direction(
+            "char-A",
+            "factor",
+            vectors[:, 2].astype(np.float32).astype(float),
+            "A",
+            clean,
+            "character",
+        ),
     )
     path = studio_dir("cache") / "directions" / f"{loaded.sha256}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -358,6 +368,14 @@ def test_named_sliders_show_how_they_were_found_and_move_the_picture(zoo):
         weight.label == "weight" and "a test fit" in weight.help and "clean: ρ 0.95" in weight.help
     )
     assert at.slider(key="explore_named_1").label == "slant"
+    assert "Character (1)" in [e.label for e in at.expander]
+    assert "explore_named_group_0_0" not in [s.key for s in at.slider]  # drawn when opened
+    at.session_state["explore_named_group_0"] = True
+    at.run()
+    assert at.slider(key="explore_named_group_0_0").label == "char-A"
+    at.session_state["explore_card"] = True
+    at.run()
+    assert any("3 of 3 clean" in m.value for m in at.markdown)  # the model card's table
     before, z_before = _image(at), np.asarray(_recipe(at).z)
     at.slider(key="explore_named_0").set_value(2.5).run()
     _ok(at)

@@ -16,8 +16,14 @@ from studio import directions as directions_module
 from studio.cli import main
 from studio.directions import factor_directions, kept_factor_directions, model_directions
 from studio.directions.factors import columns, find_factor_directions
-from studio.directions.judges import Factor, judge_for
-from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
+from studio.directions.judges import Classes, Factor, judge_for
+from studio.directions.store import (
+    VERSION,
+    Cleanliness,
+    Direction,
+    directions_bytes,
+    read_directions,
+)
 from studio.errors import StudioError
 from studio.recipe import recipe_from_png
 from studio.render.renderer import Renderer
@@ -53,6 +59,7 @@ class KnownFactors:
 
     dataset = "shapes"
     factors = (Factor("size", "smaller → larger"),)
+    classes = Classes("outline", "")
     class_names = ("round", "spiky")
 
     def read(self, z: torch.Tensor) -> np.ndarray:
@@ -72,6 +79,7 @@ def test_directions_are_recovered_where_the_factor_is_known_and_measure_clean():
     assert size.clean and size.rho > 0.99 and size.crosstalk < 0.05 and size.starts == 200
     assert found["round"].cleanliness.clean
     assert "samples labelled by the judge" in found["size"].found
+    assert (found["size"].group, found["round"].group) == ("", "outline")
 
 
 def test_a_direction_is_kept_off_a_correlated_factor():
@@ -112,7 +120,9 @@ def _directions(latent: int = LATENT) -> tuple[Direction, ...]:
     clean = Cleanliness(0.97, 0.12, "x", 200, 2.0)
     return (
         Direction("size", "factor", vectors[0].astype(np.float32).astype(float), "fit", clean),
-        Direction("star", "factor", vectors[1].astype(np.float32).astype(float), "fit", None),
+        Direction(
+            "star", "factor", vectors[1].astype(np.float32).astype(float), "fit", None, "kind"
+        ),
     )
 
 
@@ -121,20 +131,26 @@ def test_directions_round_trip_through_their_file(tmp_path):
     path.write_bytes(directions_bytes(_directions(), "abc"))
     back = read_directions(path, LATENT, "abc")
     for a, b in zip(_directions(), back, strict=True):
-        assert (a.name, a.kind, a.found, a.cleanliness) == (b.name, b.kind, b.found, b.cleanliness)
+        assert (a.name, a.kind, a.found, a.cleanliness, a.group) == (
+            b.name,
+            b.kind,
+            b.found,
+            b.cleanliness,
+            b.group,
+        )
         np.testing.assert_array_equal(a.vector, b.vector)
     assert "clean: ρ 0.97" in back[0].help() and "not measured" in back[1].help()
 
 
 def _file(tmp_path, vectors, entries, sha="abc"):
     path = tmp_path / "bad.safetensors"
-    text = {"version": "1", "sha256": sha, "latent_dim": "6", "directions": json.dumps(entries)}
+    text = {"version": VERSION, "sha256": sha, "latent_dim": "6", "directions": json.dumps(entries)}
     path.write_bytes(save({"vectors": torch.as_tensor(vectors, dtype=torch.float32)}, text))
     return path
 
 
-def _entry(name="size", found="fit"):
-    return {"name": name, "kind": "factor", "found": found, "cleanliness": None}
+def _entry(name="size", found="fit", group=""):
+    return {"name": name, "kind": "factor", "found": found, "cleanliness": None, "group": group}
 
 
 @pytest.mark.parametrize(
@@ -146,6 +162,7 @@ def _entry(name="size", found="fit"):
         ([[1.0] + [0.0] * 7], [_entry()], r"not N x 6"),
         ([[1.0] + [0.0] * 5], [_entry("<b>size</b>")], "name must be a short word"),
         ([[1.0] + [0.0] * 5], [_entry(found="<script>alert(1)</script>")], "unreadable"),
+        ([[1.0] + [0.0] * 5], [_entry(group="[link](http://x)")], "unreadable"),
         ([[1.0] + [0.0] * 5], [_entry(), _entry()], "describes 1 vectors wrongly"),
         ([[1.0] + [0.0] * 5] * 2, [_entry(), _entry()], "share a name"),
         ([[1.0] + [0.0] * 5], [{"name": "size"}], "unreadable entry"),

@@ -47,21 +47,15 @@ class Column:
 
     name: str  # the direction's name
     meaning: str
-    group: str  # columns of one group (the hue's cosine and sine) are not each other's cross-talk
-    is_class: bool
+    factor: str  # columns of one factor (the hue's cosine and sine) are not each other's cross-talk
+    group: str  # the direction's group: its classes' set, or "" for a factor of its own
 
 
 def columns(judge: Judge) -> tuple[Column, ...]:
-    factors = tuple(Column(f.name, f.meaning, f.name.split("-")[0], False) for f in judge.factors)
-    classes = tuple(
-        Column(_class_name(judge, c), f"towards '{c}'", "class", True) for c in judge.class_names
-    )
+    factors = tuple(Column(f.name, f.meaning, f.name.split("-")[0], "") for f in judge.factors)
+    title, prefix = judge.classes.title, judge.classes.prefix
+    classes = tuple(Column(prefix + c, f"towards '{c}'", "class", title) for c in judge.class_names)
     return factors + classes
-
-
-def _class_name(judge: Judge, class_name: str) -> str:
-    """A shape's kind is its own name ('star'); a character is 'char-A' (a glyph 'x' is not x)."""
-    return class_name if judge.dataset == "shapes" else f"char-{class_name}"
 
 
 # ---------------------------------------------------------------- finding
@@ -72,7 +66,7 @@ def find_factor_directions(model: GenerativeModel, judge: Judge) -> tuple[Direct
     z, targets, how = _labelled_codes(model, judge)
     weights, r2 = _ridge(z, targets)
     cols = columns(judge)
-    continuous = [i for i, c in enumerate(cols) if not c.is_class]
+    continuous = [i for i, c in enumerate(cols) if not c.group]
     found = []
     for i, col in enumerate(cols):
         others = [j for j in continuous if j != i]
@@ -83,7 +77,7 @@ def find_factor_directions(model: GenerativeModel, judge: Judge) -> tuple[Direct
     vectors = np.stack([v for _, v, _ in found])
     scores = measure(model, judge, vectors)
     return tuple(
-        Direction(col.name, "factor", vector, how_i, clean)
+        Direction(col.name, "factor", vector, how_i, clean, col.group)
         for (col, vector, how_i), clean in zip(found, scores, strict=True)
     )
 
@@ -144,7 +138,7 @@ def measure(model: GenerativeModel, judge: Judge, vectors: np.ndarray) -> list[C
     amounts = torch.linspace(0, STEP, POINTS, dtype=torch.float64)
     first = _read(model, judge, starts.float())  # STARTS x columns
     spread = np.maximum(first.std(0), 1e-9)
-    classes = [i for i, c in enumerate(cols) if c.is_class]
+    classes = [i for i, c in enumerate(cols) if c.group]
     class_spread = float(spread[classes].mean())
     own_class = np.asarray(classes)[first[:, classes].argmax(1)]  # each start's class column
     results = []
@@ -158,9 +152,9 @@ def measure(model: GenerativeModel, judge: Judge, vectors: np.ndarray) -> list[C
         moved = {
             c.name: float(change[j]) / target
             for j, c in enumerate(cols)
-            if not c.is_class and j != i and c.group != cols[i].group
+            if not c.group and j != i and c.factor != cols[i].factor
         }
-        if not cols[i].is_class:  # did the picture keep its kind, its character?
+        if not cols[i].group:  # did the picture keep its kind, its character?
             rows = np.arange(STARTS)
             own = np.abs(read[rows, -1, own_class] - first[rows, own_class])
             moved["class"] = float(own.mean()) / class_spread / target

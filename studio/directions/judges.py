@@ -47,12 +47,25 @@ GLYPH_FACTORS = (
 )
 
 
+@dataclass(frozen=True)
+class Classes:
+    """What a dataset's classes are called, as a set and as directions."""
+
+    title: str  # the set: "kind of shape"
+    prefix: str  # a direction's name is prefix + class: "star", "char-A" (a glyph 'x' is not x)
+
+
+SHAPE_CLASSES = Classes("kind of shape", "")
+GLYPH_CLASSES = Classes("character", "char-")
+
+
 @dataclass
 class Judge:
     """Reads a dataset's factors from pictures: continuous factors, then one log-odds per class."""
 
     dataset: str
     factors: tuple[Factor, ...]
+    classes: Classes
     class_names: tuple[str, ...]
     classifier: FeatureNet
     options: dict
@@ -112,8 +125,9 @@ def judge_for(dataset: str, options: dict) -> Judge:
     net, card = classifier_for(dataset, options)
     probe = held_out(dataset, options, 1)
     classifier_labels(card, probe)  # refuses data the classifier cannot label
-    factors = SHAPE_FACTORS if dataset == "shapes" else GLYPH_FACTORS
-    return Judge(dataset, factors, probe.class_names, net, dict(options))
+    if dataset == "shapes":
+        return Judge(dataset, SHAPE_FACTORS, SHAPE_CLASSES, probe.class_names, net, dict(options))
+    return Judge(dataset, GLYPH_FACTORS, GLYPH_CLASSES, probe.class_names, net, dict(options))
 
 
 # ---------------------------------------------------------------- measures from pixels

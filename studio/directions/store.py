@@ -24,11 +24,12 @@ from studio.errors import StudioError
 from studio.jsonio import load_json
 from studio.models.base import MAX_Z
 
-VERSION = "1"
+VERSION = "2"  # 2: directions belong to groups
 KINDS = ("principal", "factor", "taught")
 MAX_DIRECTIONS = 256
 MAX_FILE_BYTES = 4 << 20  # 256 directions of 1024 numbers in float32 is 1 MiB, plus words
 MAX_TEXT = 300  # characters in a direction's "how it was found"
+MAX_GROUP = 40
 UNIT_TOLERANCE = 1e-3
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}\Z")  # a word --move NAME=AMOUNT can take
 PLAIN = re.compile(r"[^<>\[\]`\x00-\x1f\x7f]*\Z")  # shown as a help line: no markup, no controls
@@ -70,6 +71,7 @@ class Direction:
     vector: np.ndarray  # latent_dim, unit length
     found: str  # how it was found, one line
     cleanliness: Cleanliness | None = None  # None where it was not measured
+    group: str = ""  # one of a set shown together ("kind of shape", "character"); "" alone
 
     def help(self) -> str:
         """One line: how it was found and how clean it is."""
@@ -86,9 +88,9 @@ def check_direction(direction: Direction, latent_dim: int) -> None:
         )
     if direction.kind not in KINDS:
         raise StudioError(f"direction '{direction.name}' has an unknown kind")
-    text = direction.found
-    if not isinstance(text, str) or len(text) > MAX_TEXT or not PLAIN.match(text):
-        raise StudioError(f"direction '{direction.name}' has an unreadable description")
+    for text, limit in ((direction.found, MAX_TEXT), (direction.group, MAX_GROUP)):
+        if not isinstance(text, str) or len(text) > limit or not PLAIN.match(text):
+            raise StudioError(f"direction '{direction.name}' has an unreadable description")
     vector = direction.vector
     if vector.shape != (latent_dim,):
         raise StudioError(
@@ -170,6 +172,7 @@ def read_directions(path: Path, latent_dim: int, sha256: str) -> tuple[Direction
                 vector=vector.numpy().astype(np.float64),
                 found=entry["found"],
                 cleanliness=Cleanliness(**entry["cleanliness"]) if entry["cleanliness"] else None,
+                group=entry["group"],
             )
             for entry, vector in zip(described, vectors, strict=True)
         )

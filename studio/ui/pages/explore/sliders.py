@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from studio.directions import factor_directions, kept_factor_directions
+from studio.directions.store import Direction
 from studio.errors import StudioError
 from studio.models.base import SliderAxes, unit_axes
 from studio.render.loaded import LoadedModel
@@ -84,10 +85,24 @@ def named_sliders(loaded: LoadedModel) -> None:
     if not directions:
         return
     st.markdown("**Named directions** (from the factors the data knows)")
-    axes = SliderAxes(
-        kind="Named directions",
-        vectors=np.stack([d.vector for d in directions]),
-        labels=tuple(d.name for d in directions),
-        helps=tuple(d.help() for d in directions),
-    )
-    axis_sliders(axes, NAMED, columns=2)
+    _direction_sliders([d for d in directions if not d.group], NAMED.format("{}"))
+    groups = list(dict.fromkeys(d.group for d in directions if d.group))
+    for index, group in enumerate(groups):  # a kind of shape, a character: drawn when open
+        members = [d for d in directions if d.group == group]
+        label = f"{group[:1].upper()}{group[1:]} ({len(members)})"
+        key = NAMED.format(f"group_{index}")
+        box = st.expander(label, key=key, on_change="rerun")
+        if box.open:
+            with box:
+                _direction_sliders(members, f"{key}_{{}}")
+
+
+def _direction_sliders(directions: list[Direction], key: str) -> None:
+    if directions:
+        axes = SliderAxes(
+            kind="Named directions",
+            vectors=np.stack([d.vector for d in directions]),
+            labels=tuple(d.name for d in directions),
+            helps=tuple(d.help() for d in directions),
+        )
+        axis_sliders(axes, key, columns=2)
