@@ -1,4 +1,4 @@
-"""``python -m studio``: train, render, sample and list models from the shell.
+"""``python -m studio``: train, render, sample, list models and their directions from the shell.
 
 Every mistake a user can make ends in one line on stderr and exit status 2, never a traceback.
 A command imports what only it needs when it runs: ``list`` and ``--help`` do not load the
@@ -96,6 +96,18 @@ def _positive_number(high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _move(text: str) -> tuple[str, float]:
+    """``NAME=AMOUNT``: a direction's name and a finite number of units to move along it."""
+    name, sep, raw = text.rpartition("=")
+    try:
+        amount = float(raw)
+    except ValueError:
+        amount = float("nan")
+    if not sep or not name or not np.isfinite(amount):
+        raise argparse.ArgumentTypeError(f"expected NAME=AMOUNT, e.g. size=1.5, got '{text}'")
+    return name, amount
 
 
 _seed = _whole_number(0, MAX_SEED)
@@ -288,13 +300,52 @@ def cmd_render(args: argparse.Namespace) -> int:
     from studio.render.renderer import Renderer
 
     renderer = Renderer(cache_mb=0)
-    model = renderer.load(args.model).model
-    z, options = model.picture_codes(args.seed), {"seed": args.seed}
+    loaded = renderer.load(args.model)
+    z, options = loaded.model.picture_codes(args.seed).cpu().numpy(), {"seed": args.seed}
+    if args.move:  # the recipe keeps the moved z, so it reproduces the moved picture
+        from studio.directions import model_directions
+
+        z = model_directions(loaded).moved(z, args.move)
     recipe = renderer.recipe(args.model, z, args.size, options)
     image = renderer.render(args.model, z, args.size, options)
     atomic_write_bytes(args.out, to_png(image, recipe))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return 0
+
+
+def cmd_directions(args: argparse.Namespace) -> int:
+    from studio.directions import model_directions
+    from studio.render.renderer import Renderer
+
+    found = model_directions(Renderer(cache_mb=0).load(args.model))
+    for problem in found.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([_direction_json(d) for d in found.directions], indent=2))
+        return 0
+    print(f"{'name':<12} {'kind':<10} {'rho':>5} {'others':>16}  {'':<6} how it was found")
+    for d in found.directions:
+        clean = d.cleanliness
+        figures = (
+            f"{clean.rho:>5.2f} {f'{clean.crosstalk:.0%} ({clean.worst})':>16}  "
+            f"{'clean' if clean.clean else 'MISSES':<6}"
+            if clean
+            else f"{'':>5} {'':>16}  {'':<6}"
+        )
+        print(f"{d.name:<12} {d.kind:<10} {figures} {d.found}")
+    return 0
+
+
+def _direction_json(direction: Any) -> dict[str, Any]:
+    clean = direction.cleanliness
+    return {
+        "name": direction.name,
+        "kind": direction.kind,
+        "group": direction.group,
+        "found": direction.found,
+        "measured": clean and {**clean.__dict__, "clean": clean.clean},
+        "vector": [round(float(x), 6) for x in direction.vector],
+    }
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -462,7 +513,22 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=_seed, default=0)
     render.add_argument("--size", type=_whole_number(8, MAX_SIZE))
     render.add_argument("--out", type=Path, required=True)
+    render.add_argument(
+        "--move",
+        type=_move,
+        action="append",
+        default=[],
+        metavar="NAME=AMOUNT",
+        help="move the seed's picture along a named direction (`directions` lists them)",
+    )
     render.set_defaults(handler=cmd_render)
+
+    directions = commands.add_parser(
+        "directions", help="a model's directions: principal and named, each as it was found"
+    )
+    directions.add_argument("--model", required=True, metavar="ID_OR_PATH")
+    directions.add_argument("--json", action="store_true")
+    directions.set_defaults(handler=cmd_directions)
 
     sample = commands.add_parser("sample", help="save N raw samples as a .npy array")
     sample.add_argument("--model", required=True, metavar="ID_OR_PATH")

@@ -28,6 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
+from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
 from studio.models import build_model
 from studio.models.mlp import CPPN
 from studio.paths import studio_dir
@@ -444,6 +445,75 @@ def test_a_point_gan_shows_a_cloud_that_the_sliders_move(zoo):
     moved = np.asarray(_recipe(at).z).reshape(-1, 2)
     shift = moved - np.asarray(cloud.z).reshape(-1, 2)
     assert np.allclose(shift, shift[0], atol=1e-5)  # every code moved by the same step
+
+
+def _keep_directions(model_id: str, data: bytes | None = None) -> None:
+    """Kept named directions for a zoo model ('weight' and 'slant', and 'char-A' of the group
+    'character', measured), or ``data``."""
+    loaded = Renderer().load(model_id)
+    vectors = np.linalg.qr(np.random.default_rng(1).normal(size=(loaded.model.latent_dim, 3)))[0]
+    clean = Cleanliness(0.95, 0.1, "class", 200, 2.0)
+    found = tuple(
+        Direction(name, "factor", v.astype(np.float32).astype(float), f"{name}: a test fit", clean)
+        for name, v in zip(("weight", "slant"), vectors.T, strict=False)
+    ) + (
+        Direction(
+            "char-A",
+            "factor",
+            vectors[:, 2].astype(np.float32).astype(float),
+            "A",
+            clean,
+            "character",
+        ),
+    )
+    path = studio_dir("cache") / "directions" / f"{loaded.sha256}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(directions_bytes(found, loaded.sha256) if data is None else data)
+
+
+def test_named_sliders_show_how_they_were_found_and_move_the_picture(zoo):
+    _keep_directions("t-gan")
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-gan").run()
+    _ok(at)
+    weight = at.slider(key="explore_named_0")
+    assert (
+        weight.label == "weight" and "a test fit" in weight.help and "clean: ρ 0.95" in weight.help
+    )
+    assert at.slider(key="explore_named_1").label == "slant"
+    assert "Character (1)" in [e.label for e in at.expander]
+    assert "explore_named_group_0_0" not in [s.key for s in at.slider]  # drawn when opened
+    at.session_state["explore_named_group_0"] = True
+    at.run()
+    assert at.slider(key="explore_named_group_0_0").label == "char-A"
+    at.session_state["explore_card"] = True
+    at.run()
+    assert any("3 of 3 clean" in m.value for m in at.markdown)  # the model card's table
+    before, z_before = _image(at), np.asarray(_recipe(at).z)
+    at.slider(key="explore_named_0").set_value(2.5).run()
+    _ok(at)
+    assert _image(at) != before
+    direction = np.asarray(read_directions_of(at, "t-gan")[0].vector)
+    np.testing.assert_allclose(np.asarray(_recipe(at).z) @ direction, 2.5, atol=1e-4)
+    assert np.linalg.norm(np.asarray(_recipe(at).z) - z_before) > 0.1
+
+
+def read_directions_of(at: AppTest, model_id: str) -> tuple:
+    loaded = Renderer().load(model_id)
+    path = studio_dir("cache") / "directions" / f"{loaded.sha256}.safetensors"
+    return read_directions(path, loaded.model.latent_dim, loaded.sha256)
+
+
+def test_a_bad_directions_file_is_named_and_the_rest_of_the_page_works(zoo):
+    _keep_directions("t-vae", b"<html>not directions</html>")
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    assert not at.exception
+    assert any("cannot be read" in w.value for w in at.warning)
+    assert any(b.label == "Find named directions" for b in at.button)
+    before = _image(at)
+    at.slider(key="explore_axis_0").set_value(2.0).run()
+    assert not at.exception and _image(at) != before
 
 
 def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):

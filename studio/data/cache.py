@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from studio.data.base import Dataset
 from studio.paths import atomic_write, studio_home
 
-VERSION = 2  # bump when a cached set draws different data for the same options and seed
+VERSION = 3  # bump when a cached set draws (or labels) different data for the same options and seed
 
 Builder = Callable[[dict, int], Dataset]
 

@@ -78,7 +78,7 @@ def resolve(*, size: int = 32, channels: int = 1, n: int = 6000, charset: str = 
 def build(options: dict, seed: int) -> Dataset:
     chars = CHARSETS[options["charset"]]
     size, n = options["size"], options["n"]
-    templates, starts, counts = _templates(chars, 2 * size)
+    templates, starts, counts, faces = _templates(chars, 2 * size)
 
     g = torch.Generator().manual_seed(seed)
     # Balanced classes: every class gets n // K or n // K + 1 samples, in random order.
@@ -114,22 +114,43 @@ def build(options: dict, seed: int) -> Dataset:
         x=x,
         labels=labels,
         class_names=tuple(chars),
+        factors=_factors(labels, faces[which]),
         options={**options, "seed": seed},
     )
+
+
+def _factors(labels: torch.Tensor, faces: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What made each sample, beyond its character: the face (index into FACES), and whether
+    that face is bold (``weight`` 1) or italic or oblique (``slant`` 1)."""
+    bold = torch.tensor([_is_bold(face) for face in FACES], dtype=torch.float32)
+    slanted = torch.tensor([_is_slanted(face) for face in FACES], dtype=torch.float32)
+    return {"character": labels, "face": faces, "weight": bold[faces], "slant": slanted[faces]}
+
+
+def _is_bold(face: str) -> bool:
+    return "Bold" in face or "Bol" in face or face == "cmb10.ttf"
+
+
+def _is_slanted(face: str) -> bool:
+    return any(mark in face for mark in ("Oblique", "Italic", "Ita")) or face == "cmti10.ttf"
 
 
 # ---------------------------------------------------------------- templates
 
 
 @lru_cache(maxsize=4)
-def _templates(chars: str, res: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every (char, face) glyph at ``res`` px, grouped by char: T x 1 x res x res, starts, counts.
+def _templates(
+    chars: str, res: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every (char, face) glyph at ``res`` px, grouped by char: T x 1 x res x res, starts, counts,
+    and each template's face (an index into FACES).
 
     Each face is sized so its tallest and widest glyphs in ``chars`` fit ``FILL`` of the frame,
     and all its glyphs share one baseline, so a lowercase 'o' stays smaller than an 'O'.
     """
     faces = [(path, _cmap(path)) for path in _face_paths()]
     drawn: list[list[torch.Tensor]] = [[] for _ in chars]
+    drawn_faces: list[list[int]] = [[] for _ in chars]
     for path, cmap in faces:
         have = [c for c in chars if ord(c) in cmap]
         if not have:
@@ -149,10 +170,12 @@ def _templates(chars: str, res: int) -> tuple[torch.Tensor, torch.Tensor, torch.
             drawn[chars.index(c)].append(
                 torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
             )
+            drawn_faces[chars.index(c)].append(FACES.index(path.name))
     counts = torch.tensor([len(d) for d in drawn])
     starts = torch.cumsum(counts, 0) - counts
     flat = torch.stack([t for d in drawn for t in d]).float().div_(255)
-    return flat.view(-1, 1, res, res), starts, counts
+    face_of = torch.tensor([f for d in drawn_faces for f in d])
+    return flat.view(-1, 1, res, res), starts, counts, face_of
 
 
 def font_folder() -> Path:

@@ -206,7 +206,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class SliderAxes:
-    """Orthonormal slider directions in z: slider i reads ``vectors[i] @ centre(z)``.
+    """Slider directions in z: slider i reads ``vectors[i] @ centre(z)``. A model's own axes
+    are orthonormal; named directions (``studio.directions``) are unit vectors only.
 
     A slider's value is z's coordinate along its unit direction, in standard deviations of the
     prior N(0, I); moving one slider moves z along its direction only. For a model whose picture
@@ -214,7 +215,7 @@ class SliderAxes:
     """
 
     kind: str  # shown above the sliders
-    vectors: np.ndarray  # k x latent_dim, orthonormal rows
+    vectors: np.ndarray  # k x latent_dim, unit rows
     labels: tuple[str, ...]
     helps: tuple[str, ...]
 

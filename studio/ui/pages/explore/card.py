@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from studio.directions import kept_factor_directions
 from studio.library import CONTACT_SHEET_SUFFIXES
 from studio.render.loaded import LoadedModel
 
@@ -22,6 +23,31 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     return "\n".join(
         "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines
     )
+
+
+def _named_directions(loaded: LoadedModel) -> None:
+    """How cleanly each named direction moves its factor, where they are found."""
+    directions, _ = kept_factor_directions(loaded)
+    measured = [d for d in directions or () if d.cleanliness]
+    if not measured:
+        return
+    rows = [
+        (
+            d.name,
+            f"{d.cleanliness.rho:.2f}",
+            f"{d.cleanliness.crosstalk:.0%} ({d.cleanliness.worst})",
+            "clean" if d.cleanliness.clean else "misses",
+        )
+        for d in measured
+    ]
+    clean = sum(d.cleanliness.clean for d in measured)
+    st.markdown(f"**Named directions**: {clean} of {len(measured)} clean")
+    st.caption(
+        f"Each moved +{measured[0].cleanliness.step:g} units from "
+        f"{measured[0].cleanliness.starts} random codes: ρ is how steadily its factor follows "
+        "(clean ≥ 0.9), and the most any other factor moves, as a share of it (clean < 25%)."
+    )
+    st.markdown(_table(rows, ("direction", "ρ", "others move", "")))
 
 
 def show_card(loaded: LoadedModel) -> None:
@@ -64,6 +90,7 @@ def show_card(loaded: LoadedModel) -> None:
     details = {k: v for k, v in card.metrics.items() if k not in scalars}
     if details:
         st.json(details, expanded=False)
+    _named_directions(loaded)
     if card.command:
         st.markdown("**Reproduce it**")
         st.code(card.command, language="bash", wrap_lines=True)

@@ -1,9 +1,9 @@
 """The picture and what moves it: the seed row and actions above it, and the studio fragment
 (picture, sliders, pad, knobs) that a slider move reruns alone.
 
-A model's sliders are orthonormal directions that matter (``studio.latent.slider_axes``); the
-prior is N(0, I), so a slider's value is z's coordinate along its unit direction, in standard
-deviations. For a model whose picture is a cloud of codes the sliders move the whole cloud.
+A model's own sliders are orthonormal directions that matter (``studio.latent.slider_axes``);
+its named ones (``sliders.named_sliders``) follow the factors its data knows. For a model whose
+picture is a cloud of codes the sliders move the whole cloud.
 
 What is on screen is always ``render_recipe(recipe)``: the very recipe that goes into the URL,
 the PNG and the Gallery, so opening any of them reproduces the image pixel for pixel.
@@ -21,13 +21,14 @@ from studio.errors import StudioError
 from studio.gallery import add_favourite
 from studio.latent import slider_axes
 from studio.models import SliderAxes
-from studio.models.base import MAX_SEED, unit_axes
+from studio.models.base import MAX_SEED
 from studio.recipe import Recipe, to_png
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.app_state import get_renderer
 from studio.ui.latent_pad import latent_pad
 from studio.ui.pages.explore.knobs import knob_panel, set_knobs
+from studio.ui.pages.explore.sliders import axis_sliders, named_sliders, raw_sliders
 from studio.ui.pages.explore.state import (
     SEED,
     SHOWN,
@@ -39,14 +40,10 @@ from studio.ui.pages.explore.state import (
     recipe_options,
     seed_z,
     set_z,
-    slider_value,
-    sync,
 )
 
 MAX_AXES = 8  # sliders in view; every dimension is under "Raw dimensions"
-STEP = 0.05
 AXIS = "explore_axis_{}"
-DIM = "explore_dim_{}"
 
 
 # ---------------------------------------------------------------- above the picture
@@ -139,46 +136,6 @@ def _axes(model_id: str, sha256: str) -> SliderAxes:
     return slider_axes(get_renderer().load(model_id), limit=MAX_AXES)
 
 
-def _axis_sliders(axes: SliderAxes) -> None:
-    def moved(index: int) -> None:
-        key = AXIS.format(index)
-        set_z(axes.moved(current_z(), index, st.session_state[key]), moved=key)
-
-    coords = axes.coords(current_z())
-    sync({AXIS.format(i): slider_value(v, STEP) for i, v in enumerate(coords)})
-
-    for i, (label, help_text) in enumerate(zip(axes.labels, axes.helps, strict=True)):
-        st.slider(
-            label,
-            -SPAN,
-            SPAN,
-            step=STEP,
-            key=AXIS.format(i),
-            help=help_text,
-            on_change=moved,
-            args=(i,),
-        )
-
-
-def _raw_sliders(latent_dim: int) -> None:
-    raw = st.expander(f"Raw dimensions ({latent_dim})", key="explore_raw", on_change="rerun")
-    if not raw.open:
-        return
-    dims = unit_axes("Raw dimensions", list(range(latent_dim)), latent_dim, [""] * latent_dim)
-
-    def moved(dim: int) -> None:
-        key = DIM.format(dim)
-        set_z(dims.moved(current_z(), dim, st.session_state[key]), moved=key)
-
-    with raw:
-        sync({DIM.format(j): slider_value(v) for j, v in enumerate(dims.coords(current_z()))})
-        columns = st.columns(2)
-        for j in range(latent_dim):
-            columns[j % 2].slider(
-                f"z[{j}]", -SPAN, SPAN, step=0.01, key=DIM.format(j), on_change=moved, args=(j,)
-            )
-
-
 def _pad(axes: SliderAxes) -> None:
     def moved(x: float, y: float) -> None:
         set_z(axes.moved(axes.moved(current_z(), 0, x), 1, y))
@@ -235,9 +192,11 @@ def studio_fragment(renderer: Renderer, loaded: LoadedModel) -> None:
                 "once; the sliders move all their codes together. Which part of the plane does "
                 "this part of latent space make?"
             )
-        _axis_sliders(axes)
+        axis_sliders(axes, AXIS)
         if not axes.every_dimension:
-            _raw_sliders(model.latent_dim)
+            raw_sliders(model.latent_dim)
+        if not model.cloud:
+            named_sliders(loaded)
     st.session_state.pop(STALE, None)
     with frame:
         if len(axes.labels) >= 2:
