@@ -148,13 +148,15 @@ def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         page.goto(server.url)
         picture = wait_for_studio_image(page, timeout_ms=45_000)
-        for seed in ("1", "5", "9"):
+        for count, seed in enumerate(("1", "5", "9"), start=1):
             seed_box = page.locator(f"{SEED} input")
             seed_box.fill(seed)
             seed_box.press("Enter")
             picture = wait_for_studio_image(page, other_than=picture)
             wait_idle(page)
             page.get_by_role("button", name="Keyframe").click()
+            # The toast, not idleness: on a busy machine the click's run may not have begun yet.
+            page.get_by_text(f"Keyframe {count} kept").wait_for(timeout=30_000)
             wait_idle(page)
         page.locator(MORE).click()
         page.get_by_role("tab", name="Latent walk").click()
