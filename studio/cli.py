@@ -11,6 +11,7 @@ import argparse
 import importlib
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,7 @@ MAX_STEPS = 10_000_000
 MAX_SECONDS = 7 * 24 * 3600.0  # a week
 MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
+MAX_PROCESSES = 64  # train --processes: one per GPU or core of one machine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,8 +163,19 @@ class TrainingProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train on this process, or on ``--processes N`` started through torch.distributed's
+    launcher, which run this same command line and find their place (``Rank``) in the
+    environment, as under torchrun. Only rank 0 shows progress, writes events and saves."""
+    from studio.distributed import Rank, launch
     from studio.train import TrainSpec, run_training
 
+    rank = Rank.from_environment()
+    if args.processes > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args.processes, args.argv)
+    if args.processes > 1 and args.processes != rank.world_size:
+        raise StudioError(
+            f"--processes {args.processes}, but torchrun started {rank.world_size} processes"
+        )
     if args.resume is None and args.steps is None and args.seconds is None:
         args.steps = 500
     spec = TrainSpec(
@@ -179,11 +192,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         id=args.id or "",
     )
     progress = TrainingProgress(sys.stderr)
-    events = _run_events(args, spec) if args.events else None
+    events = _run_events(args, spec) if args.events and rank.writes else None
 
     def ready(trainer: Trainer) -> None:
-        progress.start(trainer)
         watch(trainer)
+        if rank.writes:
+            progress.start(trainer)
         if events:
             events.ready(trainer)
 
@@ -202,11 +216,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = run_training(
                 spec,
                 out_dir=args.out,
-                on_report=report,
+                on_report=report if rank.writes else None,
                 trainer_ready=ready,
                 resume=args.resume,
                 overwrite=args.overwrite,
-                on_notice=notice,
+                on_notice=notice if rank.writes else None,
+                rank=rank,
             )
     except OSError as err:  # the data or the studio folder could not be read or written
         where = f" ({err.filename})" if err.filename else ""
@@ -217,11 +232,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     except StudioError as err:
         if events:
             events.failed(str(err))
+        if not rank.writes:  # the same line from every process would look like one repeated
+            raise StudioError(f"rank {rank.rank}: {err}") from None
         raise
     finally:
         progress.close()
     if events:
         events.finished(result)
+    if not rank.writes:
+        return 2 if result.error else 0
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     if result.save_error:
@@ -345,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_whole_number(1, MAX_BATCH_SIZE), default=64)
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     train.add_argument(
+        "--processes",
+        type=_whole_number(1, MAX_PROCESSES),
+        default=1,
+        help="train on N processes of this machine (one GPU each, or CPU cores), as torchrun "
+        "--nproc_per_node N starts them",
+    )
+    train.add_argument(
         "--set",
         type=_key_value,
         action="append",
@@ -437,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what --processes starts again
         return args.handler(args)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
