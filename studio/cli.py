@@ -171,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     rank = Rank.from_environment()
     if args.processes > 1 and "WORLD_SIZE" not in os.environ:
-        return launch(args.processes, args.argv)
+        return launch(args.processes, ["-m", "studio", *args.argv])
     if args.processes > 1 and args.processes != rank.world_size:
         raise StudioError(
             f"--processes {args.processes}, but torchrun started {rank.world_size} processes"
@@ -455,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     bench.add_argument(
         "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
+    )
+    bench.add_argument(
+        "--processes",
+        nargs="+",
+        type=_whole_number(1, MAX_PROCESSES),
+        metavar="N",
+        help="with --train: steps/s and images/s on N processes sharing the cores, for each N",
     )
     bench.set_defaults(handler=_imported_when_run("studio.bench.render", "cmd_bench"))
     return parser

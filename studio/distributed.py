@@ -137,7 +137,7 @@ def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def launch(processes: int, arguments: list[str]) -> int:
-    """``python -m studio ARGUMENTS`` on ``processes`` processes of this machine, through
+    """``python ARGUMENTS`` on ``processes`` processes of this machine, through
     torch.distributed's launcher as ``torchrun --standalone`` starts them; the exit status of
     the first that failed (whose one-line error is already on stderr), else 0.
 
@@ -166,7 +166,7 @@ def launch(processes: int, arguments: list[str]) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _ignore) if main_thread else None
     try:
-        elastic_launch(config, sys.executable)("-m", "studio", *arguments)
+        elastic_launch(config, sys.executable)(*arguments)
     except ChildFailedError as err:
         return err.get_first_failure()[1].exitcode or 1
     finally:

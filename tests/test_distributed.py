@@ -278,3 +278,12 @@ def test_two_nodes_meet_through_a_c10d_rendezvous(tmp_path, monkeypatch):
     card = read_card(tmp_path / "models" / "nodes.json")
     assert (card.steps, card.train["processes"]) == (10, 2)
     assert len(_saved(tmp_path / "models")) == 3
+
+
+def test_the_scaling_bench_times_a_process_and_wants_train(monkeypatch, capsys):
+    from studio.bench.scaling import measure_this_rank
+    from studio.cli import main
+
+    assert measure_this_rank("gan2d", 0.2) > 0
+    assert main(["bench", "--processes", "2"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
