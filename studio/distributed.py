@@ -67,6 +67,19 @@ class Rank:
         return rank
 
 
+def processes_available() -> int:
+    """How many processes a run on this machine can use: one per GPU where there are GPUs
+    (``--device auto`` takes them), else one per core."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else cores()
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def rank_device(rank: Rank, device: torch.device) -> torch.device:
     """The device this rank trains on: one GPU per process, or the CPU."""
     if rank.world_size == 1 or device.type == "cpu":
@@ -151,8 +164,7 @@ def launch(processes: int, arguments: list[str]) -> int:
 
     for name in ("torch.distributed.elastic", "torch.distributed.launcher"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (cores or 1) // processes)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores() // processes)))
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,

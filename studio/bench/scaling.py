@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from studio import distributed
 from studio.bench.training import CASES
 from studio.data import load_dataset
 from studio.distributed import Rank, launch, process_group
@@ -54,12 +55,6 @@ class ScalingRow:
     @property
     def images_per_s(self) -> float:
         return self.steps_per_s * self.batch_size
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def measure_this_rank(family: str, seconds: float) -> float:
@@ -100,7 +95,7 @@ def _steps_per_s(family: str, processes: int, threads: int, seconds: float) -> f
 
 
 def measure(processes: list[int], seconds: float = SECONDS) -> list[ScalingRow]:
-    cores = _cores()
+    cores = distributed.cores()
     shapes = [(1, cores), (1, 1)] + [(n, max(1, cores // n)) for n in processes if n > 1]
     rows = []
     for family, (arch, _, _, _, batch) in CASES.items():
@@ -132,7 +127,7 @@ def report(processes: list[int], *, as_json: bool = False) -> None:
         return
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(
-        f"torch {torch.__version__}, cpu, {_cores()} cores split among the processes "
+        f"torch {torch.__version__}, cpu, {distributed.cores()} cores split among the processes "
         f"(load average {load})"
     )
     print(
