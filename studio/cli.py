@@ -212,7 +212,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             events.notice(text)
 
     try:
-        with stop_on_interrupt(progress.write) as watch:
+        # On several processes the launcher passes Ctrl-C on as SIGTERM: a Stop there too.
+        stops = (signal.SIGINT, signal.SIGTERM) if rank.world_size > 1 else (signal.SIGINT,)
+        with stop_on_interrupt(progress.write, stops) as watch:
             result = run_training(
                 spec,
                 out_dir=args.out,
@@ -265,10 +267,13 @@ def _run_events(args: argparse.Namespace, spec: TrainSpec) -> RunEvents:
 
 
 @contextmanager
-def stop_on_interrupt(say: Callable[[str], None]) -> Iterator[Callable[[Trainer], None]]:
-    """While inside, the first Ctrl-C (SIGINT) stops the trainer handed to the yielded function
-    after its step, and the run is saved like a finished one; a second one, or one before
-    training starts, interrupts at once. Outside the main thread nothing changes."""
+def stop_on_interrupt(
+    say: Callable[[str], None], signals: tuple[signal.Signals, ...] = (signal.SIGINT,)
+) -> Iterator[Callable[[Trainer], None]]:
+    """While inside, the first Ctrl-C (SIGINT, or another of ``signals``) stops the trainer
+    handed to the yielded function after its step, and the run is saved like a finished one; a
+    second one, or one before training starts, interrupts at once. Outside the main thread
+    nothing changes."""
     watched: list[Trainer] = []
 
     def interrupted(signum: int, frame: Any) -> None:
@@ -280,11 +285,12 @@ def stop_on_interrupt(say: Callable[[str], None]) -> Iterator[Callable[[Trainer]
     if threading.current_thread() is not threading.main_thread():
         yield watched.append
         return
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {signum: signal.signal(signum, interrupted) for signum in signals}
     try:
         yield watched.append
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # ---------------------------------------------------------------- render and sample

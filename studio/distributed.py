@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -154,11 +152,13 @@ def launch(processes: int, arguments: list[str]) -> int:
     torch.distributed's launcher as ``torchrun --standalone`` starts them; the exit status of
     the first that failed (whose one-line error is already on stderr), else 0.
 
-    Each process gets an equal share of the cores (OMP_NUM_THREADS, unless set). Ctrl-C is left
-    to the training processes, which stop together and save; the launcher would kill them. The
-    launcher's own log (which process it signalled, which failed) stays quiet: each process
-    says what went wrong in its line.
+    Each process gets an equal share of the cores (OMP_NUM_THREADS, unless set). The launcher
+    starts them in sessions of their own, so Ctrl-C reaches the launcher alone; it passes it on
+    as SIGTERM, which a training process takes as Stop (they finish together at their next
+    meeting and rank 0 saves), and ends as an interrupt. The launcher's own log (which process
+    it signalled, which failed) stays quiet: each process says what went wrong in its line.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -173,19 +173,11 @@ def launch(processes: int, arguments: list[str]) -> int:
         rdzv_backend="c10d",
         rdzv_endpoint="localhost:0",
         max_restarts=0,
-        signals_to_handle="SIGTERM,SIGHUP,SIGQUIT",
     )
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _ignore) if main_thread else None
     try:
         elastic_launch(config, sys.executable)(*arguments)
     except ChildFailedError as err:
         return err.get_first_failure()[1].exitcode or 1
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
+    except SignalException:
+        raise KeyboardInterrupt from None
     return 0
-
-
-def _ignore(signum: int, frame: object) -> None:
-    """A handler, not SIG_IGN: the processes started would inherit SIG_IGN, not a handler."""
