@@ -104,7 +104,7 @@ class Trainer:
         # The run's own generators: the global RNG is shared with every other thread.
         self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
-        self._noise = self.noise
+        self._noise = self.noise  # what steps draw from: on several processes, a share of it
         self.training = training or model.Training()
         self.optimizers = {
             o.name: self.training.build(model.parameters_of(o.modules), o.lr)

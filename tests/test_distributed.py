@@ -2,8 +2,9 @@
 one-process run, stop and diverge together, write only from rank 0, and resume across numbers
 of processes.
 
-Processes are slow to start on a shared machine, so one pair of processes (``two_ranks``) runs
-every in-library case at once and leaves its results in files for the tests to read.
+Processes are slow to start on a shared machine, so one pair of processes
+(``tests/two_ranks.py``) runs every in-library case at once and leaves its results in files for
+the tests to read.
 
 Tolerances: weights after 20 steps agree to ``WEIGHT_ATOL`` (seen: 1e-6) and loss terms to
 ``TERM_RTOL`` (seen: 2e-7). They differ at all only in float rounding: a mean of two half-batch
@@ -12,7 +13,6 @@ means is not summed in the order of one full-batch mean, and Adam carries such d
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -23,27 +23,17 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from two_ranks import BATCH, CASES, STEPS, chain_spec, trained
 
 from studio.background import TrainingProcess
 from studio.checkpoints import load_checkpoint, read_card
-from studio.data import load_dataset
-from studio.distributed import Rank
-from studio.models import build_model
 from studio.train import UNSYNCED_BATCH_NORM, TrainSpec, run_training
-from studio.trainer import Trainer, TrainingDiverged
 
 WEIGHT_ATOL = 1e-5
 TERM_RTOL = 1e-5
-STEPS = 20
-BATCH = 32
-CASES = {  # arch -> (config, dataset, data options)
-    "vae": ({"latent_dim": 4, "width": 8}, "glyphs", {"n": 256}),
-    "gan2d": ({"width": 16}, "toy2d", {"n": 512}),
-}
 TIMEOUT_S = 180
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -52,104 +42,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _trained(arch: str, rank: Rank | None = None, **budget) -> Trainer:
-    config, dataset, options = CASES[arch]
-    model = build_model(arch, config, seed=0)
-    data = load_dataset(dataset, seed=0, **options).x
-    return Trainer(
-        model,
-        data,
-        batch_size=BATCH,
-        seed=1,
-        report_every=5,
-        rank=rank,
-        **(budget or {"steps": STEPS}),
-    )
-
-
-def _chain_spec(**changes) -> TrainSpec:
-    spec = TrainSpec(
-        family="vae",
-        dataset="glyphs",
-        data_options={"n": 256},
-        model_config=CASES["vae"][0],
-        steps=10,
-        batch_size=BATCH,
-        seed=2,
-        device="cpu",
-    )
-    return dataclasses.replace(spec, **changes)
-
-
-def _with_step_hook(trainer: Trainer, hook) -> None:
-    """Call ``hook(step, terms)`` after each of ``trainer``'s steps; it may replace the terms."""
-    real_step = trainer.model.training_step
-
-    def step(batch, optimizers, noise):
-        terms = real_step(batch, optimizers, noise)
-        return hook(trainer.step + 1, terms) or terms
-
-    trainer.model.training_step = step
-
-
-# ---------------------------------------------------------------- the pair of processes
-
-
-def _rank_main(rank: int, port: int, out: str) -> None:
-    """One of two processes: every case, its results into ``out``/rank<rank>.*"""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    place, results = Rank(rank, 2, rank), {}
-    for arch in CASES:
-        trainer = _trained(arch, place)
-        reports = list(trainer)
-        state = {k: v.contiguous() for k, v in trainer.model.state_dict().items()}
-        save_file(state, f"{out}/rank{rank}.{arch}.safetensors")
-        results[arch] = [r.terms for r in reports]
-
-    stopping = _trained("vae", place, steps=100)
-    _with_step_hook(stopping, lambda step, terms: step == 7 and rank == 1 and stopping.stop())
-    list(stopping)
-    results["stop"] = {"step": stopping.step, "stopped": stopping.stopped}
-
-    def poison(step, terms):
-        if step == 8 and rank == 1:
-            return terms | {"loss": torch.tensor(float("nan"))}
-
-    diverging = _trained("vae", place, steps=100)
-    _with_step_hook(diverging, poison)
-    try:
-        list(diverging)
-    except TrainingDiverged as err:
-        results["nan"] = {"message": str(err), "step": diverging.step}
-
-    def slow(step, terms):
-        if rank == 1:
-            time.sleep(0.01)  # its clock runs out later than rank 0's
-
-    timed = _trained("vae", place, seconds=0.5)
-    _with_step_hook(timed, slow)
-    list(timed)
-    results["seconds"] = {"step": timed.step}
-
-    resumed = run_training(_chain_spec(), resume=f"{out}/chain.json", out_dir=Path(out), rank=place)
-    results["resume"] = {"card_path": str(resumed.card_path), "notes": resumed.card.notes}
-    dist.destroy_process_group()
-    Path(f"{out}/rank{rank}.json").write_text(json.dumps(results))
-
-
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> Path:
-    """The results of ``_rank_main`` on two processes; before them, a one-process checkpoint
-    (``chain``, 10 steps) for them to resume."""
+    """The results of ``tests/two_ranks.py`` on two processes; before them, a one-process
+    checkpoint (``chain``, 10 steps) for them to resume."""
     out = tmp_path_factory.mktemp("two-ranks")
+    home = tmp_path_factory.mktemp("studio-home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STUDIO_HOME", str(tmp_path_factory.mktemp("studio-home")))
-        run_training(_chain_spec(id="chain"), out_dir=out)
-        mp.start_processes(
-            _rank_main, args=(_free_port(), str(out)), nprocs=2, start_method="spawn"
+        patch.setenv("STUDIO_HOME", str(home))
+        run_training(chain_spec(id="chain"), out_dir=out)
+    env = os.environ | {
+        "STUDIO_HOME": str(home),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "WORLD_SIZE": "2",
+    }
+    worker = [sys.executable, str(Path(__file__).with_name("two_ranks.py")), str(out)]
+    ranks = [
+        subprocess.Popen(
+            worker,
+            env=env | {"RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
+        for r in range(2)
+    ]
+    said = [rank.communicate(timeout=TIMEOUT_S)[0].decode() for rank in ranks]
+    assert [rank.returncode for rank in ranks] == [0, 0], said
     return out
 
 
@@ -167,7 +88,7 @@ def _results(out: Path, rank: int) -> dict:
 
 @pytest.mark.parametrize("arch", list(CASES))
 def test_two_processes_with_half_the_batch_each_make_the_one_process_run(two_ranks, arch):
-    whole = _trained(arch)
+    whole = trained(arch)
     terms = [r.terms for r in whole]
     halves = load_file(two_ranks / f"rank0.{arch}.safetensors")
     for name, weight in whole.model.state_dict().items():
@@ -203,8 +124,8 @@ def test_a_run_resumes_across_numbers_of_processes_and_only_rank_0_writes(two_ra
     assert names == ["chain", "chain", "chain.json"]  # weights, training state, card: once
 
     # 1 -> 2 -> 1 processes: 10 steps each, then the same as 30 steps on one.
-    resumed = run_training(_chain_spec(), resume=str(two_ranks / "chain.json"), out_dir=tmp_path)
-    whole = run_training(_chain_spec(steps=30, id="whole"), out_dir=tmp_path)
+    resumed = run_training(chain_spec(), resume=str(two_ranks / "chain.json"), out_dir=tmp_path)
+    whole = run_training(chain_spec(steps=30, id="whole"), out_dir=tmp_path)
     assert resumed.card.steps == 30 and resumed.card.train["processes"] == 1
     a, _ = load_checkpoint(resumed.card_path)
     b, _ = load_checkpoint(whole.card_path)
