@@ -133,6 +133,11 @@ def test_a_run_resumes_across_numbers_of_processes_and_only_rank_0_writes(two_ra
         torch.testing.assert_close(x, y, rtol=0, atol=WEIGHT_ATOL, msg=name)
 
 
+def test_a_dcgan_card_says_its_batch_norm_was_not_synchronised(two_ranks):
+    assert UNSYNCED_BATCH_NORM in _results(two_ranks, 0)["dcgan_notes"]
+    assert UNSYNCED_BATCH_NORM in read_card(two_ranks / "dcgan.json").notes
+
+
 # ---------------------------------------------------------------- through the launchers
 
 

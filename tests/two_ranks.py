@@ -110,6 +110,18 @@ def main(out: str) -> None:
 
     resumed = run_training(chain_spec(), resume=f"{out}/chain.json", out_dir=Path(out), rank=place)
     results["resume"] = {"card_path": str(resumed.card_path), "notes": resumed.card.notes}
+
+    dcgan = TrainSpec(
+        family="gan",
+        dataset="glyphs",
+        data_options={"n": 64},
+        model_config={"width": 8, "latent_dim": 8},
+        steps=2,
+        batch_size=8,
+        device="cpu",
+        id="dcgan",
+    )
+    results["dcgan_notes"] = run_training(dcgan, out_dir=Path(out), rank=place).card.notes
     dist.destroy_process_group()
     Path(f"{out}/rank{rank}.json").write_text(json.dumps(results))
 
