@@ -43,9 +43,10 @@ PREVIEW_EXAMPLES = 1000  # training examples a preview may show beside the sampl
 FLUSH_EVERY_S = 0.1  # reports are written in bunches: a fast model makes a thousand steps/s
 STOP_CHECK_S = 0.05
 BACKGROUND_NICE = 10  # the server and its sessions win the CPU from a run training beside them
-# One core is left to the server. On a busy machine a second torch thread only waits for the
-# first at every op: 2-3 GAN steps in 10 s against 24-38 on one thread, measured at load 9.
-TRAINING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+# One core is left to the server, the rest shared by the run's processes. On a busy machine a
+# torch thread beyond the cores only waits at every op: 2-3 GAN steps in 10 s on two threads
+# against 24-38 on one, measured at load 9 on 2 cores.
+TRAINING_CORES = max(1, (os.cpu_count() or 2) - 1)
 
 
 # ---------------------------------------------------------------- the training process's side
@@ -185,7 +186,7 @@ class TrainingProcess:
             "--preview-every",
             f"{preview_every:g}",
             "--threads",
-            str(TRAINING_THREADS),
+            str(max(1, TRAINING_CORES // spec.processes)),
         ]
         self.preview: LivePreview | None = None
         self.preview_step = 0

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -48,6 +49,7 @@ MAX_SECONDS = 7 * 24 * 3600.0  # a week
 MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
 MAX_REACH = 10.0  # walk --reach, in standard deviations of the prior
+MAX_PROCESSES = 64  # train --processes: one per GPU or core of one machine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,8 +184,19 @@ class TrainingProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train on this process, or on ``--processes N`` started through torch.distributed's
+    launcher, which run this same command line and find their place (``Rank``) in the
+    environment, as under torchrun. Only rank 0 shows progress, writes events and saves."""
+    from studio.distributed import Rank, launch
     from studio.train import TrainSpec, run_training
 
+    rank = Rank.from_environment()
+    if args.processes > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args.processes, ["-m", "studio", *args.argv])
+    if args.processes > 1 and args.processes != rank.world_size:
+        raise StudioError(
+            f"--processes {args.processes}, but torchrun started {rank.world_size} processes"
+        )
     if args.resume is None and args.steps is None and args.seconds is None:
         args.steps = 500
     spec = TrainSpec(
@@ -202,11 +215,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = TrainingProgress(sys.stderr)
-    events = _run_events(args, spec) if args.events else None
+    events = _run_events(args, spec) if args.events and rank.writes else None
 
     def ready(trainer: Trainer) -> None:
-        progress.start(trainer)
         watch(trainer)
+        if rank.writes:
+            progress.start(trainer)
         if events:
             events.ready(trainer)
 
@@ -221,15 +235,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             events.notice(text)
 
     try:
-        with stop_on_interrupt(progress.write) as watch:
+        # On several processes the launcher passes Ctrl-C on as SIGTERM: a Stop there too.
+        stops = (signal.SIGINT, signal.SIGTERM) if rank.world_size > 1 else (signal.SIGINT,)
+        with stop_on_interrupt(progress.write, stops) as watch:
             result = run_training(
                 spec,
                 out_dir=args.out,
-                on_report=report,
+                on_report=report if rank.writes else None,
                 trainer_ready=ready,
                 resume=args.resume,
                 overwrite=args.overwrite,
-                on_notice=notice,
+                on_notice=notice if rank.writes else None,
+                rank=rank,
             )
     except OSError as err:  # the data or the studio folder could not be read or written
         where = f" ({err.filename})" if err.filename else ""
@@ -240,11 +257,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     except StudioError as err:
         if events:
             events.failed(str(err))
+        if not rank.writes:  # the same line from every process would look like one repeated
+            raise StudioError(f"rank {rank.rank}: {err}") from None
         raise
     finally:
         progress.close()
     if events:
         events.finished(result)
+    if not rank.writes:
+        return 2 if result.error else 0
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     if result.save_error:
@@ -269,10 +290,13 @@ def _run_events(args: argparse.Namespace, spec: TrainSpec) -> RunEvents:
 
 
 @contextmanager
-def stop_on_interrupt(say: Callable[[str], None]) -> Iterator[Callable[[Trainer], None]]:
-    """While inside, the first Ctrl-C (SIGINT) stops the trainer handed to the yielded function
-    after its step, and the run is saved like a finished one; a second one, or one before
-    training starts, interrupts at once. Outside the main thread nothing changes."""
+def stop_on_interrupt(
+    say: Callable[[str], None], signals: tuple[signal.Signals, ...] = (signal.SIGINT,)
+) -> Iterator[Callable[[Trainer], None]]:
+    """While inside, the first Ctrl-C (SIGINT, or another of ``signals``) stops the trainer
+    handed to the yielded function after its step, and the run is saved like a finished one; a
+    second one, or one before training starts, interrupts at once. Outside the main thread
+    nothing changes."""
     watched: list[Trainer] = []
 
     def interrupted(signum: int, frame: Any) -> None:
@@ -284,11 +308,12 @@ def stop_on_interrupt(say: Callable[[str], None]) -> Iterator[Callable[[Trainer]
     if threading.current_thread() is not threading.main_thread():
         yield watched.append
         return
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {signum: signal.signal(signum, interrupted) for signum in signals}
     try:
         yield watched.append
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # ---------------------------------------------------------------- render and sample
@@ -472,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads on the CPU (default: torch's choice, one per core)",
     )
     train.add_argument(
+        "--processes",
+        type=_whole_number(1, MAX_PROCESSES),
+        default=1,
+        help="train on N processes of this machine (one GPU each, or CPU cores), as torchrun "
+        "--nproc_per_node N starts them",
+    )
+    train.add_argument(
         "--set",
         type=_key_value,
         action="append",
@@ -617,6 +649,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--train", action="store_true", help="training steps/s: the Trainer against a bare loop"
     )
+    bench.add_argument(
+        "--processes",
+        nargs="+",
+        type=_whole_number(1, MAX_PROCESSES),
+        metavar="N",
+        help="with --train: steps/s and images/s on N processes sharing the cores, for each N",
+    )
     bench.set_defaults(handler=_imported_when_run("studio.bench.render", "cmd_bench"))
     return parser
 
@@ -624,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what --processes starts again
         return args.handler(args)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -12,12 +12,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from studio.checkpoints import (
     ModelCard,
@@ -34,12 +36,20 @@ from studio.checkpoints import (
 from studio.data import Dataset, load_dataset
 from studio.data.folder import skipped_note
 from studio.device import pick_device
+from studio.distributed import Rank, process_group, rank_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
 from studio.models.base import config_from_dict
 from studio.trainer import StepReport, Trainer, TrainingDiverged
 
 # ---------------------------------------------------------------- recipes and jobs
+
+UNSYNCED_BATCH_NORM = (
+    "BatchNorm was not synchronised across processes: each normalised its own share of the "
+    "batch, so this run is not the one-process run to float rounding, and the running "
+    "statistics saved are rank 0's. torch's SyncBatchNorm runs only on GPUs, and the studio "
+    "does not use it yet."
+)
 
 
 @dataclass
@@ -57,6 +67,7 @@ class TrainSpec:
     device: str = "auto"
     id: str = ""
     data_path: str | None = None
+    processes: int = 1  # each takes 1/processes of every batch (studio.distributed)
 
     def arguments(self) -> list[str]:
         """The ``python -m studio train`` arguments that rerun this recipe."""
@@ -70,6 +81,8 @@ class TrainSpec:
         words += ["--batch-size", str(self.batch_size), "--seed", str(self.seed)]
         if self.device != "auto":
             words += ["--device", self.device]
+        if self.processes > 1:
+            words += ["--processes", str(self.processes)]
         if self.id:
             words += ["--id", self.id]
         return words
@@ -119,6 +132,7 @@ def run_training(
     resume: str | None = None,
     overwrite: bool = True,
     on_notice: Callable[[str], None] | None = None,
+    rank: Rank | None = None,
 ) -> RunResult:
     """Train the recipe and save the model (also when stopped early or diverged).
 
@@ -131,12 +145,19 @@ def run_training(
     dropped) goes to ``on_notice`` as it is found and onto the card's notes. A save that fails
     (a full or read-only disk) leaves any earlier model as it was and keeps the run in a
     temporary folder: ``RunResult.save_error`` says so and where.
+
+    ``rank``: this process's place in a run on several (``studio.distributed``); each runs this
+    same job, and only rank 0 locks the id and saves (its ``RunResult.card_path``; the others'
+    is None). Every process reads the data and the checkpoint it resumes from itself.
     """
+    rank = rank or Rank()
     folder = Path(out_dir) if out_dir else user_models_dir()
     base_path = find_card(resume) if resume else None
     base_card = read_card(base_path) if base_path else None
     spec = dataclasses.replace(
-        spec, id=check_id(spec.id or (base_card.id if base_card else default_id(spec)))
+        spec,
+        id=check_id(spec.id or (base_card.id if base_card else default_id(spec))),
+        processes=rank.world_size,
     )
     notices: list[str] = []
 
@@ -145,8 +166,9 @@ def run_training(
         if on_notice:
             on_notice(text)
 
-    with model_lock(folder, spec.id):
-        sweep_stale(folder)
+    with model_lock(folder, spec.id) if rank.writes else nullcontext():
+        if rank.writes:
+            sweep_stale(folder)
         card_path = folder / f"{spec.id}.json"
         continues_itself = base_path is not None and base_path.resolve() == card_path.resolve()
         if card_path.exists() and not (overwrite or continues_itself):
@@ -169,32 +191,36 @@ def run_training(
         check_data_fits(model, data)
         _, asked = model.split_settings(spec.model_config)
         training = config_from_dict(model.Training, recorded | asked)
-        device = pick_device(spec.device)
-        trainer = Trainer(
-            model,
-            data.x,
-            training=training,
-            steps=spec.steps,
-            seconds=spec.seconds,
-            batch_size=spec.batch_size,
-            seed=spec.seed,
-            device=device,
-        )
-        if state is not None:
-            trainer.load_training_state(state)
-        if trainer_ready:
-            trainer_ready(trainer)
-        reports: list[StepReport] = []
-        error = None
-        start = time.perf_counter()
-        try:
-            for report in trainer:
-                reports.append(report)
-                if on_report:
-                    on_report(report)
-        except TrainingDiverged as err:
-            error = str(err)
-        wall = time.perf_counter() - start
+        device = rank_device(rank, pick_device(spec.device))
+        if rank.world_size > 1 and any(isinstance(m, _BatchNorm) for m in model.modules()):
+            notice(UNSYNCED_BATCH_NORM)
+        with process_group(rank, device):
+            trainer = Trainer(
+                model,
+                data.x,
+                training=training,
+                steps=spec.steps,
+                seconds=spec.seconds,
+                batch_size=spec.batch_size,
+                seed=spec.seed,
+                device=device,
+                rank=rank,
+            )
+            if state is not None:
+                trainer.load_training_state(state)
+            if trainer_ready:
+                trainer_ready(trainer)
+            reports: list[StepReport] = []
+            error = None
+            start = time.perf_counter()
+            try:
+                for report in trainer:
+                    reports.append(report)
+                    if on_report:
+                        on_report(report)
+            except TrainingDiverged as err:
+                error = str(err)
+            wall = time.perf_counter() - start
         card = ModelCard(
             id=spec.id,
             arch=model.arch,
@@ -216,6 +242,8 @@ def run_training(
             notes=" ".join([*notices, *([error] if error else [])]),
         )
         model.eval()
+        if not rank.writes:
+            return RunResult(card, None, reports, trainer.stopped, error)
         saved, save_error = _save(model, card, folder, trainer.training_state())
     return RunResult(card, saved, reports, trainer.stopped, error, save_error)
 

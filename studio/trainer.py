@@ -9,6 +9,14 @@ the weights, the optimisers' moments and the model's outputs for fixed codes, an
 sound keeps a copy of the weights. A run that fails a check is restored to that copy, its
 optimisers' moments (as sick as the weights by then) are dropped, and it stops with a plain
 message.
+
+On several processes (``studio.distributed``) each takes its share of every batch and of its
+noise, and the optimisers step on gradients averaged over all of them: the run is the
+one-process run, to float rounding. The processes meet only where every one of them reaches the
+same step, every ``report_every`` steps and at the end of a step budget, never on a clock: there
+one all-reduce carries the loss terms (averaged, so every process reports the same ones), the
+health figures and whether any process wants to finish (its time is up, or Stop was asked), so
+that all finish, or diverge, together at the same step.
 """
 
 from __future__ import annotations
@@ -16,15 +24,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 import torch
 
+from studio.distributed import Rank, average_gradients_before_step, sum_over_ranks
 from studio.errors import StudioError
 from studio.models import GenerativeModel
 from studio.models.base import TrainingConfig
+from studio.models.noise import NoiseShare
 
 # ---------------------------------------------------------------- the loop
 
@@ -69,6 +79,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         report_every: int = 10,
         start_step: int = 0,
+        rank: Rank | None = None,
     ) -> None:
         if steps is None and seconds is None:
             raise StudioError("give a budget: a number of steps or of seconds")
@@ -84,6 +95,8 @@ class Trainer:
         self.steps, self.seconds = steps, seconds
         self.batch_size = batch_size
         self.report_every = report_every
+        self.rank = rank or Rank()
+        self._rows = self._share_of_batch()
         self.step = start_step
         self._start_step = start_step
         self._stop = threading.Event()
@@ -91,11 +104,16 @@ class Trainer:
         # The run's own generators: the global RNG is shared with every other thread.
         self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.sampler = torch.Generator().manual_seed(seed)
+        self._noise = self.noise  # what steps draw from: on several processes, a share of it
         self.training = training or model.Training()
         self.optimizers = {
             o.name: self.training.build(model.parameters_of(o.modules), o.lr)
             for o in model.objectives()
         }
+        if self.distributed:
+            self._noise = NoiseShare(self.noise, self._rows.start, self._batch_rows)
+            for optimizer in self.optimizers.values():
+                average_gradients_before_step(optimizer, self._weight)
         self._last_good = (self.step, self._snapshot())
         self._last_health = time.perf_counter()
 
@@ -116,12 +134,40 @@ class Trainer:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def distributed(self) -> bool:
+        return self.rank.world_size > 1
+
+    @property
+    def _batch_rows(self) -> int:
+        return min(self.data.shape[0], self.batch_size)
+
+    @property
+    def _weight(self) -> float:
+        """This process's rows as a share of the batch: its weight in every average."""
+        return (self._rows.stop - self._rows.start) / self._batch_rows
+
+    def _share_of_batch(self) -> slice:
+        """The rows of each batch this process takes: all of them on one process, on several
+        a contiguous share as even as the batch allows."""
+        processes = self.rank.world_size
+        if self._batch_rows < processes:
+            raise StudioError(
+                f"{processes} processes need at least {processes} examples a batch, one each; "
+                f"this run has {self._batch_rows}"
+            )
+        bounds = [self._batch_rows * r // processes for r in range(processes + 1)]
+        return slice(bounds[self.rank.rank], bounds[self.rank.rank + 1])
+
     def _batch(self) -> torch.Tensor:
+        """This process's rows of the step's batch. Every process draws the same indices (the
+        sampler starts from the same seed on each), so the shares make up the batch one
+        process would draw, and the sampler's state does not depend on how many there are."""
         n = self.data.shape[0]
         if n <= self.batch_size:
-            return self.data
+            return self.data[self._rows]
         idx = torch.randint(n, (self.batch_size,), generator=self.sampler)
-        return self.data[idx.to(self.device)]
+        return self.data[idx[self._rows].to(self.device)]
 
     def _progress(self, elapsed: float) -> float:
         done = self.step - self._start_step
@@ -140,25 +186,49 @@ class Trainer:
         last_sync = start
         pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
         while True:
-            terms = self.model.training_step(self._batch(), self.optimizers, self.noise)
+            terms = self.model.training_step(self._batch(), self.optimizers, self._noise)
             self.step += 1
             now = time.perf_counter()
             pending.append((self.step, now - start, terms))
             finished = self._progress(now - start) >= 1.0 or self.stopped
-            if finished or len(pending) >= self.report_every or now - last_sync > 0.25:
-                thorough = finished or now - self._last_health >= HEALTH_EVERY_S
-                yield from self._flush(pending, thorough=thorough)
+            if self._sync_due(finished, len(pending), now - last_sync):
+                # On several processes every sync is thorough: whether it is must be agreed.
+                thorough = finished or self.distributed or now - self._last_health >= HEALTH_EVERY_S
+                finished = yield from self._flush(pending, thorough=thorough, finished=finished)
                 pending, last_sync = [], now
-            if finished:
-                return
+                if finished:
+                    return
 
-    def _flush(self, pending: list, *, thorough: bool) -> Iterator[StepReport]:
+    def _sync_due(self, finished: bool, pending: int, since_sync: float) -> bool:
+        """One process syncs at the end, every ``report_every`` steps and every quarter second;
+        several only where all reach the same step, and learn there whether to finish."""
+        if self.distributed:
+            budget_spent = self.steps is not None and self.step - self._start_step >= self.steps
+            return pending >= self.report_every or budget_spent
+        return finished or pending >= self.report_every or since_sync > 0.25
+
+    def _flush(
+        self, pending: list, *, thorough: bool, finished: bool
+    ) -> Generator[StepReport, None, bool]:
         """Copy the pending steps' terms (and, ``thorough``, the health figures) to the host in
-        one transfer, check them, report them."""
+        one transfer, check them, report them; returns whether the run is finished (on several
+        processes: whether any of them is)."""
         keys = list(pending[0][2])
         flat = torch.cat([torch.cat([t[k].reshape(-1).float() for k in keys]) for *_, t in pending])
         health = self._health() if thorough else flat[:0]
-        host = torch.cat([flat, health]).cpu()
+        if self.distributed:
+            # Terms weighted by share sum to the batch's; health figures (the same weights and
+            # moments on every process, but each its own BatchNorm statistics) to their mean,
+            # NaN when any is NaN; the last two: how many processes were asked to stop, and how
+            # many want to finish (Stop, or their time is up).
+            wishes = torch.tensor([float(self.stopped), float(finished)], device=self.device)
+            packet = torch.cat([flat * self._weight, health / self.rank.world_size, wishes])
+            host = sum_over_ranks(packet).cpu()
+            if host[-2] > 0:
+                self.stop()  # so that every process's result says it was stopped early
+            finished, host = bool(host[-1] > 0), host[:-2]
+        else:
+            host = torch.cat([flat, health]).cpu()
         values = host[: flat.numel()].view(len(pending), -1)
         self._check(values, [step for step, *_ in pending], host[flat.numel() :].tolist())
         if thorough:
@@ -175,6 +245,7 @@ class Trainer:
                     report.vectors[key] = row[i : i + size]
                 i += size
             yield report
+        return finished
 
     @torch.no_grad()
     def _health(self) -> torch.Tensor:

@@ -215,3 +215,21 @@ def test_the_sample_strip_shows_samples_points_or_the_fit():
     target = torch.ones(1, 3, 16, 16)
     fit = sample_strip(cppn, target)
     assert fit.shape[1] > 1.8 * fit.shape[0] and (fit[40, 40] == 255).all()  # target first
+
+
+def test_a_run_can_be_started_on_several_processes_where_the_machine_has_them(monkeypatch):
+    """The control appears with more than one GPU or core, and its number reaches the command
+    the run is started with (``tests/test_distributed.py`` runs one)."""
+    from studio.ui import live_run
+    from studio.ui.pages import train as train_page
+
+    started = []
+    monkeypatch.setattr(live_run, "start_run", lambda spec, model_cls: started.append(spec))
+    monkeypatch.setattr(train_page, "processes_available", lambda: 1)
+    assert "train_processes" not in [s.key for s in _page().select_slider]
+    monkeypatch.setattr(train_page, "processes_available", lambda: 2)
+    at = _choose(_page(), "gan", "toy2d")
+    at.select_slider(key="train_processes").set_value(2).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    assert started[0].processes == 2 and "--processes 2" in started[0].command()

@@ -259,6 +259,13 @@ def print_table(rows: list[dict], device: torch.device) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeat < 1 or not args.budget > 0 or any(t < 1 for t in args.threads or []):
         raise StudioError("--repeat and --threads must be at least 1, --budget more than 0")
+    if args.processes and not args.train:
+        raise StudioError("--processes measures training: add --train")
+    if args.train and args.processes:
+        from studio.bench import scaling
+
+        scaling.report(args.processes, as_json=args.json)
+        return 0
     if args.train:
         for threads in args.threads or [torch.get_num_threads()]:
             torch.set_num_threads(threads)

@@ -2,7 +2,8 @@
 
 A model is an ``nn.Module`` with a typed config, a latent sampler, ``decode(z)`` and
 ``loss_terms(batch, noise)``, where ``noise`` is the generator its random draws come from (the
-trainer's own, so that runs in other threads neither disturb nor are disturbed by it). Loss
+trainer's own, so that runs in other threads neither disturb nor are disturbed by it; on several
+processes, a share of it: ``studio.models.noise``). Loss
 terms are a dict of named tensors; each term's meaning travels with it as a ``LossTerm`` (label,
 LaTeX, caption, which direction is good) so that pages can show the maths without hard-coding
 it. ``objectives()`` says which optimiser minimises which term over which sub-modules; the
@@ -23,6 +24,7 @@ from torch import nn
 
 from studio.errors import StudioError
 from studio.imaging import grid, resize, to_uint8
+from studio.models.noise import Noise
 
 MAX_SEED = 2**53 - 1  # seeds travel through browsers and JSON, whose numbers are exact up to here
 CLOUD_CODES = 256  # codes in one picture of a cloud model (a 2-D GAN's points), at most
@@ -386,9 +388,7 @@ class GenerativeModel(nn.Module):
 
     # -- training
 
-    def loss_terms(
-        self, batch: torch.Tensor, noise: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def objectives(self) -> tuple[Objective, ...]:
@@ -398,7 +398,7 @@ class GenerativeModel(nn.Module):
         self,
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
-        noise: torch.Generator | None = None,
+        noise: Noise = None,
     ) -> dict[str, torch.Tensor]:
         """One update of every objective; returns the step's loss terms (detached)."""
         (objective,) = self.objectives()

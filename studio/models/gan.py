@@ -41,6 +41,7 @@ from studio.models.base import (
     option,
 )
 from studio.models.ganspace import Directions, principal_directions
+from studio.models.noise import Noise, normal
 
 GAN_FORMULA = (
     r"\min_G \max_D V(D,G) = \mathbb{E}_{x\sim p_{data}}[\log D(x)]"
@@ -224,11 +225,9 @@ class GAN(GenerativeModel):
         """Data as the discriminator sees it (and as the generator draws it)."""
         return batch
 
-    def loss_terms(
-        self, batch: torch.Tensor, noise: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
-        z = torch.randn(batch.shape[0], self.latent_dim, device=batch.device, generator=noise)
+        z = normal((batch.shape[0], self.latent_dim), noise, device=batch.device)
         fake_logits = self.discriminator(self.generator(z))
         terms = discriminator_terms(self.discriminator(batch), fake_logits)
         return terms | generator_terms(fake_logits)
@@ -247,14 +246,14 @@ class GAN(GenerativeModel):
         self,
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
-        noise: torch.Generator | None = None,
+        noise: Noise = None,
     ) -> dict[str, torch.Tensor]:
         """``d_steps`` discriminator updates, then one generator update on the last fake batch."""
         opt_d, opt_g = optimizers["discriminator"], optimizers["generator"]
         batch = self.to_d_space(batch)
         n = batch.shape[0]
         for _ in range(self.config.d_steps):
-            z = torch.randn(n, self.latent_dim, device=batch.device, generator=noise)
+            z = normal((n, self.latent_dim), noise, device=batch.device)
             fake = self.generator(z)
             d_terms = discriminator_terms(
                 self.discriminator(batch), self.discriminator(fake.detach())

@@ -28,6 +28,7 @@ from studio.models.base import (
     config_from_dict,
     option,
 )
+from studio.models.noise import Noise
 
 # ---------------------------------------------------------------- activations
 
@@ -266,9 +267,7 @@ class CPPN(GenerativeModel):
         target = to_uint8(data[:1].to(self.device)) if len(data) else drawn[:0]
         return grid(np.concatenate([target, drawn]), columns=1 + len(target))
 
-    def loss_terms(
-        self, batch: torch.Tensor, noise: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
         """Fit the target image(s) ``batch`` (N x C x H x W) from z = 0 (nothing random)."""
         z = torch.zeros(batch.shape[0], self.latent_dim, device=batch.device)
         drawn = self.render(z, batch.shape[-2], batch.shape[-1])

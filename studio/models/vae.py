@@ -29,6 +29,7 @@ from studio.models.base import (
     option,
     unit_axes,
 )
+from studio.models.noise import Noise, normal
 
 VAE_TERMS = (
     LossTerm(
@@ -151,11 +152,9 @@ class VAE(GenerativeModel):
             ll = -0.5 * ((x - mean) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
         return ll.flatten(1).sum(1)
 
-    def loss_terms(
-        self, batch: torch.Tensor, noise: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
         mu, logvar = self.encode(batch)
-        eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=noise)
+        eps = normal(tuple(mu.shape), noise, device=mu.device, dtype=mu.dtype)
         z = mu + eps * (0.5 * logvar).exp()  # the reparameterisation trick
         recon = self.log_likelihood(batch, self.decoder(z)).mean()
         kl_dim = gaussian_kl_per_dim(mu, logvar).mean(0)

@@ -20,6 +20,7 @@ from studio.checkpoints import ModelCard
 from studio.data.folder import PICTURE_TYPES
 from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
+from studio.distributed import processes_available
 from studio.errors import StudioError
 from studio.library import (
     check_new_id,
@@ -70,6 +71,7 @@ class Request:
     seed: int
     name: str
     uploads: list[tuple[str, bytes]] = field(default_factory=list)
+    processes: int = 1
 
     @property
     def arch(self) -> str:
@@ -163,6 +165,7 @@ def _settings(*, disabled: bool) -> Request:
             "Batch size", BATCH_SIZES, 64, key="train_batch", disabled=disabled
         )
         seed = int(st.number_input("Seed", 0, MAX_SEED, 0, key="train_seed", disabled=disabled))
+        processes = _processes(disabled=disabled)
     name = st.text_input(
         "Name (optional)",
         key="train_name",
@@ -171,7 +174,33 @@ def _settings(*, disabled: bool) -> Request:
         help="lower-case letters, digits, '.', '_' or '-'",
     )
     return Request(
-        family, dataset, data_options, model_config, seconds, batch_size, seed, name, uploads
+        family,
+        dataset,
+        data_options,
+        model_config,
+        seconds,
+        batch_size,
+        seed,
+        name,
+        uploads,
+        processes,
+    )
+
+
+def _processes(*, disabled: bool) -> int:
+    """How many processes to train on, offered where the machine has more than one GPU (or,
+    without GPUs, more than one core)."""
+    available = processes_available()
+    if available < 2:
+        return 1
+    return st.select_slider(
+        "Processes",
+        list(range(1, available + 1)),
+        1,
+        key="train_processes",
+        disabled=disabled,
+        help="each takes a share of every batch (one GPU each, or CPU cores) and their "
+        "gradients are averaged: the same run, sooner where there is hardware to share",
     )
 
 
@@ -217,6 +246,7 @@ def _start(request: Request) -> bool:
             batch_size=request.batch_size,
             seed=request.seed,
             device="auto",
+            processes=request.processes,
         )
         spec.id = check_new_id(request.name or default_id(spec))
         if uploaded:
