@@ -5,6 +5,8 @@ Against a real ``streamlit run streamlit_app.py`` in headless Chromium it measur
 - startup: from launching ``streamlit run`` to the first studio image painted;
 - slider: an arrow key on an ``st.slider`` -> the new image painted *and* the app idle again
   (p50 / p95 over many moves);
+- pad drag: new images painted per second while the pointer drags the pad's dot, and whether
+  the last one is the final position's;
 - the same slider moves while a training run is going on the Train page;
 - with ``--against-toy``: first image and slider moves of Explore beside the one-slider toy app
   (``toy_app.py``), each on a fresh server, alternating, with the ratios.
@@ -18,6 +20,7 @@ is "idle". The server and the browser come from ``harness.py``, as in ``tests/te
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -33,6 +36,7 @@ from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
     MODEL_PICKER,
+    PAD,
     SLIDER,
     TRAIN_BUDGET,
     TRAIN_START,
@@ -105,6 +109,58 @@ def slider_moves(page: Any, moves: int) -> list[float]:
             timings.append(max(result))
         time.sleep(0.15)  # a person's pace between key presses, and a settled page
     return timings
+
+
+# Collects, in window.__paints, the time each new studio image has decoded (ready to paint).
+_COUNT_PAINTS_JS = """
+(selector) => {
+  window.__paints = [];
+  const seen = new Set([document.querySelector(selector)?.src]);
+  const observer = new MutationObserver(() => {
+    const img = document.querySelector(selector);
+    if (img && !seen.has(img.src)) {
+      seen.add(img.src);
+      img.decode().then(() => window.__paints.push(performance.now())).catch(() => {});
+    }
+  });
+  observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+}
+"""
+
+
+@dataclass
+class PadDrag:
+    per_second: float  # new images painted per second while the pointer moved
+    seconds: float
+    final_matches: bool  # the image left on screen is the one its recipe (the URL) draws
+
+
+def pad_drag(page: Any, seconds: float = 3.0) -> PadDrag:
+    """Drag the pad's dot round a circle with pointer events for ``seconds``, counting the new
+    images painted meanwhile; then check the last one against a fresh load of the page's URL,
+    which draws the final position's picture from its recipe."""
+    box = page.locator(PAD).bounding_box()
+    cx, cy, radius = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 4
+    page.evaluate(_COUNT_PAINTS_JS, IMAGE)
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    began = page.evaluate("() => performance.now()")
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        angle = 2 * math.pi * elapsed / seconds
+        page.mouse.move(cx + radius * math.sin(angle), cy - radius * (1 - math.cos(angle)))
+        page.wait_for_timeout(8)  # ~100 pointer events a second, as a mouse sends them
+    ended = page.evaluate("() => performance.now()")
+    page.mouse.up()
+    paints = page.evaluate("() => window.__paints")
+    wait_idle(page)
+    final = page.locator(IMAGE).get_attribute("src")
+    page.goto(page.url)
+    again = wait_for_studio_image(page)
+    wait_idle(page)
+    during = [t for t in paints if began <= t <= ended]
+    duration = (ended - began) / 1000
+    return PadDrag(len(during) / duration, duration, again == final)
 
 
 def start_training(page: Any) -> None:
@@ -281,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
                 slider_moves(page, 5)  # warm: first renders, caches, JIT
                 timings = slider_moves(page, args.moves)
                 print(_summary("slider move -> image painted, app idle", timings, args.moves))
+                drag = pad_drag(page)
+                print(
+                    f"pad drag: {drag.per_second:.1f} new images painted per second over "
+                    f"{drag.seconds:.1f} s of pointer moves (target >= 15); the last one is "
+                    f"the final position's: {'yes' if drag.final_matches else 'NO'}"
+                )
                 if not args.no_train:
                     start_training(page)
                     during = slider_moves(page, args.moves)
