@@ -604,15 +604,15 @@ def test_explore_asks_models_what_they_can_do_not_which_family_they_are():
         assert not switch.search(path.read_text(encoding="utf-8")), path
 
 
+PATHS = ["Interpolate", "Sample grid", "Latent walk", "Teach a slider"]  # a picture per code
+
+
 @pytest.mark.parametrize(
     ("model_id", "tools"),
     [
-        ("t-gan", ["Interpolate", "Sample grid", "Latent walk", "Open a PNG"]),
-        (
-            "t-vae",
-            ["Interpolate", "Sample grid", "Latent walk", "Start from a picture", "Open a PNG"],
-        ),
-        ("t-mlp", ["Interpolate", "Sample grid", "Latent walk", "Poster", "Open a PNG"]),
+        ("t-gan", [*PATHS, "Open a PNG"]),
+        ("t-vae", [*PATHS, "Start from a picture", "Open a PNG"]),
+        ("t-mlp", [*PATHS, "Poster", "Open a PNG"]),
         ("t-ring", ["Open a PNG"]),
     ],
 )

@@ -59,14 +59,20 @@ class ModelDirections:
 def model_directions(loaded: Any) -> ModelDirections:
     """A ``LoadedModel``'s directions: principal first, then those named by its data's factors,
     then those taught to its weights."""
+    factors, problems = factor_directions(loaded)
+    taught, taught_problems = taught_directions(loaded)
+    return ModelDirections(
+        principal_directions(loaded) + factors + taught, problems + taught_problems
+    )
+
+
+def principal_directions(loaded: Any) -> tuple[Direction, ...]:
+    """The model's first principal sliders, named as ``--move`` takes them (``PC1``, ``z3``)."""
     axes = slider_axes(loaded, limit=min(PRINCIPAL, loaded.model.latent_dim))
-    principal = tuple(
+    return tuple(
         Direction(label.replace("[", "").replace("]", ""), "principal", vector, help_text)
         for label, vector, help_text in zip(axes.labels, axes.vectors, axes.helps, strict=True)
     )
-    factors, problems = factor_directions(loaded)
-    taught, taught_problems = taught_directions(loaded)
-    return ModelDirections(principal + factors + taught, problems + taught_problems)
 
 
 Found = tuple[tuple[Direction, ...], tuple[str, ...]]  # directions, problems of kept files

@@ -32,7 +32,6 @@ from studio.directions.store import (
     read_directions,
 )
 from studio.errors import StudioError
-from studio.latent import slider_axes
 from studio.paths import atomic_write_bytes, held, studio_dir
 from studio.recipe import Recipe
 
@@ -158,11 +157,10 @@ def check_name(loaded: Any, name: str) -> None:
 
 def _offered_names(loaded: Any) -> set[str]:
     """The names of the model's principal directions and those its data's factors name."""
-    from studio.directions import PRINCIPAL, kept_factor_directions
+    from studio.directions import kept_factor_directions, principal_directions
     from studio.directions.factors import columns
 
-    axes = slider_axes(loaded, limit=min(PRINCIPAL, loaded.model.latent_dim))
-    names = {label.replace("[", "").replace("]", "") for label in axes.labels}
+    names = {d.name for d in principal_directions(loaded)}
     factors, _ = kept_factor_directions(loaded)
     if factors is not None:
         return names | {d.name for d in factors}

@@ -87,9 +87,7 @@ def _delete(loaded: LoadedModel, name: str) -> None:
 
 
 def _kept(loaded: LoadedModel) -> None:
-    taught, problems = taught_directions(loaded)
-    for problem in problems:
-        st.warning(problem, icon=":material/warning:")
+    taught, _ = taught_directions(loaded)  # a file's problem is shown by the named sliders
     if not taught:
         return
     st.markdown("**Taught to this model**")
