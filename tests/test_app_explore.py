@@ -526,13 +526,13 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     _open_tool(at, "Teach a slider")
     _ok(at)
     for i, mark in enumerate(("more", "more", "more", "less", "less")):
-        at.session_state[f"explore_teach_mark_{i}"] = mark
+        at.session_state[f"explore_teach_mark_t-gan_{i}"] = mark
     at.text_input(key="explore_teach_name").set_value("big")
     _click(at, "Fit")
     assert not at.exception
     assert [e.value for e in at.error] == ["mark at least 3 pictures as 'less' (2 so far)"]
-    assert at.session_state["explore_teach_mark_0"] == "more"  # the marks stay
-    at.session_state["explore_teach_mark_7"] = "less"
+    assert at.session_state["explore_teach_mark_t-gan_0"] == "more"  # the marks stay
+    at.session_state["explore_teach_mark_t-gan_7"] = "less"
     _click(at, "Fit")
     _ok(at)
     direction, strip = at.session_state["explore_results"]["taught"]
@@ -555,6 +555,10 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     _ok(at)
     assert "explore_taught_0" not in [s.key for s in at.slider]
     assert not any(b.label == "Delete" for b in at.button)
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _open_tool(at, "Teach a slider")
+    _ok(at)
+    assert at.session_state["explore_teach_mark_t-vae_0"] is None  # t-gan's marks stay t-gan's
 
 
 def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):

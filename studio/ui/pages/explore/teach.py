@@ -24,21 +24,28 @@ THUMB = 96  # px
 PREVIEW = (-2.0, -1.0, 0.0, 1.0, 2.0)  # moves along the fitted direction, in prior units
 MARKS = ("less", "more")
 FIRST = "explore_teach_first"
-MARK = "explore_teach_mark_{}"
+MARK = "explore_teach_mark_{}_{}"  # model id, picture: another model's marks are not these
 NAME = "explore_teach_name"
 FITTED = "taught"  # key in RESULTS: (the fitted direction, its preview strip)
 
 
-def _clear_marks() -> None:
+def _clear_marks(model_id: str) -> None:
     for i in range(SAMPLES):
-        st.session_state.pop(MARK.format(i), None)
+        st.session_state.pop(MARK.format(model_id, i), None)
     st.session_state[RESULTS].pop(FITTED, None)
 
 
 def _samples(renderer: Renderer, loaded: LoadedModel) -> None:
     """The grid: a picture per seed, each with its mark (none: skipped)."""
     first = st.number_input(
-        "First seed", 0, MAX_SEED - SAMPLES, step=1, key=FIRST, on_change=_clear_marks, width=160
+        "First seed",
+        0,
+        MAX_SEED - SAMPLES,
+        step=1,
+        key=FIRST,
+        on_change=_clear_marks,
+        args=(loaded.card.id,),
+        width=160,
     )
     codes = np.stack([seed_z(loaded.model, first + i) for i in range(SAMPLES)])
     thumbs = renderer.render(loaded.card.id, codes, THUMB, knob_options(loaded.model))
@@ -48,7 +55,10 @@ def _samples(renderer: Renderer, loaded: LoadedModel) -> None:
         with places[i % COLUMNS]:
             st.image(thumb, caption=f"seed {first + i}", width=THUMB)
             st.segmented_control(
-                f"seed {first + i}", MARKS, key=MARK.format(i), label_visibility="collapsed"
+                f"seed {first + i}",
+                MARKS,
+                key=MARK.format(loaded.card.id, i),
+                label_visibility="collapsed",
             )
 
 
@@ -57,7 +67,7 @@ def _fit(renderer: Renderer, loaded: LoadedModel, name: str) -> None:
     first = st.session_state[FIRST]
     marked: dict[str, list] = {mark: [] for mark in MARKS}
     for i in range(SAMPLES):
-        mark = st.session_state.get(MARK.format(i))
+        mark = st.session_state.get(MARK.format(loaded.card.id, i))
         if mark in marked:
             options = knob_options(loaded.model) | {"seed": first + i}
             code = seed_z(loaded.model, first + i)
