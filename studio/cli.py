@@ -50,6 +50,7 @@ MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
 MAX_REACH = 10.0  # walk --reach, in standard deviations of the prior
 MAX_PROCESSES = 64  # train --processes: one per GPU or core of one machine
+TEACH_SIZE = 64  # px: the size a teach pick is drawn at (its z is what counts)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -340,9 +341,15 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_directions(args: argparse.Namespace) -> int:
     from studio.directions import model_directions
+    from studio.directions.taught import delete_taught
     from studio.render.renderer import Renderer
 
-    found = model_directions(Renderer(cache_mb=0).load(args.model))
+    loaded = Renderer(cache_mb=0).load(args.model)
+    if args.delete:
+        delete_taught(loaded, args.delete)
+        print(f"deleted the taught direction '{args.delete}' of {loaded.card.id}")
+        return 0
+    found = model_directions(loaded)
     for problem in found.problems:
         print(f"note: {problem}", file=sys.stderr)
     if args.json:
@@ -358,6 +365,24 @@ def cmd_directions(args: argparse.Namespace) -> int:
             else f"{'':>5} {'':>16}  {'':<6}"
         )
         print(f"{d.name:<12} {d.kind:<10} {figures} {d.found}")
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    """Fit a direction to pictures marked more and less (seeds, or PNGs made here: the
+    Gallery's), measure it where the data has a judge, and keep it under its name."""
+    from studio.directions.taught import check_teachable, keep_taught, teach
+    from studio.render.renderer import Renderer
+    from studio.walks import keyframe_recipes
+
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load(args.model)
+    check_teachable(loaded)
+    more = keyframe_recipes(renderer, loaded, args.more, TEACH_SIZE)
+    less = keyframe_recipes(renderer, loaded, args.less, TEACH_SIZE)
+    direction = teach(loaded, args.name, more, less)
+    keep_taught(loaded, direction)
+    print(f"kept '{direction.name}' for {loaded.card.id}: {direction.help()}")
     return 0
 
 
@@ -560,7 +585,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     directions.add_argument("--model", required=True, metavar="ID_OR_PATH")
     directions.add_argument("--json", action="store_true")
+    directions.add_argument("--delete", metavar="NAME", help="delete a direction you taught")
     directions.set_defaults(handler=cmd_directions)
+
+    teach = commands.add_parser(
+        "teach", help="teach a named direction from pictures marked more and less of it"
+    )
+    teach.add_argument("--model", required=True, metavar="ID_OR_PATH")
+    teach.add_argument("--name", required=True, help="a short word: --move NAME=AMOUNT takes it")
+    for side in ("more", "less"):
+        teach.add_argument(
+            f"--{side}",
+            type=_keyframe,
+            action="append",
+            default=[],
+            metavar="SEED_OR_PNG",
+            help=f"seed:N or a PNG made here that shows {side} of it; repeat (3 at least)",
+        )
+    teach.set_defaults(handler=cmd_teach)
 
     sample = commands.add_parser("sample", help="save N raw samples as a .npy array")
     sample.add_argument("--model", required=True, metavar="ID_OR_PATH")

@@ -516,6 +516,51 @@ def test_a_bad_directions_file_is_named_and_the_rest_of_the_page_works(zoo):
     assert not at.exception and _image(at) != before
 
 
+def _click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-gan").run()
+    _open_tool(at, "Teach a slider")
+    _ok(at)
+    for i, mark in enumerate(("more", "more", "more", "less", "less")):
+        at.session_state[f"explore_teach_mark_t-gan_{i}"] = mark
+    at.text_input(key="explore_teach_name").set_value("big")
+    _click(at, "Fit")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["mark at least 3 pictures as 'less' (2 so far)"]
+    assert at.session_state["explore_teach_mark_t-gan_0"] == "more"  # the marks stay
+    at.session_state["explore_teach_mark_t-gan_7"] = "less"
+    _click(at, "Fit")
+    _ok(at)
+    direction, strip = at.session_state["explore_results"]["taught"]
+    assert direction.name == "big" and direction.kind == "taught"
+    assert strip.shape[1] > 4 * strip.shape[0]  # a strip of five pictures
+    assert "explore_taught_0" not in [s.key for s in at.slider]  # not kept yet
+    _click(at, "Keep 'big'")
+    _ok(at)
+    slider = at.slider(key="explore_taught_0")
+    assert slider.label == "big" and "taught from 3 'more' and 3 'less'" in slider.help
+    before = _image(at)
+    at.slider(key="explore_taught_0").set_value(2.0).run()
+    _ok(at)
+    assert _image(at) != before
+    np.testing.assert_allclose(np.asarray(_recipe(at).z) @ direction.vector, 2.0, atol=1e-4)
+    at.text_input(key="explore_teach_name").set_value("PC1")
+    _click(at, "Fit")
+    assert any("one of this model's own directions" in e.value for e in at.error)
+    _click(at, "Delete")
+    _ok(at)
+    assert "explore_taught_0" not in [s.key for s in at.slider]
+    assert not any(b.label == "Delete" for b in at.button)
+    at.selectbox(key="explore_model").set_value("t-vae").run()
+    _open_tool(at, "Teach a slider")
+    _ok(at)
+    assert at.session_state["explore_teach_mark_t-vae_0"] is None  # t-gan's marks stay t-gan's
+
+
 def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-mlp").run()
@@ -563,15 +608,15 @@ def test_explore_asks_models_what_they_can_do_not_which_family_they_are():
         assert not switch.search(path.read_text(encoding="utf-8")), path
 
 
+PATHS = ["Interpolate", "Sample grid", "Latent walk", "Teach a slider"]  # a picture per code
+
+
 @pytest.mark.parametrize(
     ("model_id", "tools"),
     [
-        ("t-gan", ["Interpolate", "Sample grid", "Latent walk", "Open a PNG"]),
-        (
-            "t-vae",
-            ["Interpolate", "Sample grid", "Latent walk", "Start from a picture", "Open a PNG"],
-        ),
-        ("t-mlp", ["Interpolate", "Sample grid", "Latent walk", "Poster", "Open a PNG"]),
+        ("t-gan", [*PATHS, "Open a PNG"]),
+        ("t-vae", [*PATHS, "Start from a picture", "Open a PNG"]),
+        ("t-mlp", [*PATHS, "Poster", "Open a PNG"]),
         ("t-ring", ["Open a PNG"]),
     ],
 )

@@ -1,5 +1,6 @@
-"""Every direction a model offers, by name: its principal ones and those named by the factors
-its data knows (and, later, the ones a person teaches it), and pictures moved along them.
+"""Every direction a model offers, by name: its principal ones, those named by the factors its
+data knows and those a person taught it (``studio.directions.taught``), and pictures moved
+along them.
 
 Factor directions take a minute to find and measure, so they are found once per weights and
 kept: the shipped zoo's in ``pretrained/directions/<id>.safetensors``, anyone else's in
@@ -20,6 +21,7 @@ import numpy as np
 
 from studio.directions.judges import knows_factors
 from studio.directions.store import Direction, directions_bytes, read_directions
+from studio.directions.taught import taught_directions
 from studio.errors import StudioError
 from studio.latent import slider_axes
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, studio_home
@@ -55,14 +57,22 @@ class ModelDirections:
 
 
 def model_directions(loaded: Any) -> ModelDirections:
-    """A ``LoadedModel``'s directions: principal first, then those named by its data's factors."""
+    """A ``LoadedModel``'s directions: principal first, then those named by its data's factors,
+    then those taught to its weights."""
+    factors, problems = factor_directions(loaded)
+    taught, taught_problems = taught_directions(loaded)
+    return ModelDirections(
+        principal_directions(loaded) + factors + taught, problems + taught_problems
+    )
+
+
+def principal_directions(loaded: Any) -> tuple[Direction, ...]:
+    """The model's first principal sliders, named as ``--move`` takes them (``PC1``, ``z3``)."""
     axes = slider_axes(loaded, limit=min(PRINCIPAL, loaded.model.latent_dim))
-    principal = tuple(
+    return tuple(
         Direction(label.replace("[", "").replace("]", ""), "principal", vector, help_text)
         for label, vector, help_text in zip(axes.labels, axes.vectors, axes.helps, strict=True)
     )
-    factors, problems = factor_directions(loaded)
-    return ModelDirections(principal + factors, problems)
 
 
 Found = tuple[tuple[Direction, ...], tuple[str, ...]]  # directions, problems of kept files

@@ -19,6 +19,7 @@ Spearman ρ ≥ 0.9 over the step) while every other factor moves less than a qu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,6 +134,15 @@ def _read(model: GenerativeModel, judge: Judge, z: torch.Tensor) -> np.ndarray:
 
 def measure(model: GenerativeModel, judge: Judge, vectors: np.ndarray) -> list[Cleanliness]:
     """Each direction (a row of ``vectors``, in the order of ``columns(judge)``) measured."""
+    return [clean for _, clean in measure_on(model, judge, vectors, range(len(vectors)))]
+
+
+def measure_on(
+    model: GenerativeModel, judge: Judge, vectors: np.ndarray, targets: Sequence[int | None]
+) -> list[tuple[Column, Cleanliness]]:
+    """Each direction (a row of ``vectors``) measured on the column of ``columns(judge)`` it
+    targets, or, where its target is None (a taught direction), on the column it raises most
+    (in units of each column's spread); with the column it was measured on."""
     cols = columns(judge)
     starts = model.codes(STARTS, MEASURE_SEED).double().cpu()
     amounts = torch.linspace(0, STEP, POINTS, dtype=torch.float64)
@@ -142,24 +152,27 @@ def measure(model: GenerativeModel, judge: Judge, vectors: np.ndarray) -> list[C
     class_spread = float(spread[classes].mean())
     own_class = np.asarray(classes)[first[:, classes].argmax(1)]  # each start's class column
     results = []
-    for i, vector in enumerate(vectors):
+    for vector, target in zip(vectors, targets, strict=True):
         path = starts[:, None, :] + amounts[None, :, None] * torch.from_numpy(vector)
         read = _read(model, judge, path.reshape(-1, starts.shape[1]).float())
         read = read.reshape(STARTS, POINTS, -1)
+        rise = (read[:, -1] - read[:, 0]).mean(0) / spread  # columns
+        change = np.abs(read[:, -1] - read[:, 0]).mean(0) / spread
+        i = int(rise.argmax()) if target is None else target
         rho = float(np.mean([_spearman(row) for row in read[:, :, i]]))
-        change = np.abs(read[:, -1] - read[:, 0]).mean(0) / spread  # columns
-        target = max(float(change[i]), 1e-9)
+        target_change = max(float(change[i]), 1e-9)
         moved = {
-            c.name: float(change[j]) / target
+            c.name: float(change[j]) / target_change
             for j, c in enumerate(cols)
             if not c.group and j != i and c.factor != cols[i].factor
         }
         if not cols[i].group:  # did the picture keep its kind, its character?
             rows = np.arange(STARTS)
             own = np.abs(read[rows, -1, own_class] - first[rows, own_class])
-            moved["class"] = float(own.mean()) / class_spread / target
+            moved["class"] = float(own.mean()) / class_spread / target_change
         worst = max(moved, key=moved.get)
-        results.append(Cleanliness(round(rho, 3), round(moved[worst], 3), worst, STARTS, STEP))
+        clean = Cleanliness(round(rho, 3), round(moved[worst], 3), worst, STARTS, STEP)
+        results.append((cols[i], clean))
     return results
 
 

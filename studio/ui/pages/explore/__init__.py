@@ -10,6 +10,7 @@ follow from ``cloud``, ``any_size`` and ``encodes``. Its parts, one concern a fi
 * ``knobs``: the knobs of a model that has some (the CPPN's);
 * ``tools``: interpolate, grid, poster, open a PNG, start from a picture;
 * ``keyframes``: the points kept for walks, and the Latent walk tool;
+* ``teach``: the Teach a slider tool, directions from pictures marked more and less;
 * ``card``: the model card.
 """
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from studio.directions import factor_directions, kept_factor_directions
 from studio.directions.store import Direction
+from studio.directions.taught import taught_directions
 from studio.errors import StudioError
 from studio.models.base import SliderAxes, unit_axes
 from studio.render.loaded import LoadedModel
@@ -20,6 +21,7 @@ from studio.ui.pages.explore.state import SPAN, current_z, set_z, slider_value, 
 STEP = 0.05
 DIM = "explore_dim_{}"
 NAMED = "explore_named_{}"
+TAUGHT = "explore_taught_{}"
 
 
 def axis_sliders(axes: SliderAxes, key: str, columns: int = 1) -> None:
@@ -65,6 +67,17 @@ def raw_sliders(latent_dim: int) -> None:
 
 
 def named_sliders(loaded: LoadedModel) -> None:
+    """The directions with names: the data's factors', then those taught (Teach a slider)."""
+    _factor_sliders(loaded)
+    taught, problems = taught_directions(loaded)
+    for problem in problems:
+        st.warning(problem, icon=":material/warning:")
+    if taught:
+        st.markdown("**Taught directions** (from your picks)")
+        _direction_sliders(list(taught), TAUGHT)
+
+
+def _factor_sliders(loaded: LoadedModel) -> None:
     """The directions named by the factors of the model's data, once found: each slider's help
     says how it was found and how cleanly it moves its factor. Finding them takes a minute, so
     it waits for a click on a model whose directions are not kept yet."""

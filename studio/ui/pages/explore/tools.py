@@ -1,5 +1,5 @@
-"""The tools under the studio: interpolate, sample grid, latent walk (``keyframes``), poster,
-open a PNG and start from a picture. Which a model gets depends on what it can do: paths
+"""The tools under the studio: interpolate, sample grid, latent walk (``keyframes``), teach a
+slider (``teach``), poster, open a PNG and start from a picture. Which a model gets depends on what it can do: paths
 between codes need a picture per code (not a cloud), a poster a model that draws at any size,
 and starting from a picture an encoder.
 """
@@ -34,6 +34,7 @@ from studio.ui.pages.explore.state import (
     seed_z,
     set_z,
 )
+from studio.ui.pages.explore.teach import teach_tool
 from studio.walks import recipe_or_walk
 
 POSTER_SIZES = (1024, 2048, 4096)
@@ -239,6 +240,7 @@ def tools(renderer: Renderer, loaded: LoadedModel) -> None:
         offered["Interpolate"] = lambda: _interpolate_tool(renderer, loaded)
         offered["Sample grid"] = lambda: _grid_tool(renderer, loaded)
         offered["Latent walk"] = lambda: walk_tool(renderer, loaded)
+        offered["Teach a slider"] = lambda: teach_tool(renderer, loaded)
     if model.any_size:
         offered["Poster"] = lambda: _poster_tool(renderer, loaded)
     if model.encodes:
