@@ -6,11 +6,14 @@ import threading
 import pytest
 import torch
 
+from studio import metrics
 from studio.checkpoints import load_checkpoint
 from studio.cli import build_parser
 from studio.data import load_dataset
+from studio.data.toy2d import modes
 from studio.errors import StudioError
 from studio.models import build_model
+from studio.models.gan import r1_penalty
 from studio.train import TrainSpec, run_training
 from studio.trainer import Trainer, TrainingDiverged
 
@@ -63,6 +66,39 @@ def test_gan_discriminator_learns_and_generator_moves_towards_the_data():
         "d_real",
         "d_fake",
     } <= set(reports[-1].terms)
+
+
+def test_the_ring_gan_finds_every_mode_and_keeps_them_balanced():
+    """``python -m studio train --model gan --dataset toy2d --seed 4``, judged as the ring bench
+    judges it. Seed 4 is the one whose G, before D paid the R1 penalty, had starved a mode to
+    2% of the samples by step 1,500 and dropped it by 2,000; with it, every seed's modes hold
+    10% or more (of a fair 12.5%) from step 1,000 to 9,000 (``python -m studio.bench.ring``)."""
+    data = load_dataset("toy2d", seed=4)
+    model = build_model("gan2d", {}, seed=4)
+    trainer = Trainer(model, data.x, steps=1500, batch_size=64, seed=4)
+    shares = []
+    for report in trainer:
+        if report.step % 500 == 0:
+            counted = metrics.ring_coverage(metrics.generate(model, 2500, 0), modes("ring8"))
+            shares.append(counted["mode_shares"])
+    assert all(min(share) >= 0.08 for share in shares), shares
+
+
+def test_the_r1_penalty_is_the_squared_slope_of_d_at_the_data():
+    """For a linear D(x) = w . x + b the slope is w everywhere: the penalty is |w|^2."""
+    linear = torch.nn.Linear(2, 1)
+    real = torch.randn(16, 2, requires_grad=True)
+    penalty = r1_penalty(real, linear(real).flatten())
+    assert penalty.item() == pytest.approx(linear.weight.pow(2).sum().item())
+    penalty.backward()  # D's step differentiates it: d|w|^2/dw = 2w
+    assert torch.allclose(linear.weight.grad, 2 * linear.weight)
+
+
+def test_a_penalised_d_step_leaves_the_runs_data_as_they_are():
+    points = load_dataset("toy2d", n=32, seed=0).x  # fewer than a batch: the run's own tensor
+    model = build_model("gan2d", {"width": 8, "r1": 10.0}, seed=0)
+    list(Trainer(model, points, steps=2, batch_size=64, seed=0))
+    assert not points.requires_grad and points.grad is None
 
 
 def test_dcgan_trains_on_glyphs(glyphs):

@@ -152,10 +152,12 @@ ZOO: dict[str, Entry] = {
             steps=2000,
             batch_size=256,
             data_options={"shape": "ring8"},
-            # pinned: trained before the ring GAN's defaults moved to no momentum and an average
+            # pinned: trained before the ring GAN's defaults moved to no momentum, an average and
+            # the R1 penalty
             beta1=0.5,
             beta2=0.999,
             ema=0.0,
+            r1=0.0,
             bars=(Bar("modes_covered", ">=", 8), Bar("high_quality_share", ">=", 0.8)),
         ),
         _trained(
