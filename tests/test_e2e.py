@@ -160,10 +160,20 @@ def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
             wait_idle(page)
         page.locator(MORE).click()
         page.get_by_role("tab", name="Latent walk").click()
-        wait_idle(page)
-        page.get_by_role("button", name="Make walk").click()
+        download_gif = page.get_by_role("button", name="Download GIF")
+        # The expander and the tab each rerun the page, and a click landing while a rerun
+        # replaces the button is lost: press again until the walk is there (a walk is
+        # drawn in about a second; a press only draws it again).
+        for _ in range(3):
+            wait_idle(page)
+            page.get_by_role("button", name="Make walk").click()
+            try:
+                download_gif.wait_for(timeout=20_000)
+                break
+            except sync_api.TimeoutError:
+                continue
         with page.expect_download() as download:
-            page.get_by_role("button", name="Download GIF").click(timeout=60_000)
+            download_gif.click(timeout=60_000)
         wait_idle(page)
         page.screenshot(path=shots / "walk.png", full_page=True)
         gif = Path(download.value.path()).read_bytes()
