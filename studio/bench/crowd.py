@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.bench.browser import ARM_JS, slider_moves
+from studio.bench.browser import ARM_JS, p95, slider_moves
 from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
@@ -194,8 +194,10 @@ def _rss_mb(pid: int) -> float:
 def _percentiles(timings: list[float]) -> str:
     if len(timings) < 2:
         return "too few moves painted"
-    p95 = statistics.quantiles(timings, n=20)[18]
-    return f"p50 {statistics.median(timings):.0f} ms, p95 {p95:.0f} ms over {len(timings)} moves"
+    return (
+        f"p50 {statistics.median(timings):.0f} ms, p95 {p95(timings):.0f} ms over "
+        f"{len(timings)} moves"
+    )
 
 
 def _paced(action: Callable[[], None], every: float) -> Callable[[], None]:

@@ -7,7 +7,8 @@ the heap is frozen after the first run and torch keeps to one thread: all a smal
 be fast. ``python -m studio.bench.browser --against-toy`` times it beside the studio, with the
 same selectors (the widget keys are Explore's).
 
-A Streamlit script for the benchmark only, run by path and never imported by the studio.
+A Streamlit script for the benchmark only (here, with the studio's other Streamlit code), run
+by path and never imported by the studio.
 """
 
 import gc
