@@ -10,7 +10,6 @@ panel's mode-collapse alarm reads.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -30,7 +29,6 @@ class SessionRun:
     spec: TrainSpec
     model_cls: type[GenerativeModel]
     job: TrainingProcess
-    started: float = field(default_factory=time.time)
     reports: list[StepReport] = field(default_factory=list)
     diversity: list[DiversityReading] = field(default_factory=list)  # one per preview seen
     shown_end: bool = False  # the page has rerun once after the end, to show the result
