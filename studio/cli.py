@@ -30,7 +30,7 @@ from studio.device import DEVICE_CHOICES
 from studio.errors import StudioError
 from studio.jsonio import load_json
 from studio.latent import EASINGS, MAX_WALK_FRAMES
-from studio.models import families
+from studio.models import families, list_models
 from studio.models.base import MAX_SEED
 from studio.paths import atomic_write_bytes
 from studio.recipe import MAX_SIZE
@@ -212,6 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         id=args.id or "",
+        arch=args.arch or "",
     )
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -508,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and save its checkpoint")
     train.add_argument("--model", required=True, choices=list(families()))
     train.add_argument("--dataset", required=True, choices=DATASETS)
+    train.add_argument(
+        "--arch",
+        choices=list_models(),
+        help="which of the family's networks (default: its first for the dataset; "
+        "gan-coord and vae-coord draw at any size)",
+    )
     train.add_argument("--data", help="a folder or .zip of images (folder) or one image (image)")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_whole_number(1, MAX_STEPS))

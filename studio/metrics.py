@@ -10,6 +10,8 @@
 * A GAN's diversity: the share of near-duplicate pairs among samples from a fixed z, which
   tells a generator that draws one picture for every z (mode collapse) from a healthy one.
 * CPPN art: contrast and roughness, which tell a picture from a flat field or from noise.
+* A model that draws at any size: whether its large pictures agree with its native one (box-
+  filtered down, in dB) and how sharp their edges are against the native picture upscaled.
 
 Everything runs on the CPU in float32 (float64 for the covariance maths), seeded, so a
 recomputation on the same weights gives the same numbers.
@@ -20,9 +22,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from studio.classifiers import FeatureNet
+from studio.imaging import resize
 from studio.models import GenerativeModel
 from studio.models.vae import VAE, gaussian_kl_per_dim
 
@@ -118,7 +122,7 @@ def vae_evidence(model: VAE, x: torch.Tensor, seed: int) -> dict[str, float]:
     for chunk in x.split(CHUNK):
         mu, logvar = model.encode(chunk)
         z = mu + torch.randn(mu.shape, generator=generator) * (0.5 * logvar).exp()
-        recon.append(model.log_likelihood(chunk, model.decoder(z)))
+        recon.append(model.log_likelihood(chunk, model.logits(z)))
         kl.append(gaussian_kl_per_dim(mu, logvar).sum(1))
     recon_nats, kl_nats = float(torch.cat(recon).mean()), float(torch.cat(kl).mean())
     elbo = recon_nats - kl_nats
@@ -242,3 +246,52 @@ def psnr(drawn: torch.Tensor, target: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB of images in [0, 1]."""
     mse = float((drawn - target).square().mean())
     return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+# ---------------------------------------------------------------- pictures at any size
+
+EDGE_CONTRAST = 0.25  # pictures whose strongest channel spans less than this have no edges to judge
+
+
+def mid_edge_share(images: torch.Tensor) -> float:
+    """The share of pixels caught mid-edge in N x C x H x W images in [0, 1]: in each picture's
+    channel of widest range (2nd to 98th percentile, at least ``EDGE_CONTRAST``), the pixels
+    between 10% and 90% of the way from its dark to its bright level. A sharp edge has few."""
+    flat = images.flatten(2).float()
+    lo, hi = torch.quantile(flat, torch.tensor([0.02, 0.98]), dim=2)  # each N x C
+    channel = (hi - lo).argmax(1)
+    rows = torch.arange(len(images))
+    lo, hi, values = lo[rows, channel], hi[rows, channel], flat[rows, channel]
+    judged = (hi - lo) >= EDGE_CONTRAST
+    if not judged.any():
+        return float("nan")
+    level = (values - lo[:, None]) / (hi - lo).clamp_min(1e-8)[:, None]
+    mid = ((level > 0.1) & (level < 0.9)).float().mean(1)
+    return float(mid[judged].mean())
+
+
+def box_down(images: torch.Tensor, size: int) -> torch.Tensor:
+    """N x C x H x W images averaged over square blocks down to size x size (H a multiple)."""
+    return torch.nn.functional.avg_pool2d(images, images.shape[-1] // size)
+
+
+def size_measures(native: np.ndarray, large: np.ndarray) -> dict[str, float]:
+    """How one model's pictures at a large size (N x S x S x C uint8, S a multiple of the native
+    size) agree with its native ones (N x s x s x C): the large ones box-filtered down to the
+    native size against the native ones (PSNR, dB), and their share of mid-edge pixels against
+    the native ones' upscaled bicubically to S (``edge_ratio``: at most 0.25 is edges at least
+    four times narrower)."""
+    small, big = _floats(native), _floats(large)
+    upscaled = _floats(resize(native, large.shape[1]))
+    sharp, soft = mid_edge_share(big), mid_edge_share(upscaled)
+    return {
+        "psnr_across_sizes": psnr(box_down(big, small.shape[-1]), small),
+        "mid_edge_share": sharp,
+        "mid_edge_share_bicubic": soft,
+        "edge_ratio": sharp / soft,
+    }
+
+
+def _floats(pictures: np.ndarray) -> torch.Tensor:
+    """N x H x W x C uint8 pictures as N x C x H x W floats in [0, 1]."""
+    return torch.from_numpy(pictures).permute(0, 3, 1, 2).float() / 255

@@ -68,10 +68,17 @@ class TrainSpec:
     id: str = ""
     data_path: str | None = None
     processes: int = 1  # each takes 1/processes of every batch (studio.distributed)
+    arch: str = ""  # one of the family's architectures for the dataset; "": its first
+
+    @property
+    def architecture(self) -> str:
+        return arch_for(self.family, self.dataset, self.arch)
 
     def arguments(self) -> list[str]:
         """The ``python -m studio train`` arguments that rerun this recipe."""
         words = ["--model", self.family, "--dataset", self.dataset]
+        if self.arch:
+            words += ["--arch", self.arch]
         if self.data_path:
             words += ["--data", self.data_path]
         for flag, options in (("--data-option", self.data_options), ("--set", self.model_config)):
@@ -151,6 +158,7 @@ def run_training(
     is None). Every process reads the data and the checkpoint it resumes from itself.
     """
     rank = rank or Rank()
+    arch = spec.architecture  # a family that cannot train this way is said before anything else
     folder = Path(out_dir) if out_dir else user_models_dir()
     base_path = find_card(resume) if resume else None
     base_card = read_card(base_path) if base_path else None
@@ -184,7 +192,7 @@ def run_training(
             state = _sound_moments(read_training_state(base_path, base_card), spec.id, notice)
             recorded = base_card.train.get("training", {})
         else:
-            model_cls = model_class(arch_for(spec.family, spec.dataset))
+            model_cls = model_class(arch)
             config, _ = model_cls.split_settings(model_config_for(spec, data))
             model = build_model(model_cls.arch, config, seed=spec.seed)
             state, recorded = None, {}

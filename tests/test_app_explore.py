@@ -45,6 +45,7 @@ TINY = {
     "t-vae": ("vae", {"latent_dim": 4, "width": 4}, "glyphs"),
     "t-mlp": ("cppn", {"latent_dim": 4, "width": 8, "depth": 2}, "image"),
     "t-ring": ("gan2d", {"width": 16, "depth": 1}, "toy2d"),
+    "t-xy-gan": ("gan-coord", {"latent_dim": 4, "width": 8, "mlp_width": 8, "cells": 4}, "glyphs"),
 }
 
 
@@ -561,9 +562,10 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     assert at.session_state["explore_teach_mark_t-vae_0"] is None  # t-gan's marks stay t-gan's
 
 
-def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
+@pytest.mark.parametrize("model_id", ["t-mlp", "t-xy-gan"])
+def test_a_model_that_draws_at_any_size_renders_a_poster_that_carries_its_recipe(zoo, model_id):
     at = _app()
-    at.selectbox(key="explore_model").set_value("t-mlp").run()
+    at.selectbox(key="explore_model").set_value(model_id).run()
     _open_tool(at, "Poster")
     at.session_state["explore_poster_size"] = 1024
     next(b for b in at.button if b.label == "Render poster").click().run()
@@ -572,7 +574,24 @@ def test_the_cppn_renders_a_poster_that_carries_its_recipe(zoo):
     assert size == 1024
     assert Image.open(io.BytesIO(png)).size == (1024, 1024)
     recipe = recipe_from_png(png)
-    assert (recipe.model, recipe.size, recipe.z) == ("t-mlp", 1024, _recipe(at).z)
+    assert (recipe.model, recipe.size, recipe.z) == (model_id, 1024, _recipe(at).z)
+
+
+def test_a_coordinate_gan_is_drawn_at_the_panels_size_and_its_sliders_move_it(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-xy-gan").run()
+    _ok(at)
+    shown = _pixels(at)
+    recipe = _recipe(at)
+    assert shown.shape[:2] == (recipe.size, recipe.size) == (384, 384)
+    drawn = Renderer().render_recipe(recipe)  # natively at 384: nothing scaled up
+    assert np.array_equal(shown.reshape(drawn.shape), drawn)
+    at.slider(key="explore_axis_0").set_value(2.5).run()
+    moved = _pixels(at)
+    assert not np.array_equal(moved, shown)
+    at.slider(key="explore_knob_antialias").set_value(3).run()
+    assert _recipe(at).options["antialias"] == 3
+    assert not np.array_equal(_pixels(at), moved)
 
 
 def test_a_damaged_checkpoint_says_why_and_the_others_still_open(zoo, studio_home):

@@ -33,6 +33,15 @@ def test_bench_prints_one_json_row_per_case(capsys):
         assert 0 < r["p50_ms"] <= r["p95_ms"] and r["per_second"] > 0 and r["cpu_p50_ms"] > 0
 
 
+def test_a_model_that_draws_at_any_size_is_timed_at_sizes(capsys):
+    small = {"latent_dim": 4, "width": 8, "mlp_width": 8, "cells": 4}
+    coordinates = save_tiny("vae-coord", small)
+    args = ["bench", "--models", coordinates, "--repeat", "3", "--budget", "0.1", "--quick"]
+    assert main([*args, "--json"]) == 0
+    cases = [r["case"] for r in json.loads(capsys.readouterr().out)]
+    assert cases[-3:] == ["size-256", "size-512", "size-1024"]
+
+
 def test_bench_says_when_there_is_nothing_to_measure(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(render, "PRETRAINED_DIR", tmp_path)
     assert main(["bench"]) == 0
@@ -55,6 +64,15 @@ def test_train_bench_times_the_trainer_and_the_bare_loop_on_the_same_model():
     optimizers = Trainer(model, torch.randn(64, 2), steps=1).optimizers
     bare_step(model)(torch.randn(64, 2), optimizers)
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_the_bare_gan_step_trains_a_coordinate_generator_too():
+    model = build_model("gan-coord", {"latent_dim": 4, "width": 8, "mlp_width": 8}, seed=0)
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    optimizers = Trainer(model, torch.rand(8, 1, 32, 32), steps=1).optimizers
+    bare_step(model)(torch.rand(8, 1, 32, 32), optimizers)
+    after = model.generator.parameters()
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
 @pytest.mark.parametrize("module", ["studio.bench.browser", "studio.bench.classroom"])

@@ -15,8 +15,8 @@ from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import build_model
+from studio.models.coordinates import passes
 from studio.models.gan import DCGAN
-from studio.models.mlp import passes
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.options import canonical_z
 from studio.render.renderer import Renderer

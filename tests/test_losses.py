@@ -103,6 +103,8 @@ def test_every_term_has_its_latex_and_caption(arch):
         "gan2d": {"d_loss", "g_loss"},
         "vae": {"loss"},
         "vae-mlp": {"loss"},
+        "gan-coord": {"d_loss", "g_loss"},
+        "vae-coord": {"loss"},
     }
     model = build_model(arch, {"width": 8} if arch != "cppn" else {})
     assert {o.minimises for o in model.objectives()} == objectives_minimise[arch]

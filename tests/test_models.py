@@ -15,6 +15,8 @@ SMALL = {
     "gan2d": {"width": 8},
     "vae": {"width": 4},
     "vae-mlp": {"width": 4},
+    "gan-coord": {"width": 8, "mlp_width": 8, "cells": 4},
+    "vae-coord": {"width": 4, "mlp_width": 8, "cells": 4},
 }
 
 

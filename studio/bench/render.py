@@ -10,8 +10,10 @@ For every pretrained model (or the ones named with ``--models``), warmed up firs
     naive-lean the same with the bare minimum: card, ``build_model``, ``load_state_dict``
     bare       ``model.decode(z)`` alone on a warm model as ``load_checkpoint`` gives it (none of
                the renderer's serving tweaks): what a render is measured against
-    mlp-SIZE   a CPPN render of a new z at SIZE x SIZE (256, 512, 1024, 4096)
-    poster-4096  a 4096 x 4096 CPPN poster in a fresh process, with its peak resident memory
+    size-SIZE  a render of a new z at SIZE x SIZE (256, 512, 1024, 4096), by a model that
+               draws at any size (a CPPN, a coordinate GAN or VAE)
+    poster-4096  a 4096 x 4096 poster of such a model in a fresh process, with its peak
+               resident memory
 
 A point model's picture is a scatter of ``POINT_SAMPLES`` z, so its cases draw that many. Rows
 give wall-clock percentiles and the p50 of CPU time, the steadier figure on a busy machine.
@@ -41,7 +43,7 @@ from studio.paths import PRETRAINED_DIR
 from studio.render.renderer import Renderer
 
 POINT_SAMPLES = 512
-MLP_SIZES = (256, 512, 1024, 4096)
+ANY_SIZES = (256, 512, 1024, 4096)
 POSTER_SIZE = 4096
 TARGETS = {"render/bare": 1.3, "naive/render": 20.0}
 
@@ -126,7 +128,7 @@ def measure_model(
     *,
     repeat: int,
     budget_s: float,
-    mlp_sizes: tuple[int, ...],
+    sizes: tuple[int, ...],
 ) -> list[dict]:
     loaded = renderer.load(model_id)
     model, device = loaded.model, renderer.device
@@ -170,10 +172,10 @@ def measure_model(
         return lambda i: renderer.render(model_id, fresh(i), size=size)
 
     if model.any_size:
-        for size in mlp_sizes:
+        for size in sizes:
             reps = max(1, min(repeat, 2**22 // size**2))  # 4096 px: once
-            rows.append(timed(f"mlp-{size}", at_size(size), reps=reps))
-        if POSTER_SIZE in mlp_sizes:
+            rows.append(timed(f"size-{size}", at_size(size), reps=reps))
+        if POSTER_SIZE in sizes:
             rows.append(poster_memory(loaded.path, model_id, device))
     return rows
 
@@ -281,7 +283,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.json:
             print("[]")
         return 0
-    sizes = tuple(s for s in MLP_SIZES if not args.quick or s <= 1024)
+    sizes = tuple(s for s in ANY_SIZES if not args.quick or s <= 1024)
     rows: list[dict] = []
     device = None
     for threads in args.threads or [torch.get_num_threads()]:
@@ -290,7 +292,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         device = renderer.device
         for model_id in model_ids:
             rows += measure_model(
-                renderer, model_id, repeat=args.repeat, budget_s=args.budget, mlp_sizes=sizes
+                renderer, model_id, repeat=args.repeat, budget_s=args.budget, sizes=sizes
             )
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -31,7 +31,7 @@ import torch
 from studio import metrics
 from studio.classroom import HEALTHY, TRAIN_S, GanLab, draw_gan
 from studio.data.toy2d import modes
-from studio.models import GenerativeModel, arch_for, build_model
+from studio.models import GenerativeModel, build_model
 from studio.train import TrainSpec, load_training_data, model_config_for
 from studio.trainer import Trainer
 
@@ -120,9 +120,7 @@ def cli_run(seed: int, steps: Sequence[int], seconds: Sequence[float]) -> RingRu
     of that step's weights (a sync per step: a little slower than the CLI's every tenth)."""
     spec = TrainSpec(family="gan", dataset="toy2d", seed=seed)
     data = load_training_data(spec, spec.model_config)
-    model = build_model(
-        arch_for(spec.family, spec.dataset), model_config_for(spec, data), seed=seed
-    )
+    model = build_model(spec.architecture, model_config_for(spec, data), seed=seed)
     trainer = Trainer(
         model, data.x, steps=ENDLESS, batch_size=spec.batch_size, seed=seed, report_every=1
     )

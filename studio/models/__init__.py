@@ -73,16 +73,30 @@ def datasets_of(family: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(d for cls in kinds for d in cls.DATASETS))
 
 
-def arch_for(family: str, dataset: str) -> str:
-    """The architecture a family trains on a dataset with (the GAN: a DCGAN for pictures, the
-    MLP GAN for 2-D points): the first registered one that takes it."""
+def archs_for(family: str, dataset: str) -> tuple[str, ...]:
+    """The architectures a family trains on a dataset with, in registration order (the GAN on
+    pictures: the DCGAN, then the coordinate GAN; on 2-D points: the MLP GAN)."""
     choices = datasets_of(family)
     if dataset not in choices:
         title = families()[family].FAMILY_TITLE
         raise StudioError(
             f"the {title} does not train on '{dataset}'; it trains on {', '.join(choices)}"
         )
-    return next(a for a, c in _REGISTRY.items() if c.family == family and dataset in c.DATASETS)
+    return tuple(a for a, c in _REGISTRY.items() if c.family == family and dataset in c.DATASETS)
+
+
+def arch_for(family: str, dataset: str, arch: str = "") -> str:
+    """The architecture a family trains on a dataset with: ``arch`` when it is one of
+    ``archs_for``, the first of them when none is asked for."""
+    choices = archs_for(family, dataset)
+    if not arch:
+        return choices[0]
+    if arch not in choices:
+        title = families()[family].FAMILY_TITLE
+        raise StudioError(
+            f"the {title} trains on '{dataset}' as {', '.join(choices)}, not as '{arch}'"
+        )
+    return arch
 
 
 # Importing the family modules registers them, in the order the pages list them.
@@ -97,6 +111,7 @@ __all__ = [
     "Objective",
     "SliderAxes",
     "arch_for",
+    "archs_for",
     "build_model",
     "datasets_of",
     "families",

@@ -271,6 +271,7 @@ class GenerativeModel(nn.Module):
     FAMILY_BLURB: ClassVar[str]
     DATASETS: ClassVar[tuple[str, ...]]  # what it trains on
     arch: ClassVar[str]  # registry name
+    GENERATOR_TITLE: ClassVar[str] = "Convolutional: draws at its training size"
     Config: ClassVar[type]
     Training: ClassVar[type[TrainingConfig]]
     TERMS: ClassVar[tuple[LossTerm, ...]]

@@ -45,6 +45,7 @@ from studio.models.base import (
     TrainingConfig,
     option,
 )
+from studio.models.coordinates import CoordinateDrawing, CoordinateGenerator, CoordinateOptions
 from studio.models.ganspace import Directions, principal_directions
 from studio.models.noise import Noise, normal
 
@@ -214,12 +215,18 @@ class GAN(GenerativeModel):
 
     # -- principal directions
 
+    @property
+    def z_layers(self) -> nn.Sequential:
+        """The drawing generator's layers that take z, through its first non-linearity and
+        beyond: what GANSpace reads."""
+        return self.drawing_generator
+
     def principal_directions(
         self, components: int = 8, samples: int = 4096, seed: int = 0
     ) -> Directions:
         """GANSpace's directions in z for the generator that draws (``studio.models.ganspace``)."""
         return principal_directions(
-            self.drawing_generator, self.latent_dim, components, samples=samples, seed=seed
+            self.z_layers, self.latent_dim, components, samples=samples, seed=seed
         )
 
     def slider_axes(self, limit: int, probe: Any) -> SliderAxes:
@@ -246,10 +253,15 @@ class GAN(GenerativeModel):
         """Data as the discriminator sees it (and as the generator draws it)."""
         return batch
 
+    def generate(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
+        """The live generator's samples as a training step makes them (in D's space); a
+        generator with random draws of its own takes them from ``noise``."""
+        return self.generator(z)
+
     def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
         z = normal((batch.shape[0], self.latent_dim), noise, device=batch.device)
-        fake_logits = self.discriminator(self.generator(z))
+        fake_logits = self.discriminator(self.generate(z, noise))
         terms = discriminator_terms(self.discriminator(batch), fake_logits)
         return terms | generator_terms(fake_logits)
 
@@ -282,7 +294,7 @@ class GAN(GenerativeModel):
         n = real.shape[0]
         for _ in range(self.config.d_steps):
             z = normal((n, self.latent_dim), noise, device=real.device)
-            fake = self.generator(z)
+            fake = self.generate(z, noise)
             real_logits = self.discriminator(real)
             d_terms = discriminator_terms(real_logits, self.discriminator(fake.detach()))
             d_loss = d_terms["d_loss"]
@@ -367,6 +379,17 @@ def _down(cin: int, cout: int, *, norm: bool = True) -> list[nn.Module]:
     return layers
 
 
+def dcgan_discriminator(c: DCGANConfig) -> nn.Sequential:
+    """Strided convolutions from the picture down to 4 x 4, then one logit; ``width`` feature
+    maps in the first layer, doubling at each halving."""
+    widths = [c.width * 2**i for i in range({32: 3, 64: 4}[c.size])]  # e.g. 32, 64, 128
+    d: list[nn.Module] = _down(c.channels, widths[0], norm=False)
+    for cin, cout in zip(widths, widths[1:], strict=False):
+        d += _down(cin, cout)
+    d += [nn.Conv2d(widths[-1], 1, 4, 1, 0), nn.Flatten(0)]
+    return nn.Sequential(*d)
+
+
 @register
 class DCGAN(GAN):
     """Radford et al. (2015): strided (transposed) convolutions, batch norm, ReLU / LeakyReLU."""
@@ -395,12 +418,7 @@ class DCGAN(GAN):
         g += [nn.ConvTranspose2d(widths[-1], c.channels, 4, 2, 1), nn.Tanh()]
         self.generator = nn.Sequential(*g)
 
-        rev = widths[::-1]
-        d: list[nn.Module] = _down(c.channels, rev[0], norm=False)
-        for cin, cout in zip(rev, rev[1:], strict=False):
-            d += _down(cin, cout)
-        d += [nn.Conv2d(rev[-1], 1, 4, 1, 0), nn.Flatten(0)]
-        self.discriminator = nn.Sequential(*d)
+        self.discriminator = dcgan_discriminator(c)
         self.apply(_dcgan_init)
         self.start_average()
 
@@ -409,6 +427,50 @@ class DCGAN(GAN):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return (self.drawing_generator(z) + 1) / 2
+
+
+@dataclass
+class CoordinateGANConfig(DCGANConfig, CoordinateOptions):
+    pass
+
+
+@register
+class CoordinateGAN(CoordinateDrawing, GAN):
+    """A coordinate generator (``studio.models.coordinates``) against the DCGAN's
+    discriminator, which judges its pictures at the training size: pictures at any size."""
+
+    arch = "gan-coord"
+    DATASETS = ("glyphs", "shapes", "folder")
+    Config = CoordinateGANConfig
+    Training = _gan_training(2e-4)
+    TRAIN_KNOBS = ("latent_dim", "conditioning", "samples", "lr_g", "lr_d")
+    PREVIEW_CAPTION = DCGAN.PREVIEW_CAPTION
+    generator: CoordinateGenerator
+
+    def __init__(self, config: CoordinateGANConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.generator = CoordinateGenerator(c.latent_dim, c.channels, c.size, c)
+        self.discriminator = dcgan_discriminator(c)
+        self.discriminator.apply(_dcgan_init)
+        self.start_average()
+
+    @property
+    def painter(self) -> CoordinateGenerator:
+        return self.drawing_generator
+
+    @property
+    def z_layers(self) -> nn.Sequential:
+        return self.drawing_generator.from_z
+
+    def to_d_space(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch * 2 - 1
+
+    def generate(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
+        return self.to_d_space(self.generator.sample(z, noise))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.drawing_generator(z)
 
 
 def _dcgan_init(module: nn.Module) -> None:

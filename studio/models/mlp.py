@@ -28,6 +28,7 @@ from studio.models.base import (
     config_from_dict,
     option,
 )
+from studio.models.coordinates import DRAW_TILE, coordinate_grid, passes
 from studio.models.noise import Noise
 
 # ---------------------------------------------------------------- activations
@@ -46,42 +47,6 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": torch.relu,
 }
 MIX_ORDER = ("tanh", "sin", "gaussian")  # "mix" cycles through these layer by layer
-DRAW_TILE = 64  # a pass draws at most DRAW_TILE**2 pixels, so its activations stay in cache
-
-
-def coordinate_grid(
-    height: int,
-    width: int,
-    scale: float,
-    *,
-    rows: slice = slice(None),
-    cols: slice = slice(None),
-    device: torch.device | None = None,
-) -> torch.Tensor:
-    """(x, y, r) for each pixel of an H x W image, or of a tile of it: (h*w) x 3.
-
-    The longer side spans [-scale, scale] and the aspect ratio is kept, so a tile cut out of a
-    large render gets exactly the coordinates it has in the whole image.
-    """
-    half = scale / max(height, width)
-    ys = (torch.arange(height, dtype=torch.float32, device=device) * 2 - (height - 1)) * half
-    xs = (torch.arange(width, dtype=torch.float32, device=device) * 2 - (width - 1)) * half
-    y, x = torch.meshgrid(ys[rows], xs[cols], indexing="ij")
-    r = torch.sqrt(x * x + y * y)
-    return torch.stack([x, y, r], dim=-1).reshape(-1, 3)
-
-
-def passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
-    """(first image, end image, first row, end row) of each pass of at most ``pixels`` pixels.
-
-    Small images go several to a pass, large ones in bands of rows.
-    """
-    per_image = size * size
-    if per_image <= pixels:
-        step = max(1, pixels // per_image)
-        return [(i, min(i + step, n), 0, size) for i in range(0, n, step)]
-    rows = max(1, pixels // size)
-    return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
 
 
 # ---------------------------------------------------------------- model

@@ -45,3 +45,16 @@ def normal(
     rows, *rest = shape
     whole = torch.randn((noise.rows, *rest), device=device, dtype=dtype, generator=noise.generator)
     return whole[noise.start : noise.start + rows]
+
+
+def shared_uniform(
+    shape: tuple[int, ...],
+    noise: Noise,
+    *,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Numbers uniform on [0, 1) of ``shape`` from ``noise`` for the whole batch: the same on
+    every process of a run, as one process would draw them."""
+    generator = noise.generator if isinstance(noise, NoiseShare) else noise
+    return torch.rand(shape, device=device, dtype=dtype, generator=generator)

@@ -29,6 +29,7 @@ from studio.models.base import (
     option,
     unit_axes,
 )
+from studio.models.coordinates import CoordinateDrawing, CoordinateGenerator, CoordinateOptions
 from studio.models.noise import Noise, normal
 
 VAE_TERMS = (
@@ -113,7 +114,7 @@ class VAE(GenerativeModel):
     Config = VAEConfig
     Training = VAETraining
     encoder: nn.Module
-    decoder: nn.Module  # z -> logits; sigmoid gives Bernoulli probabilities or Gaussian means
+    decoder: nn.Module
     to_stats: nn.Linear  # features -> (mu, logvar)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,8 +122,18 @@ class VAE(GenerativeModel):
         mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
         return mu, logvar.clamp(-30.0, 20.0)
 
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's logits of p(x|z): sigmoid gives Bernoulli probabilities or Gaussian
+        means."""
+        return self.decoder(z)
+
+    def training_logits(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
+        """The logits as a training step computes them; a decoder with random draws of its own
+        takes them from ``noise``."""
+        return self.logits(z)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.logits(z))
 
     @torch.inference_mode()
     def kl_per_dim(self, data: torch.Tensor) -> torch.Tensor:
@@ -156,7 +167,7 @@ class VAE(GenerativeModel):
         mu, logvar = self.encode(batch)
         eps = normal(tuple(mu.shape), noise, device=mu.device, dtype=mu.dtype)
         z = mu + eps * (0.5 * logvar).exp()  # the reparameterisation trick
-        recon = self.log_likelihood(batch, self.decoder(z)).mean()
+        recon = self.log_likelihood(batch, self.training_logits(z, noise)).mean()
         kl_dim = gaussian_kl_per_dim(mu, logvar).mean(0)
         kl = kl_dim.sum()
         elbo = recon - kl
@@ -175,6 +186,16 @@ class VAE(GenerativeModel):
 # ---------------------------------------------------------------- conv VAE
 
 
+def conv_encoder(c: VAEConfig) -> tuple[nn.Sequential, list[int]]:
+    """Strided convolutions from the picture down to 4 x 4 features, flattened, and the feature
+    maps of each layer: ``width``, doubling at each halving."""
+    widths = [c.width * 2**i for i in range({32: 3, 64: 4}[c.size])]  # e.g. 32, 64, 128
+    layers: list[nn.Module] = []
+    for cin, cout in zip([c.channels, *widths], widths, strict=False):
+        layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Flatten(1)), widths
+
+
 @register
 class ConvVAE(VAE):
     arch = "vae"
@@ -182,12 +203,7 @@ class ConvVAE(VAE):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
         c = config
-        downs = {32: 3, 64: 4}[c.size]  # size -> 4x4
-        widths = [c.width * 2**i for i in range(downs)]  # e.g. 32, 64, 128
-        enc: list[nn.Module] = []
-        for cin, cout in zip([c.channels, *widths], widths, strict=False):
-            enc += [nn.Conv2d(cin, cout, 4, 2, 1), nn.SiLU()]
-        self.encoder = nn.Sequential(*enc, nn.Flatten(1))
+        self.encoder, widths = conv_encoder(c)
         self.to_stats = nn.Linear(widths[-1] * 16, 2 * c.latent_dim)
         rev = widths[::-1]
         dec: list[nn.Module] = [
@@ -207,6 +223,7 @@ class ConvVAE(VAE):
 @register
 class MLPVAE(VAE):
     arch = "vae-mlp"
+    GENERATOR_TITLE = "MLP on the whole picture: draws at its training size"
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
@@ -229,3 +246,42 @@ class MLPVAE(VAE):
             nn.Linear(hidden, pixels),
             nn.Unflatten(1, (c.channels, c.size, c.size)),
         )
+
+
+# ---------------------------------------------------------------- coordinate VAE
+
+PROBABILITY_EPS = 1e-6  # a footprint's mean probability is kept this far from 0 and 1
+
+
+@dataclass
+class CoordinateVAEConfig(VAEConfig, CoordinateOptions):
+    pass
+
+
+@register
+class CoordinateVAE(CoordinateDrawing, VAE):
+    """The conv encoder, and a coordinate generator (``studio.models.coordinates``) as the
+    decoder: each pixel's probability is the mean of the generator's over its footprint, and
+    pictures come at any size."""
+
+    arch = "vae-coord"
+    Config = CoordinateVAEConfig
+    TRAIN_KNOBS = ("latent_dim", "beta", "conditioning", "samples", "lr")
+    decoder: CoordinateGenerator
+
+    def __init__(self, config: CoordinateVAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.encoder, widths = conv_encoder(c)
+        self.to_stats = nn.Linear(widths[-1] * 16, 2 * c.latent_dim)
+        self.decoder = CoordinateGenerator(c.latent_dim, c.channels, c.size, c)
+
+    @property
+    def painter(self) -> CoordinateGenerator:
+        return self.decoder
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.logit(self.decoder(z), eps=PROBABILITY_EPS)
+
+    def training_logits(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
+        return torch.logit(self.decoder.sample(z, noise), eps=PROBABILITY_EPS)

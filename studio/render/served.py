@@ -26,7 +26,7 @@ import torch
 
 from studio.errors import StudioError
 from studio.models import GenerativeModel
-from studio.models.mlp import DRAW_TILE
+from studio.models.coordinates import DRAW_TILE
 from studio.render.options import DrawOptions
 from studio.render.serving import serving_copy
 

@@ -22,6 +22,8 @@ POINTS = 2500  # generated points for the ring benchmark
 SAMPLE_SEED = 0
 ART_SIZE = 128  # CPPN art is measured at this resolution; roughness depends on it
 ART_SAMPLES = 16
+LARGE_SIZE = 512  # a model that draws at any size is compared with itself at this size
+LARGE_SAMPLES = 8
 FID_NOTE = (
     "Fréchet distance and precision/recall are measured in the feature space of a small "
     "classifier trained in this project on the same dataset (pretrained/metrics/): they rank "
@@ -122,7 +124,22 @@ def _image_metrics(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
             "the classifier's accuracy on decode(mu(x)) of held-out set A; real_accuracy is its "
             "accuracy on the images themselves"
         )
+    if model.any_size:
+        measured |= _size_metrics(model)
+        protocol["sizes"] = (
+            f"{LARGE_SAMPLES} samples drawn at {LARGE_SIZE} px and at the native size: "
+            "psnr_across_sizes is the large ones box-filtered down against the native ones (dB); "
+            "edge_ratio is the large ones' share of mid-edge pixels (10-90% of the way from "
+            "dark to bright in the channel of widest range) over that of the native ones "
+            "upscaled bicubically"
+        )
     return {"protocol": protocol} | _rounded(measured)
+
+
+def _size_metrics(model: GenerativeModel) -> dict[str, float]:
+    z = model.codes(LARGE_SAMPLES, SAMPLE_SEED)
+    with torch.inference_mode():
+        return metrics.size_measures(model.draw(z), model.draw(z, LARGE_SIZE))
 
 
 def contact_sheet(model: GenerativeModel, card: ModelCard) -> np.ndarray:

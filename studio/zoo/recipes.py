@@ -61,12 +61,14 @@ def _trained(
     steps: int,
     bars: tuple[Bar, ...],
     batch_size: int = 64,
+    arch: str = "",
     **options: Any,
 ) -> Entry:
     data_options = options.pop("data_options", {})
     spec = TrainSpec(
         family=family,
         dataset=dataset,
+        arch=arch,
         data_options=data_options,
         model_config=options,
         steps=steps,

@@ -30,7 +30,7 @@ from studio.library import (
     save_uploads,
     user_models,
 )
-from studio.models import GenerativeModel, arch_for, datasets_of, families, model_class
+from studio.models import GenerativeModel, archs_for, datasets_of, families, model_class
 from studio.models.base import MAX_SEED
 from studio.train import TrainSpec, default_id, load_training_data
 from studio.ui import live_run
@@ -70,12 +70,9 @@ class Request:
     batch_size: int
     seed: int
     name: str
+    arch: str
     uploads: list[tuple[str, bytes]] = field(default_factory=list)
     processes: int = 1
-
-    @property
-    def arch(self) -> str:
-        return arch_for(self.family, _dataset_name(self.family, self.dataset))
 
 
 def page() -> None:
@@ -146,6 +143,7 @@ def _settings(*, disabled: bool) -> Request:
         data_options["shape"] = st.selectbox(
             "Point cloud", TOY_SHAPES, key="train_toy_shape", disabled=disabled
         )
+    arch = _network(family, trains_on, disabled=disabled)
     if trains_on in PICTURE_SIZES:
         sizes, default = PICTURE_SIZES[trains_on]
         data_options["size"] = st.select_slider(
@@ -160,7 +158,7 @@ def _settings(*, disabled: bool) -> Request:
         disabled=disabled,
     )
     with st.expander("Settings"):
-        model_config = _knobs(model_class(arch_for(family, trains_on)), disabled=disabled)
+        model_config = _knobs(model_class(arch), disabled=disabled)
         batch_size = st.select_slider(
             "Batch size", BATCH_SIZES, 64, key="train_batch", disabled=disabled
         )
@@ -182,8 +180,25 @@ def _settings(*, disabled: bool) -> Request:
         batch_size,
         seed,
         name,
+        arch,
         uploads,
         processes,
+    )
+
+
+def _network(family: str, dataset: str, *, disabled: bool) -> str:
+    """Which of the family's networks to train, asked where it has more than one for the data."""
+    archs = archs_for(family, dataset)
+    if len(archs) == 1:
+        return archs[0]
+    return st.radio(
+        "Network",
+        archs,
+        format_func=lambda arch: model_class(arch).GENERATOR_TITLE,
+        key=f"train_arch_{family}",
+        disabled=disabled,
+        help="a coordinate network draws each pixel from its position, so its pictures come "
+        "sharp at any size; it trains a few times slower",
     )
 
 
@@ -237,9 +252,10 @@ def _start(request: Request) -> bool:
     data_path: Path | None = None
     try:
         uploaded = request.dataset == UPLOAD
+        dataset = _dataset_name(request.family, request.dataset)
         spec = TrainSpec(
             family=request.family,
-            dataset=_dataset_name(request.family, request.dataset),
+            dataset=dataset,
             data_options=request.data_options,
             model_config=request.model_config,
             seconds=request.seconds,
@@ -247,6 +263,7 @@ def _start(request: Request) -> bool:
             seed=request.seed,
             device="auto",
             processes=request.processes,
+            arch=request.arch if request.arch != archs_for(request.family, dataset)[0] else "",
         )
         spec.id = check_new_id(request.name or default_id(spec))
         if uploaded:

@@ -1,4 +1,5 @@
-"""The knobs of a model that has some (the CPPN's zoom and art knobs), held in session state.
+"""The knobs of a model that has some (the CPPN's zoom and art knobs, a coordinate network's
+anti-aliasing), held in session state.
 
 Each widget is built from the model's config (``model.knobs()``), so its range is the one the
 config accepts and a recipe's value always fits it. Opening a model, a recipe or pressing Reset
@@ -57,7 +58,7 @@ def knob_panel(model: GenerativeModel) -> None:
     if not knobs:
         return
     with st.container(border=True):
-        st.markdown("**Art knobs**")
+        st.markdown("**Art knobs**" if model.ART_KNOBS else "**Drawing**")
         columns = st.columns(2)
         for i, knob in enumerate(knobs):
             with columns[i % 2]:

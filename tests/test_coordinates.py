@@ -1,0 +1,199 @@
+"""The coordinate generator inside the GAN and the VAE: pictures at any size from one function."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from studio import metrics
+from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
+from studio.errors import StudioError
+from studio.imaging import to_uint8
+from studio.models import arch_for, archs_for, build_model
+from studio.models.coordinates import CONDITIONINGS, draw_samples, fourier_features
+from studio.train import TrainSpec, run_training
+
+SMALL = {"latent_dim": 4, "width": 8, "mlp_width": 16, "cells": 4}
+COORDINATE = ("gan-coord", "vae-coord")
+CONV = {"gan-coord": "dcgan", "vae-coord": "vae"}
+
+
+@pytest.mark.parametrize("arch", COORDINATE)
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_draws_uint8_pictures_at_every_size(arch, conditioning):
+    model = build_model(arch, SMALL | {"conditioning": conditioning, "channels": 3}, seed=0)
+    z = model.codes(2, 0)
+    with torch.inference_mode():
+        for size in (None, 17, 48, 256):
+            drawn = model.draw(z, size)
+            side = size or 32
+            assert drawn.shape == (2, side, side, 3) and drawn.dtype == np.uint8
+        decoded = model.decode(z)
+    assert decoded.shape == (2, 3, 32, 32) and decoded.dtype == torch.float32
+    assert float(decoded.min()) >= 0 and float(decoded.max()) <= 1
+    assert not np.array_equal(drawn[0], drawn[1])  # z reaches the pixels
+
+
+def test_the_native_picture_is_the_footprint_average_that_decode_gives():
+    model = build_model("vae-coord", SMALL, seed=1)
+    z = model.codes(3, 0)
+    with torch.inference_mode():
+        assert np.array_equal(model.draw(z), to_uint8(model.decode(z)))
+        fine = model.decoder.picture(z, 32 * 4, 1)  # every point of the native average, alone
+        averaged = torch.nn.functional.avg_pool2d(fine, 4)
+        assert torch.allclose(averaged, model.decode(z), atol=1e-6)
+
+
+def test_sub_samples_per_pixel_follow_the_size_asked():
+    assert draw_samples(32, 32) == 4  # the native picture averages 16 points a pixel
+    assert draw_samples(32, 64) == 2
+    assert draw_samples(32, 512) == 1
+    assert draw_samples(32, 512, antialias=3) == 3
+
+
+@pytest.mark.parametrize("arch", COORDINATE)
+def test_passes_join_without_seams(arch):
+    model = build_model(arch, SMALL, seed=2)
+    z = model.codes(3, 5)
+    shares = []
+    with torch.inference_mode():
+        whole = model.draw(z, 150, tile=4096)
+        tiled = model.draw(z, 150, tile=16, progress=shares.append)
+        small_whole, small_tiled = model.draw(z, 40, tile=4096), model.draw(z, 40, tile=8)
+    assert np.array_equal(whole, tiled) and np.array_equal(small_whole, small_tiled)
+    assert len(shares) > 10 and shares[-1] == 1.0 and shares == sorted(shares)
+
+
+def test_anti_aliasing_averages_more_points_and_is_a_draw_knob():
+    model = build_model("gan-coord", SMALL, seed=3)
+    z = model.codes(1, 0)
+    with torch.inference_mode():
+        plain, smooth = model.draw(z, 300), model.draw(z, 300, antialias=3)
+    assert not np.array_equal(plain, smooth)
+    assert np.abs(plain.astype(int) - smooth).max() < 60  # the same picture, edges averaged
+    assert [k.name for k in model.knobs()] == ["antialias"]
+
+
+def test_fourier_features_hold_the_coordinates_and_their_bands():
+    xy = torch.tensor([[0.5, -0.25]])
+    features = fourier_features(xy, 2)
+    assert features.shape == (1, 10)
+    assert torch.allclose(features[0, :2], xy[0])
+    assert torch.allclose(features[0, [2, 4]], torch.sin(torch.pi * xy[0]))  # band 0 of x, y
+
+
+@pytest.mark.parametrize("arch", COORDINATE)
+def test_loss_terms_are_the_conv_familys_in_form(arch):
+    batch = torch.rand(6, 1, 32, 32)
+    model = build_model(arch, SMALL, seed=0)
+    conv = build_model(CONV[arch], {"latent_dim": 4, "width": 8}, seed=0)
+    terms = model.loss_terms(batch, torch.Generator().manual_seed(0))
+    assert terms.keys() == conv.loss_terms(batch, torch.Generator().manual_seed(0)).keys()
+    assert model.TERMS == conv.TERMS and model.FORMULA == conv.FORMULA
+    if arch == "vae-coord":
+        assert torch.allclose(terms["elbo"], terms["recon"] - terms["kl"])
+    else:
+        assert torch.allclose(terms["value"], terms["log_d_real"] + terms["log_1m_d_fake"])
+    again = model.loss_terms(batch, torch.Generator().manual_seed(0))
+    other = model.loss_terms(batch, torch.Generator().manual_seed(1))
+    key = "recon" if arch == "vae-coord" else "g_loss"
+    assert torch.equal(terms[key], again[key])  # the jitter comes from the run's noise
+    assert not torch.equal(terms[key], other[key])
+
+
+def test_training_fits_jittered_footprints_and_drawing_fixed_ones():
+    model = build_model("vae-coord", SMALL, seed=0)
+    z = model.codes(2, 0)
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        jittered = model.decoder.sample(z, noise)
+        fixed = model.decoder(z)
+    assert jittered.shape == fixed.shape
+    assert not torch.equal(jittered, fixed)
+    assert torch.allclose(jittered, fixed, atol=0.1)  # the same pixels, other points in them
+
+
+@pytest.mark.parametrize("arch", COORDINATE)
+def test_a_checkpoint_draws_the_same_bytes_after_a_round_trip(arch, tmp_path):
+    model = build_model(arch, SMALL | {"conditioning": "film"}, seed=4).eval()
+    card = ModelCard(id="round-trip", arch=arch, family=model.family, config={})
+    path = save_checkpoint(model, card, tmp_path)
+    loaded, loaded_card = load_checkpoint(path)
+    z = model.codes(2, 0)
+    with torch.inference_mode():
+        assert np.array_equal(model.draw(z, 96), loaded.draw(z, 96))
+    assert loaded_card.arch == arch and loaded.config == model.config
+
+
+def test_the_family_names_its_networks_and_refuses_a_stranger():
+    assert archs_for("vae", "glyphs") == ("vae", "vae-mlp", "vae-coord")
+    assert archs_for("gan", "shapes") == ("dcgan", "gan-coord")
+    assert arch_for("gan", "glyphs") == "dcgan"
+    assert arch_for("gan", "glyphs", "gan-coord") == "gan-coord"
+    with pytest.raises(StudioError, match="not as 'vae-coord'"):
+        arch_for("gan", "glyphs", "vae-coord")
+    with pytest.raises(StudioError, match="not as 'gan-coord'"):
+        arch_for("gan", "toy2d", "gan-coord")
+
+
+def test_a_small_trained_model_agrees_with_itself_across_sizes(tmp_path):
+    spec = TrainSpec(
+        family="vae",
+        dataset="glyphs",
+        arch="vae-coord",
+        data_options={"n": 512},
+        model_config=SMALL | {"latent_dim": 8},
+        steps=150,
+        batch_size=32,
+        id="small",
+    )
+    result = run_training(spec, out_dir=tmp_path)
+    model, card = load_checkpoint(result.card_path)
+    assert card.arch == "vae-coord" and "--arch vae-coord" in card.command
+    elbo = [r.terms["elbo"] for r in result.reports]
+    assert np.mean(elbo[-20:]) > np.mean(elbo[:20]) + 50  # it learned
+    z = model.codes(4, 0)
+    with torch.inference_mode():
+        measured = metrics.size_measures(model.eval().draw(z), model.draw(z, 512))
+    assert measured["psnr_across_sizes"] >= 30
+
+
+def test_mid_edge_share_counts_the_pixels_between_dark_and_bright():
+    sharp = torch.zeros(1, 1, 8, 8)
+    sharp[..., 4:] = 1
+    soft = sharp.clone()
+    soft[..., 3], soft[..., 4] = 0.3, 0.7
+    assert metrics.mid_edge_share(sharp) == 0
+    assert metrics.mid_edge_share(soft) == pytest.approx(0.25)
+    assert np.isnan(metrics.mid_edge_share(torch.full((1, 3, 8, 8), 0.5)))  # no edge to judge
+
+
+def test_the_cli_trains_a_coordinate_gan_on_a_folder_of_pictures(tmp_path, studio_home):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        pixels = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(pictures / f"{i}.png")
+    args = [
+        *("train", "--model", "gan", "--arch", "gan-coord", "--dataset", "folder"),
+        *("--data", str(pictures), "--steps", "3", "--batch-size", "4", "--id", "mine"),
+        *("--set", "mlp_width=16"),
+    ]
+    done = subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    card = json.loads((studio_home / "models" / "mine.json").read_text())
+    assert (card["arch"], card["steps"], card["dataset"]["name"]) == ("gan-coord", 3, "folder")
+    refused = subprocess.run(
+        [sys.executable, "-m", "studio", *args[:3], "--arch", "vae-coord", *args[5:]],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: the GAN trains on 'folder' as dcgan, gan-coord, not as 'vae-coord'"
+    ]
