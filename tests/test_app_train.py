@@ -233,3 +233,27 @@ def test_a_run_can_be_started_on_several_processes_where_the_machine_has_them(mo
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     assert started[0].processes == 2 and "--processes 2" in started[0].command()
+
+
+def test_the_gan_and_the_vae_offer_a_coordinate_network_on_pictures(monkeypatch):
+    """Its knobs replace the conv network's, and the run is started with its --arch."""
+    from studio.ui import live_run
+
+    started = []
+    monkeypatch.setattr(live_run, "start_run", lambda *args: started.append(args))
+    at = _choose(_page(), "gan", "toy2d")
+    assert not at.radio  # one network for points
+    at = _choose(at, "vae", "shapes")
+    assert at.radio(key="train_arch_vae").options == [
+        "Convolutional: draws at its training size",
+        "MLP on the whole picture: draws at its training size",
+        "Coordinate network: draws at any size",
+    ]
+    at.radio(key="train_arch_vae").set_value("vae-coord").run()
+    assert at.selectbox(key="train_vae-coord_conditioning").value == "grid"
+    at.slider(key="train_vae-coord_samples").set_value(3).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    ((spec, model_cls),) = started
+    assert model_cls.arch == spec.architecture == "vae-coord"
+    assert "--arch vae-coord" in spec.command() and spec.model_config == {"samples": 3}

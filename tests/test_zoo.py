@@ -10,7 +10,8 @@ from studio.checkpoints import list_cards, read_card
 from studio.cli import main
 from studio.paths import PRETRAINED_DIR
 
-IMAGE_MODELS = ("vae-glyphs", "vae-glyphs-2d", "gan-glyphs", "vae-shapes", "gan-shapes")
+PICTURES = ("glyphs", "shapes")
+IMAGE_MODELS = tuple(i for i, e in zoo.ZOO.items() if e.spec and e.spec.dataset in PICTURES)
 ART = tuple(i for i, e in zoo.ZOO.items() if e.art)
 
 

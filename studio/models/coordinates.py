@@ -188,6 +188,9 @@ class CoordinateGenerator(nn.Module):
             nn.Linear(inputs if i == 0 else o.mlp_width, o.mlp_width) for i in range(o.mlp_depth)
         )
         self.out = nn.Linear(o.mlp_width, channels)
+        # How steeply colour turns as the output crosses 0: one number that the data's sharp
+        # edges, averaged over footprints, pull up, where the MLP's weights would take long.
+        self.log_gain = nn.Parameter(torch.zeros(()))
 
     def field(self, z: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         """The colour logits at points ``xy`` (P x 2 in [-1, 1]^2, y down) for each code:
@@ -207,7 +210,7 @@ class CoordinateGenerator(nn.Module):
             if conditioning == "film":
                 x = x * (1 + per_layer[2 * i]) + per_layer[2 * i + 1]
             x = F.silu(x)
-        return self.out(x)
+        return self.out(x) * self.log_gain.exp()
 
     def picture(
         self,

@@ -6,7 +6,8 @@ the shipped files honest.
 
 Each model ships as ``pretrained/<id>.safetensors`` + ``<id>.json`` (its card, with the metrics
 below) + ``<id>.png`` (a contact sheet: an 8x8 grid of samples, or for the ring GAN its samples
-over the real data). The feature classifiers the image metrics need live in
+over the real data); a GAN or VAE that draws at any size also ships ``<id>-256.png`` (16 of its
+samples at 256 px) and ``<id>-2048.png`` (the first as a poster). The feature classifiers the image metrics need live in
 ``pretrained/metrics/``. Every measurement runs on the CPU with fixed seeds, so ``verify``
 recomputes the card's numbers to within ``REL_TOLERANCE`` / ``ABS_TOLERANCE``.
 """
@@ -31,7 +32,7 @@ from studio.models import build_model
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
 from studio.recipe import to_png
 from studio.train import run_training
-from studio.zoo.measure import contact_sheet, measure
+from studio.zoo.measure import contact_sheet, large_pictures, measure
 from studio.zoo.recipes import ZOO, Entry, all_ids, classifier_name, entry
 
 __all__ = ["ZOO", "all_ids", "entry", "measure", "rebuild", "verify"]
@@ -75,6 +76,8 @@ def rebuild(model_id: str, folder: Path = PRETRAINED_DIR, *, measure_only: bool 
     card.metrics = measure(model, card)
     card.metrics["protocol"] |= {"bars": [str(bar) for bar in e.bars], "tolerance": TOLERANCE_NOTE}
     atomic_write_bytes(sheet_path(card_path), to_png(contact_sheet(model, card)))
+    for suffix, picture in large_pictures(model, card).items():
+        atomic_write_bytes(card_path.with_name(f"{e.id}{suffix}.png"), to_png(picture))
     atomic_write_text(card_path, card.to_json())
     return card_path
 

@@ -3,6 +3,7 @@ learned, and its contact sheet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,12 @@ def measure(model: GenerativeModel, card: ModelCard) -> dict[str, Any]:
     protocol for what the model learned: points (mode coverage), one picture or none (art
     measures), or a set of pictures (classifier features)."""
     model = model.cpu().eval()
+    return _protocol(card)(model, card)
+
+
+def _protocol(card: ModelCard) -> Callable[[GenerativeModel, ModelCard], dict[str, Any]]:
     protocol = {"toy2d": _ring_metrics, "image": _cppn_metrics, None: _cppn_metrics}
-    return protocol.get(card.dataset.get("name"), _image_metrics)(model, card)
+    return protocol.get(card.dataset.get("name"), _image_metrics)
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -151,3 +156,23 @@ def contact_sheet(model: GenerativeModel, card: ModelCard) -> np.ndarray:
         return scatter(points, real=real.x.numpy(), size=512)
     with torch.inference_mode():
         return grid(model.draw(model.codes(64, SAMPLE_SEED)), columns=8)
+
+
+LARGE_SHEET = (256, 16)  # a model that draws at any size: 16 samples at 256 px beside its sheet
+POSTER = 2048  # and one of them as a poster
+
+
+def large_pictures(model: GenerativeModel, card: ModelCard) -> dict[str, np.ndarray]:
+    """For a model that learned a set of pictures and draws at any size, what its sheet at the
+    native size cannot show: its first samples at 256 px (4 x 4) and the first as a 2048 px
+    poster, keyed by the file suffix they ship under; for any other model, nothing."""
+    if not (model.any_size and _protocol(card) is _image_metrics):
+        return {}
+    model = model.cpu().eval()
+    size, count = LARGE_SHEET
+    z = model.codes(count, SAMPLE_SEED)
+    with torch.inference_mode():
+        return {
+            f"-{size}": grid(model.draw(z, size), columns=4),
+            f"-{POSTER}": model.draw(z[:1], POSTER)[0],
+        }

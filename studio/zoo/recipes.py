@@ -48,6 +48,7 @@ class Entry:
 
 
 FD_BAR = Bar("fd_ratio_to_baseline", "<=", 0.2)
+SIZES_BAR = Bar("psnr_across_sizes", ">=", 30.0)  # 512 px box-filtered to 32 px vs 32 px
 ART_BARS = (Bar("contrast_min", ">=", 0.1), Bar("roughness_max", "<=", 0.5))
 
 
@@ -144,6 +145,54 @@ ZOO: dict[str, Entry] = {
             width=32,
             data_options={"n": 50000},
             bars=(FD_BAR,),
+        ),
+        _trained(
+            "vae-coord-glyphs",
+            "Glyph VAE, drawn at any size",
+            "the glyph VAE with a coordinate network for its decoder: each pixel is drawn from "
+            "its position, so letters stay sharp at poster size",
+            "vae",
+            "glyphs",
+            arch="vae-coord",
+            steps=3000,
+            latent_dim=16,
+            bars=(FD_BAR, SIZES_BAR),
+        ),
+        _trained(
+            "gan-coord-glyphs",
+            "Glyph GAN, drawn at any size",
+            "a coordinate-network generator against the DCGAN's discriminator: letters that "
+            "stay sharp at poster size",
+            "gan",
+            "glyphs",
+            arch="gan-coord",
+            steps=4000,
+            data_options={"n": 30000},
+            bars=(FD_BAR, SIZES_BAR),
+        ),
+        _trained(
+            "vae-coord-shapes",
+            "Shapes VAE, drawn at any size",
+            "the shapes VAE with a coordinate network for its decoder: outlines drawn from "
+            "each pixel's position",
+            "vae",
+            "shapes",
+            arch="vae-coord",
+            steps=3000,
+            latent_dim=16,
+            data_options={"n": 50000},
+            bars=(FD_BAR, SIZES_BAR),
+        ),
+        _trained(
+            "gan-coord-shapes",
+            "Shapes GAN, drawn at any size",
+            "a coordinate-network generator against the DCGAN's discriminator, on coloured shapes",
+            "gan",
+            "shapes",
+            arch="gan-coord",
+            steps=4000,
+            data_options={"n": 50000},
+            bars=(FD_BAR, SIZES_BAR),
         ),
         _trained(
             "gan-ring8",
