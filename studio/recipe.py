@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from studio.checkpoints import blueprint, check_id
+from studio.checkpoints import check_id
 from studio.errors import StudioError
 from studio.jsonio import load_json
 from studio.models import GenerativeModel
@@ -165,15 +165,10 @@ def recipe_from_png(data: bytes) -> Recipe:
 
 
 def recipe_work(model: GenerativeModel, options: dict[str, Any], size: int) -> float:
-    """Multiply-adds to draw a recipe's picture at ``size``: for a model that draws at any
-    size, its pixels times the parameters of the network its art knobs describe (the CPPN
-    runs every pixel through all of them). A fixed-size model draws at its own size whatever
-    a recipe asks, so the recipe adds no work to it."""
-    if not model.any_size:
-        return 0.0
-    knobs = {k: v for k, v in options.items() if k in model.ART_KNOBS}
-    network = blueprint(model.arch, dataclasses.asdict(model.config) | knobs) if knobs else model
-    return float(size * size * sum(p.numel() for p in network.parameters()))
+    """Multiply-adds to draw a recipe's picture at ``size``: its pixels times the model's work
+    per pixel with the recipe's options (``pixel_work``). A fixed-size model draws at its own
+    size whatever a recipe asks, so the recipe adds no work to it."""
+    return size * size * model.pixel_work(options)
 
 
 def check_recipe_fits(recipe: Recipe, model: GenerativeModel) -> None:

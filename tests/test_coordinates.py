@@ -15,6 +15,7 @@ from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import arch_for, archs_for, build_model
 from studio.models.coordinates import CONDITIONINGS, draw_samples, fourier_features
+from studio.recipe import MAX_RECIPE_WORK, recipe_work
 from studio.train import TrainSpec, run_training
 
 SMALL = {"latent_dim": 4, "width": 8, "mlp_width": 16, "cells": 4}
@@ -43,7 +44,7 @@ def test_the_native_picture_is_the_footprint_average_that_decode_gives():
     z = model.codes(3, 0)
     with torch.inference_mode():
         assert np.array_equal(model.draw(z), to_uint8(model.decode(z)))
-        fine = model.decoder.picture(z, 32 * 4, 1)  # every point of the native average, alone
+        fine = model.decoder.picture(model.decoder.from_z(z), 32 * 4, 1)  # each point alone
         averaged = torch.nn.functional.avg_pool2d(fine, 4)
         assert torch.allclose(averaged, model.decode(z), atol=1e-6)
 
@@ -197,3 +198,9 @@ def test_the_cli_trains_a_coordinate_gan_on_a_folder_of_pictures(tmp_path, studi
     assert refused.stderr.strip().splitlines() == [
         "error: the GAN trains on 'folder' as dcgan, gan-coord, not as 'vae-coord'"
     ]
+
+
+def test_a_recipe_may_ask_for_a_poster_but_not_one_that_would_take_minutes():
+    model = build_model("gan-coord", {}, seed=0)
+    assert recipe_work(model, {}, 4096) < MAX_RECIPE_WORK
+    assert recipe_work(model, {"antialias": 4}, 4096) > MAX_RECIPE_WORK  # 16 points a pixel

@@ -345,6 +345,11 @@ class GenerativeModel(nn.Module):
         images = to_uint8(self.decode(z))
         return resize(images, size) if size else images
 
+    def pixel_work(self, options: dict[str, Any]) -> float:
+        """Multiply-adds per pixel of a large picture drawn with these draw and art options;
+        0 for a model that draws at its own size whatever the size asked (it resizes)."""
+        return 0.0
+
     def samples(self, z: torch.Tensor) -> np.ndarray:
         """Raw samples for analysis: N x H x W x C uint8 pictures at the native size (a point
         model: float32 N x 2 points)."""

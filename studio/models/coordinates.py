@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,18 +134,18 @@ def fourier_features(xy: torch.Tensor, bands: int) -> torch.Tensor:
     return torch.cat([xy, angles.sin(), angles.cos()], dim=-1)
 
 
-def tent_weights(xy: torch.Tensor, cells: int) -> torch.Tensor:
-    """Bilinear interpolation weights of points ``xy`` (... x 2 in [-1, 1]^2) over the cells of a
-    cells x cells grid whose centres sit at (2j + 1) / cells - 1, points beyond the outer
-    centres taking the border's value: ... x cells^2, each row summing to 1.
+def tent_weights(u: torch.Tensor, cells: int) -> torch.Tensor:
+    """Linear interpolation weights of positions ``u`` (n, in [-1, 1]) over ``cells`` cells
+    centred at (2j + 1) / cells - 1, positions beyond the outer centres taking the border's
+    value: n x cells, each row summing to 1."""
+    index = (((u + 1) * cells - 1) / 2).clamp(0, cells - 1)
+    centres = torch.arange(cells, dtype=u.dtype, device=u.device)
+    return (1 - (index.unsqueeze(-1) - centres).abs()).clamp_min(0)
 
-    Reading a grid is then one matrix product, whose gradient is another: on the CPU ~3x faster
-    than ``grid_sample``'s backward, which scatters.
-    """
-    u = (((xy + 1) * cells - 1) / 2).clamp(0, cells - 1)
-    centres = torch.arange(cells, dtype=xy.dtype, device=xy.device)
-    along = (1 - (u.unsqueeze(-1) - centres).abs()).clamp_min(0)  # ... x 2 x cells
-    return (along[..., 1, :, None] * along[..., 0, None, :]).flatten(-2)
+
+def pixel_centres(n: int, device: torch.device) -> torch.Tensor:
+    """The centres of n pixels side by side across [-1, 1]."""
+    return (torch.arange(n, dtype=torch.float32, device=device) * 2 + 1) / n - 1
 
 
 class CoordinateGenerator(nn.Module):
@@ -154,8 +155,12 @@ class CoordinateGenerator(nn.Module):
     average over a fixed pattern of points in its footprint; ``sample(z, noise)`` gives the same
     with jittered points (training); ``draw`` makes uint8 pictures at any size in passes.
 
-    The grid holds the first hidden layer's share of each cell's features (a linear layer
-    commutes with interpolation), so reading it gives that layer's input from z directly.
+    The points of a picture always form a grid, columns ``xs`` by rows ``ys`` (jittered: each
+    column and each row moved, so each point stays uniform in its sub-square). The first layer
+    is then cheap: on Fourier features, which hold x and y apart, it is a column's share plus a
+    row's share; and reading the grid of features, which holds the first layer's share of each
+    cell (a linear layer commutes with interpolation), is two small matrix products, one along
+    each axis. A point pays for the hidden layers after the first, and little else.
     """
 
     def __init__(
@@ -174,7 +179,7 @@ class CoordinateGenerator(nn.Module):
             ]
             for cin, cout in zip(widths, widths[1:], strict=False):
                 layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.SiLU()]
-            layers += [nn.Conv2d(widths[-1], o.mlp_width, 1, bias=False), nn.Flatten(2)]
+            layers.append(nn.Conv2d(widths[-1], o.mlp_width, 1, bias=False))
         else:
             conditions = o.mlp_width * (2 * o.mlp_depth if o.conditioning == "film" else 1)
             layers = [
@@ -189,32 +194,44 @@ class CoordinateGenerator(nn.Module):
         )
         self.out = nn.Linear(o.mlp_width, channels)
         # How steeply colour turns as the output crosses 0: one number that the data's sharp
-        # edges, averaged over footprints, pull up, where the MLP's weights would take long.
+        # edges, averaged over footprints, can pull up, where the MLP's weights would take long.
         self.log_gain = nn.Parameter(torch.zeros(()))
 
-    def field(self, z: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-        """The colour logits at points ``xy`` (P x 2 in [-1, 1]^2, y down) for each code:
-        N x P x C."""
+    def first_layer(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """The first layer on the Fourier features of every point of the grid: h x w x width.
+        Its features of (x, y) are those of (x, 0) plus those of (0, y) less those of (0, 0)."""
+        layer, bands = self.hidden[0], self.options.bands
+        zeros_x, zeros_y = torch.zeros_like(xs), torch.zeros_like(ys)
+        cols = layer(fourier_features(torch.stack([xs, zeros_x], -1), bands))
+        rows = layer(fourier_features(torch.stack([zeros_y, ys], -1), bands))
+        origin = layer(fourier_features(xs.new_zeros(2), bands))
+        return (rows - origin).unsqueeze(1) + cols
+
+    def field(self, condition: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """The colour logits at the grid of points (xs, ys), for each code's ``from_z(z)``:
+        N x C x h x w."""
         conditioning = self.options.conditioning
-        condition = self.from_z(z)
-        x = self.hidden[0](fourier_features(xy, self.options.bands))
-        if conditioning == "grid":
-            x = x + tent_weights(xy, self.options.cells) @ condition.transpose(1, 2)
+        x = self.first_layer(xs, ys)
+        if conditioning == "grid":  # N x width x cells x cells, read along x, then along y
+            cells = self.options.cells
+            along_x = condition @ tent_weights(xs, cells).T
+            read = tent_weights(ys, cells) @ along_x  # N x width x h x w
+            x = x + read.permute(0, 2, 3, 1)
         elif conditioning == "concat":
-            x = x + condition.unsqueeze(1)
+            x = x + condition[:, None, None, :]
         else:
-            per_layer = condition.unsqueeze(1).chunk(2 * len(self.hidden), dim=-1)
+            per_layer = condition[:, None, None, :].chunk(2 * len(self.hidden), dim=-1)
         for i, layer in enumerate(self.hidden):
             if i:
                 x = layer(x)
             if conditioning == "film":
                 x = x * (1 + per_layer[2 * i]) + per_layer[2 * i + 1]
             x = F.silu(x)
-        return self.out(x) * self.log_gain.exp()
+        return (self.out(x) * self.log_gain.exp()).permute(0, 3, 1, 2)
 
     def picture(
         self,
-        z: torch.Tensor,
+        condition: torch.Tensor,
         size: int,
         samples: int,
         *,
@@ -222,26 +239,28 @@ class CoordinateGenerator(nn.Module):
         jitter: bool = False,
         noise: Noise = None,
     ) -> torch.Tensor:
-        """N x C x h x w in [0, 1]: each pixel of a ``size`` picture (or of its band ``rows``)
-        the mean colour of samples x samples points in its footprint, at the centres of its
-        sub-squares, or (``jitter``) anywhere within them, drawn from ``noise``: a step's
-        jitter is one pattern for all its pictures, new at each step."""
+        """N x C x h x w in [0, 1], for each code's ``from_z(z)``: each pixel of a ``size``
+        picture (or of its band ``rows``) the mean colour of samples x samples points in its
+        footprint, at the centres of its sub-squares, or (``jitter``) anywhere within them,
+        drawn from ``noise``: a step's jitter is one pattern for all its pictures."""
         fine = size * samples
         band = range(size)[rows]
-        fine_rows = slice(band.start * samples, band.stop * samples)
-        xy = coordinate_grid(fine, fine, 1.0, rows=fine_rows, device=z.device)[:, :2]
-        if jitter:  # one pattern for the whole batch: its points' features are computed once
-            xy = xy + (shared_uniform(xy.shape, noise, device=z.device) - 0.5) * (2.0 / fine)
-        colour = torch.sigmoid(self.field(z, xy)).transpose(1, 2)
-        colour = colour.reshape(z.shape[0], self.channels, len(band) * samples, fine)
+        xs = pixel_centres(fine, condition.device)
+        ys = xs[band.start * samples : band.stop * samples]
+        if jitter:
+            xs = xs + (shared_uniform(xs.shape, noise, device=xs.device) - 0.5) * (2 / fine)
+            ys = ys + (shared_uniform(ys.shape, noise, device=ys.device) - 0.5) * (2 / fine)
+        colour = torch.sigmoid(self.field(condition, xs, ys))
         return F.avg_pool2d(colour, samples) if samples > 1 else colour
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.picture(z, self.size, draw_samples(self.size, self.size))
+        return self.picture(self.from_z(z), self.size, draw_samples(self.size, self.size))
 
     def sample(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
         """The native picture from jittered points: what training fits."""
-        return self.picture(z, self.size, self.options.samples, jitter=True, noise=noise)
+        return self.picture(
+            self.from_z(z), self.size, self.options.samples, jitter=True, noise=noise
+        )
 
     def draw(
         self,
@@ -256,11 +275,12 @@ class CoordinateGenerator(nn.Module):
         so a poster holds its pixels plus one pass's activations. A pixel does not depend on
         the pass that drew it: passes join without seams."""
         samples = draw_samples(self.size, size, antialias)
+        condition = self.from_z(z)
         out = np.empty((z.shape[0], size, size, self.channels), np.uint8)
         points = max(1, min(tile, DRAW_TILE) ** 2 // samples**2)
         plan = passes(z.shape[0], size, points)
         for done, (i0, i1, r0, r1) in enumerate(plan, 1):
-            part = self.picture(z[i0:i1], size, samples, rows=slice(r0, r1))
+            part = self.picture(condition[i0:i1], size, samples, rows=slice(r0, r1))
             out[i0:i1, r0:r1] = to_uint8(part)
             if progress:
                 progress(done / len(plan))
@@ -280,6 +300,16 @@ class CoordinateDrawing:
     @property
     def painter(self) -> CoordinateGenerator:
         raise NotImplementedError
+
+    def pixel_work(self, options: dict[str, Any]) -> float:
+        """antialias^2 points a pixel, each through the hidden layers after the first, and
+        through the grid's read along x (the read along y and the first layer are shared by a
+        row or a column)."""
+        painter, o = self.painter, self.config
+        layers = (*painter.hidden[1:], painter.out)
+        mlp = sum(p.numel() for layer in layers for p in layer.parameters())
+        read = o.cells * o.mlp_width if o.conditioning == "grid" else 0
+        return float(options.get("antialias", o.antialias) ** 2 * (mlp + read))
 
     def draw(
         self,

@@ -218,6 +218,17 @@ class CPPN(GenerativeModel):
                 progress(done / len(plan))
         return out
 
+    def pixel_work(self, options: dict[str, Any]) -> float:
+        """Every pixel runs through every weight of the network the art knobs describe."""
+        knobs = {k: v for k, v in options.items() if k in self.ART_KNOBS}
+        network: nn.Module = self
+        if knobs:
+            with torch.device("meta"):  # its shapes, none of its memory
+                network = CPPN(
+                    config_from_dict(CPPNConfig, dataclasses.asdict(self.config) | knobs)
+                )
+        return float(sum(p.numel() for p in network.parameters()))
+
     def variant(self, changes: dict[str, Any], weight_seed: int | None) -> CPPN:
         """Another random network: this config with ``changes``, weights drawn from the seed."""
         config = config_from_dict(CPPNConfig, dataclasses.asdict(self.config) | changes)
