@@ -1,8 +1,10 @@
 """The coordinate generator inside the GAN and the VAE: pictures at any size from one function."""
 
+import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,11 @@ from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import arch_for, archs_for, build_model
 from studio.models.coordinates import CONDITIONINGS, draw_samples, fourier_features
+from studio.paths import studio_dir
 from studio.recipe import MAX_RECIPE_WORK, recipe_work
+from studio.render.renderer import Renderer
 from studio.train import TrainSpec, run_training
+from studio.walks import Walk, animation_bytes, keyframe_recipes, render_walk, walk_from_animation
 
 SMALL = {"latent_dim": 4, "width": 8, "mlp_width": 16, "cells": 4}
 COORDINATE = ("gan-coord", "vae-coord")
@@ -204,3 +209,23 @@ def test_a_recipe_may_ask_for_a_poster_but_not_one_that_would_take_minutes():
     model = build_model("gan-coord", {}, seed=0)
     assert recipe_work(model, {}, 4096) < MAX_RECIPE_WORK
     assert recipe_work(model, {"antialias": 4}, 4096) > MAX_RECIPE_WORK  # 16 points a pixel
+
+
+def test_a_walk_through_a_coordinate_gan_is_drawn_at_its_size_and_carries_its_recipes(
+    studio_home,
+):
+    model = build_model("gan-coord", SMALL, seed=0)
+    card = ModelCard(id="xy", arch="gan-coord", family="gan", config={}, dataset={"name": "glyphs"})
+    save_checkpoint(model, card, studio_dir("models"))
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("xy")
+    keys = keyframe_recipes(renderer, loaded, [1, 2], 96)
+    keys = [dataclasses.replace(k, options=k.options | {"antialias": 2}) for k in keys]
+    walk = Walk(keys, frames=4)
+    frames = render_walk(renderer, loaded, walk)
+    assert frames.shape == (4, 96, 96, 1)
+    key = walk.keyframes[0]
+    with torch.inference_mode():
+        drawn = model.eval().draw(torch.tensor([key.z]), 96, antialias=2)
+    assert np.abs(frames[0].astype(int) - drawn[0]).max() <= 1  # drawn at 96 px, not scaled up
+    assert walk_from_animation(animation_bytes(frames, walk, Path("walk.gif"))) == walk
