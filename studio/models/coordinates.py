@@ -100,7 +100,7 @@ class CoordinateOptions:
         help="grid: a coarse feature grid read at each point (LIIF); film: a scale and shift "
         "per layer (CIPS); concat: a bias on the first layer (Ha 2016)",
     )
-    cells: int = option(8, choices=(4, 8), help="the feature grid's side (grid conditioning)")
+    cells: int = option(8, choices=(4, 8, 16), help="the feature grid's side (grid conditioning)")
     mlp_width: int = option(32, low=8, high=512, log=True, label="Pixel MLP width")
     mlp_depth: int = option(2, low=1, high=8, step=1, label="Pixel MLP depth")
     bands: int = option(4, low=0, high=8, step=1, help="Fourier bands of the coordinates")
