@@ -20,7 +20,8 @@ the average's modes beside it.
 With ``r1`` > 0, D also pays Mescheder et al.'s (2018) R1 penalty, (γ/2) E_x[|grad_x D(x)|^2]
 on real data, which makes the game converge where it would otherwise circle. On the ring of 8
 it is what keeps every mode: without it G slowly starves one mode while fattening the others.
-The ring GAN pays it by default; the DCGANs do not (their shipped recipes were made without).
+The ring GAN and the coordinate GAN pay it by default; the DCGANs do not (their shipped recipes
+were made without).
 """
 
 from __future__ import annotations
@@ -431,7 +432,9 @@ class DCGAN(GAN):
 
 @dataclass
 class CoordinateGANConfig(DCGANConfig, CoordinateOptions):
-    pass
+    # Without it D soon wins outright against this generator (D(G(z)) ~ 0.001): on glyphs at
+    # 1,500 steps, FD 1,857 at 0, 1,352 at 0.1, 1,376 at 1 (the DCGAN: 1,086).
+    r1: float = r1_option(0.1)
 
 
 @register
