@@ -481,10 +481,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not cards:
         print("no models yet: train one with `python -m studio train --model vae --dataset glyphs`")
         return 0
-    print(f"{'id':<28} {'model':<8} {'data':<8} {'steps':>6}  where")
+    print(f"{'id':<28} {'model':<9} {'data':<8} {'steps':>6}  where")
     for card, path in cards:
         print(
-            f"{card.id:<28} {card.arch:<8} {card.dataset.get('name', ''):<8} {card.steps:>6}  "
+            f"{card.id:<28} {card.arch:<9} {card.dataset.get('name', ''):<8} {card.steps:>6}  "
             f"{path.parent}"
         )
     return 0

@@ -190,7 +190,7 @@ ZOO: dict[str, Entry] = {
             "gan",
             "shapes",
             arch="gan-coord",
-            steps=4000,
+            steps=3000,
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
         ),
