@@ -562,6 +562,31 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     assert at.session_state["explore_teach_mark_t-vae_0"] is None  # t-gan's marks stay t-gan's
 
 
+def test_pictures_kept_in_the_gallery_can_be_marked_for_a_slider(zoo):
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("t-gan")
+    kept = []
+    for seed in range(6):
+        z = loaded.model.picture_codes(seed).numpy()
+        recipe = renderer.recipe("t-gan", z, 64, {"seed": seed})
+        kept.append(gallery.add_favourite(renderer.render_recipe(recipe), recipe).id)
+    other = renderer.recipe("t-vae", np.zeros(4), 64, {})
+    gallery.add_favourite(renderer.render_recipe(other), other)  # another model's: not offered
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-gan").run()
+    _open_tool(at, "Teach a slider")
+    _ok(at)
+    offered = [c.key for c in at.get("button_group") if "explore_teach_kept_" in (c.key or "")]
+    assert sorted(offered) == sorted(f"explore_teach_kept_{i}" for i in kept)
+    for fav_id, mark in zip(kept, ("more", "more", "more", "less", "less", "less"), strict=True):
+        at.session_state[f"explore_teach_kept_{fav_id}"] = mark
+    at.text_input(key="explore_teach_name").set_value("kept")
+    _click(at, "Fit")
+    _ok(at)
+    direction, _ = at.session_state["explore_results"]["taught"]
+    assert direction.found.startswith("taught from 3 'more' and 3 'less' pictures")
+
+
 @pytest.mark.parametrize("model_id", ["t-mlp", "t-xy-gan"])
 def test_a_model_that_draws_at_any_size_renders_a_poster_that_carries_its_recipe(zoo, model_id):
     at = _app()

@@ -75,9 +75,9 @@ def test_the_app_lists_every_zoo_model_and_nothing_else_from_pretrained():
     assert sorted(shipped) == sorted(zoo.ZOO)
 
 
-def test_pretrained_stays_under_25_mb():
+def test_pretrained_stays_under_30_mb():
     tracked = [p for p in PRETRAINED_DIR.rglob("*") if p.is_file() and ".train." not in p.name]
-    assert sum(p.stat().st_size for p in tracked) < 25 * 2**20
+    assert sum(p.stat().st_size for p in tracked) < 30 * 2**20  # 16 models, 3 classifiers
 
 
 def test_an_art_preset_rebuilds_to_the_same_bytes(tmp_path):

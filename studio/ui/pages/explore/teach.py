@@ -1,5 +1,5 @@
-"""The Teach a slider tool: mark pictures of a grid as more or less of something only you can
-name, fit the direction that tells them apart (``studio.directions.taught``), see the picture
+"""The Teach a slider tool: mark pictures of a grid (and kept ones, from the Gallery) as more or
+less of something only you can name, fit the direction that tells them apart (``studio.directions.taught``), see the picture
 on screen moved along it, and keep it; kept ones join the named sliders and can be deleted here.
 """
 
@@ -11,6 +11,7 @@ import streamlit as st
 from studio.directions.store import Direction
 from studio.directions.taught import MIN_PICKS, delete_taught, keep_taught, taught_directions, teach
 from studio.errors import StudioError
+from studio.gallery import Favourite, list_favourites
 from studio.imaging import grid
 from studio.models.base import MAX_SEED
 from studio.render.loaded import LoadedModel
@@ -25,6 +26,7 @@ PREVIEW = (-2.0, -1.0, 0.0, 1.0, 2.0)  # moves along the fitted direction, in pr
 MARKS = ("less", "more")
 FIRST = "explore_teach_first"
 MARK = "explore_teach_mark_{}_{}"  # model id, picture: another model's marks are not these
+KEPT_MARK = "explore_teach_kept_{}"  # a Gallery picture's id (it names its model)
 NAME = "explore_teach_name"
 FITTED = "taught"  # key in RESULTS: (the fitted direction, its preview strip)
 
@@ -62,6 +64,33 @@ def _samples(renderer: Renderer, loaded: LoadedModel) -> None:
             )
 
 
+def _kept_pictures(loaded: LoadedModel) -> list[Favourite]:
+    """The Gallery's pictures of these weights: they can be marked like the grid's."""
+    return [
+        f
+        for f in list_favourites()
+        if (f.recipe.model, f.recipe.sha256) == (loaded.card.id, loaded.sha256)
+    ]
+
+
+def _gallery_marks(loaded: LoadedModel) -> None:
+    kept = _kept_pictures(loaded)
+    if not kept:
+        return
+    with st.expander(f"From your Gallery ({len(kept)} of this model's pictures)"):
+        for i, favourite in enumerate(kept):
+            if i % COLUMNS == 0:
+                places = st.columns(COLUMNS)
+            with places[i % COLUMNS]:
+                st.image(favourite.png, caption=favourite.title or favourite.id, width=THUMB)
+                st.segmented_control(
+                    favourite.id,
+                    MARKS,
+                    key=KEPT_MARK.format(favourite.id),
+                    label_visibility="collapsed",
+                )
+
+
 def _fit(renderer: Renderer, loaded: LoadedModel, name: str) -> None:
     """Fit the marked pictures, and the picture on screen moved along the fitted direction."""
     first = st.session_state[FIRST]
@@ -72,6 +101,10 @@ def _fit(renderer: Renderer, loaded: LoadedModel, name: str) -> None:
             options = knob_options(loaded.model) | {"seed": first + i}
             code = seed_z(loaded.model, first + i)
             marked[mark].append(renderer.recipe(loaded.card.id, code, THUMB, options))
+    for favourite in _kept_pictures(loaded):
+        mark = st.session_state.get(KEPT_MARK.format(favourite.id))
+        if mark in marked:
+            marked[mark].append(favourite.recipe)
     with st.spinner("Fitting the direction and measuring it…"):
         direction = teach(loaded, name, marked["more"], marked["less"])
     path = np.stack([current_z() + amount * direction.vector for amount in PREVIEW])
@@ -121,6 +154,7 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         "Keep it, and it is a slider of its own, for this model's weights."
     )
     _samples(renderer, loaded)
+    _gallery_marks(loaded)
     name_col, fit_col = st.columns([3, 1], vertical_alignment="bottom")
     name = name_col.text_input(
         "Name", max_chars=40, key=NAME, placeholder="a word: big, round, calm…"
