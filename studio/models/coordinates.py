@@ -12,11 +12,16 @@ et al. 2021; LIIF, Chen et al. 2021). z reaches it in one of three ways (``condi
 * ``concat`` (Ha): a mapping net turns z into a bias added to the first layer, which is what
   concatenating it to every point's inputs computes.
 
+The grid is the default: on the glyph VAE after 500 steps its held-out ELBO was -125 nats,
+FiLM's -157 and concat's -177, at about the same cost a step as FiLM (the README has the
+figures, and those of the sub-samples below).
+
 A pixel is the average of the function over its footprint, not its value at the centre: the
 bundled pictures are anti-aliased, and a network fitted at pixel centres learns the blur as
 part of the picture. Training therefore draws ``samples`` x ``samples`` jittered points in each
 pixel (stratified: one in each sub-square) and averages the colours they give; the loss sees the
-averages. Drawing at a size averages a fixed stratified pattern of at least ``DRAW_SAMPLES``^2
+averages. Two a side (the default) made the glyph GAN's edges at 512 px half as wide as one
+did, at 3.4 times the cost of a step. Drawing at a size averages a fixed stratified pattern of at least ``DRAW_SAMPLES``^2
 points per native pixel (so the native picture is the footprint average the network was fitted
 to, and a large picture box-filtered down to the native size gives it back), and the function
 itself is free to keep its edges sharp at any size.
