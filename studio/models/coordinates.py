@@ -21,10 +21,10 @@ bundled pictures are anti-aliased, and a network fitted at pixel centres learns 
 part of the picture. Training therefore draws ``samples`` x ``samples`` jittered points in each
 pixel (stratified: one in each sub-square) and averages the colours they give; the loss sees the
 averages. Two a side (the default) made the glyph GAN's edges at 512 px half as wide as one
-did, at 3.4 times the cost of a step. Drawing at a size averages a fixed stratified pattern of at least ``DRAW_SAMPLES``^2
-points per native pixel (so the native picture is the footprint average the network was fitted
-to, and a large picture box-filtered down to the native size gives it back), and the function
-itself is free to keep its edges sharp at any size.
+did, at 3.4 times the cost of a step. Drawing at a size averages the same number of points in
+each native pixel, at the centres of the sub-squares (so the native picture is the footprint
+average the network was fitted to, and a large picture box-filtered down to the native size
+gives it back), and the function itself is free to keep its edges sharp at any size.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from studio.models.base import option
 from studio.models.noise import Noise, shared_uniform
 
 DRAW_TILE = 64  # a pass draws at most DRAW_TILE**2 points, so its activations stay in cache
-DRAW_SAMPLES = 4  # points per side of a native pixel, at least, in a drawing
+FORWARD_POINTS = 2**18  # points a native forward computes at once (32 MB a layer at width 32)
 
 
 def coordinate_grid(
@@ -82,10 +82,10 @@ def passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
     return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
 
 
-def draw_samples(native: int, size: int, antialias: int = 1) -> int:
-    """Points per side of each pixel when drawing at ``size``: enough that every native pixel
-    averages at least ``DRAW_SAMPLES``^2 of them, and at least ``antialias``."""
-    return max(antialias, math.ceil(DRAW_SAMPLES * native / size))
+def draw_samples(native: int, size: int, trained: int, antialias: int = 1) -> int:
+    """Points per side of each pixel when drawing at ``size``: at least as many in each native
+    pixel as training averaged (``trained`` a side), and at least ``antialias``."""
+    return max(antialias, math.ceil(trained * native / size))
 
 
 # ---------------------------------------------------------------- options
@@ -259,7 +259,16 @@ class CoordinateGenerator(nn.Module):
         return F.avg_pool2d(colour, samples) if samples > 1 else colour
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.picture(self.from_z(z), self.size, draw_samples(self.size, self.size))
+        """The native pictures, a few codes at a time: 500 of them at once would hold 8 million
+        points, a gigabyte a layer."""
+        samples = self.options.samples
+        condition = self.from_z(z)
+        codes = max(1, FORWARD_POINTS // (self.size * samples) ** 2)
+        parts = [
+            self.picture(condition[i : i + codes], self.size, samples)
+            for i in range(0, len(z), codes)
+        ]
+        return torch.cat(parts)
 
     def sample(self, z: torch.Tensor, noise: Noise) -> torch.Tensor:
         """The native picture from jittered points: what training fits."""
@@ -279,7 +288,7 @@ class CoordinateGenerator(nn.Module):
         """N x size x size x C uint8, in passes of at most tile^2 points written into one array,
         so a poster holds its pixels plus one pass's activations. A pixel does not depend on
         the pass that drew it: passes join without seams."""
-        samples = draw_samples(self.size, size, antialias)
+        samples = draw_samples(self.size, size, self.options.samples, antialias)
         condition = self.from_z(z)
         out = np.empty((z.shape[0], size, size, self.channels), np.uint8)
         points = max(1, min(tile, DRAW_TILE) ** 2 // samples**2)
