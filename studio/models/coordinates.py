@@ -82,6 +82,29 @@ def passes(n: int, size: int, pixels: int) -> list[tuple[int, int, int, int]]:
     return [(i, i + 1, r, min(r + rows, size)) for i in range(n) for r in range(0, size, rows)]
 
 
+Band = Callable[[int, int, int, int], torch.Tensor]  # (image, end image, row, end row) -> NCHW
+
+
+def paint_in_passes(
+    n: int,
+    size: int,
+    channels: int,
+    pixels: int,
+    band: Band,
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """N x size x size x C uint8, each pass's ``band`` of at most ``pixels`` pixels written
+    straight into one array: a poster holds its pixels plus one pass's activations, whatever its
+    size. ``progress`` hears the share done after each pass."""
+    out = np.empty((n, size, size, channels), np.uint8)
+    plan = passes(n, size, pixels)
+    for done, (i0, i1, r0, r1) in enumerate(plan, 1):
+        out[i0:i1, r0:r1] = to_uint8(band(i0, i1, r0, r1))
+        if progress:
+            progress(done / len(plan))
+    return out
+
+
 def draw_samples(native: int, size: int, trained: int, antialias: int = 1) -> int:
     """Points per side of each pixel when drawing at ``size``: at least as many in each native
     pixel as training averaged (``trained`` a side), and at least ``antialias``."""
@@ -290,15 +313,12 @@ class CoordinateGenerator(nn.Module):
         the pass that drew it: passes join without seams."""
         samples = draw_samples(self.size, size, self.options.samples, antialias)
         condition = self.from_z(z)
-        out = np.empty((z.shape[0], size, size, self.channels), np.uint8)
-        points = max(1, min(tile, DRAW_TILE) ** 2 // samples**2)
-        plan = passes(z.shape[0], size, points)
-        for done, (i0, i1, r0, r1) in enumerate(plan, 1):
-            part = self.picture(condition[i0:i1], size, samples, rows=slice(r0, r1))
-            out[i0:i1, r0:r1] = to_uint8(part)
-            if progress:
-                progress(done / len(plan))
-        return out
+
+        def band(i0: int, i1: int, r0: int, r1: int) -> torch.Tensor:
+            return self.picture(condition[i0:i1], size, samples, rows=slice(r0, r1))
+
+        pixels = max(1, min(tile, DRAW_TILE) ** 2 // samples**2)
+        return paint_in_passes(len(z), size, self.channels, pixels, band, progress)
 
 
 class CoordinateDrawing:

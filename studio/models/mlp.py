@@ -28,7 +28,7 @@ from studio.models.base import (
     config_from_dict,
     option,
 )
-from studio.models.coordinates import DRAW_TILE, coordinate_grid, passes
+from studio.models.coordinates import DRAW_TILE, coordinate_grid, paint_in_passes
 from studio.models.noise import Noise
 
 # ---------------------------------------------------------------- activations
@@ -209,14 +209,12 @@ class CPPN(GenerativeModel):
         its size. A pixel does not depend on the pass that drew it, so passes join without
         seams. ``progress`` hears the share done after each pass."""
         size = size or self.config.size
-        out = np.empty((z.shape[0], size, size, self.config.channels), np.uint8)
-        plan = passes(z.shape[0], size, min(tile, DRAW_TILE) ** 2)
-        for done, (i0, i1, r0, r1) in enumerate(plan, 1):
-            part = self.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
-            out[i0:i1, r0:r1] = to_uint8(part)
-            if progress:
-                progress(done / len(plan))
-        return out
+
+        def band(i0: int, i1: int, r0: int, r1: int) -> torch.Tensor:
+            return self.render(z[i0:i1], size, size, rows=slice(r0, r1), scale=scale)
+
+        pixels = min(tile, DRAW_TILE) ** 2
+        return paint_in_passes(len(z), size, self.config.channels, pixels, band, progress)
 
     def pixel_work(self, options: dict[str, Any]) -> float:
         """Every pixel runs through every weight of the network the art knobs describe."""
