@@ -16,6 +16,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 
@@ -125,3 +126,36 @@ def held(lock_path: Path) -> Iterator[bool]:
         with _holders_guard:
             del _holders[key]
         os.close(handle)  # closing the last descriptor releases the lock
+
+
+def rewrite_held(
+    path: Path,
+    read: Callable[[], tuple[Any, tuple[str, ...]]],
+    change: Callable[[Any], Any],
+    encode: Callable[[Any], bytes | None],
+    busy: str,
+) -> Any:
+    """Read a user's file, change what it holds and write it back, all under its lock; the
+    changed value is returned.
+
+    ``read`` gives the file's value and the problems that kept it from being read; such a file
+    is set aside beside it (``.unreadable``), never written over. ``encode`` gives the bytes to
+    write, or None for no file at all. Another writer holding the lock is a StudioError saying
+    ``busy``.
+    """
+    from studio.errors import StudioError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with held(path.with_name(path.name + ".lock")) as mine:
+        if not mine:
+            raise StudioError(busy)
+        value, problems = read()
+        if problems:
+            path.replace(path.with_name(path.name + ".unreadable"))
+        changed = change(value)
+        data = encode(changed)
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(path, data)
+        return changed

@@ -28,6 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
+from studio.directions.marks import marks_path
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
 from studio.models import build_model
 from studio.models.mlp import CPPN
@@ -521,19 +522,33 @@ def _click(at: AppTest, label: str) -> AppTest:
     return next(b for b in at.button if b.label == label).click().run()
 
 
+def _mark(at: AppTest, key: str, side: str | None) -> AppTest:
+    """Mark a picture as a person does, through its widget (its callback keeps the mark)."""
+    return at.button_group(key=key).set_value(side).run()
+
+
+def _marks_shown(at: AppTest, model_id: str) -> dict[int, str]:
+    prefix = f"explore_teach_mark_{model_id}_"
+    return {
+        int(g.key.removeprefix(prefix)): g.value
+        for g in at.get("button_group")
+        if (g.key or "").startswith(prefix) and g.value
+    }
+
+
 def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-gan").run()
     _open_tool(at, "Teach a slider")
     _ok(at)
     for i, mark in enumerate(("more", "more", "more", "less", "less")):
-        at.session_state[f"explore_teach_mark_t-gan_{i}"] = mark
-    at.text_input(key="explore_teach_name").set_value("big")
+        _mark(at, f"explore_teach_mark_t-gan_{i}", mark)
+    at.text_input(key="explore_teach_name_t-gan").set_value("big").run()
     _click(at, "Fit")
     assert not at.exception
     assert [e.value for e in at.error] == ["mark at least 3 pictures as 'less' (2 so far)"]
-    assert at.session_state["explore_teach_mark_t-gan_0"] == "more"  # the marks stay
-    at.session_state["explore_teach_mark_t-gan_7"] = "less"
+    assert at.button_group(key="explore_teach_mark_t-gan_0").value == "more"  # the marks stay
+    _mark(at, "explore_teach_mark_t-gan_7", "less")
     _click(at, "Fit")
     _ok(at)
     direction, strip = at.session_state["explore_results"]["taught"]
@@ -542,6 +557,8 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     assert "explore_taught_0" not in [s.key for s in at.slider]  # not kept yet
     _click(at, "Keep 'big'")
     _ok(at)
+    assert _marks_shown(at, "t-gan") == {}  # a kept slider's marks have done their work
+    assert at.text_input(key="explore_teach_name_t-gan").value == ""
     slider = at.slider(key="explore_taught_0")
     assert slider.label == "big" and "taught from 3 'more' and 3 'less'" in slider.help
     before = _image(at)
@@ -549,7 +566,9 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     _ok(at)
     assert _image(at) != before
     np.testing.assert_allclose(np.asarray(_recipe(at).z) @ direction.vector, 2.0, atol=1e-4)
-    at.text_input(key="explore_teach_name").set_value("PC1")
+    for i, mark in enumerate(("more", "more", "more", "less", "less", "less")):
+        _mark(at, f"explore_teach_mark_t-gan_{i}", mark)
+    at.text_input(key="explore_teach_name_t-gan").set_value("PC1").run()
     _click(at, "Fit")
     assert any("one of this model's own directions" in e.value for e in at.error)
     _click(at, "Delete")
@@ -559,7 +578,57 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     at.selectbox(key="explore_model").set_value("t-vae").run()
     _open_tool(at, "Teach a slider")
     _ok(at)
-    assert at.session_state["explore_teach_mark_t-vae_0"] is None  # t-gan's marks stay t-gan's
+    assert _marks_shown(at, "t-vae") == {}  # t-gan's marks stay t-gan's
+
+
+def test_marks_outlive_the_tab_and_every_page_of_the_grid_counts(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-gan").run()
+    _open_tool(at, "Teach a slider")
+    for i, mark in enumerate(("more", "more", "less", "less")):
+        _mark(at, f"explore_teach_mark_t-gan_{i}", mark)
+    at.number_input(key="explore_teach_first_t-gan").set_value(40).run()  # the next page
+    assert _marks_shown(at, "t-gan") == {}
+    _mark(at, "explore_teach_mark_t-gan_41", "more")
+    _mark(at, "explore_teach_mark_t-gan_45", "less")
+    at.text_input(key="explore_teach_name_t-gan").set_value("round").run()
+    _ok(at)
+    assert any("**3 more**, **3 less**" in c.value for c in at.caption)
+
+    again = _app()  # the tab was closed; a new one opens the same model
+    again.selectbox(key="explore_model").set_value("t-gan").run()
+    _open_tool(again, "Teach a slider")
+    _ok(again)
+    assert again.number_input(key="explore_teach_first_t-gan").value == 40
+    assert _marks_shown(again, "t-gan") == {41: "more", 45: "less"}
+    assert again.text_input(key="explore_teach_name_t-gan").value == "round"
+    _mark(again, "explore_teach_mark_t-gan_41", None)  # unmarked
+    _mark(again, "explore_teach_mark_t-gan_42", "more")
+    _click(again, "Fit")
+    _ok(again)
+    direction, _ = again.session_state["explore_results"]["taught"]
+    assert direction.found.startswith("taught from 3 'more' and 3 'less' pictures")
+    _click(again, "Clear marks")
+    _ok(again)
+    assert _marks_shown(again, "t-gan") == {}
+    assert not any(b.label == "Clear marks" for b in again.button)
+
+
+def test_marks_that_cannot_be_read_are_named_and_set_aside_by_the_next_mark(zoo):
+    loaded = Renderer(cache_mb=0).load("t-gan")
+    path = marks_path(loaded)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 1, "seeds": {"3": "<b>more</b>"}}')
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-gan").run()
+    _open_tool(at, "Teach a slider")
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if "marks" in w.value]
+    assert "a picture is marked other than less or more" in warning
+    _mark(at, "explore_teach_mark_t-gan_2", "more")
+    _ok(at)
+    assert _marks_shown(at, "t-gan") == {2: "more"}
+    assert "<b>" in path.with_name(path.name + ".unreadable").read_text()
 
 
 def test_pictures_kept_in_the_gallery_can_be_marked_for_a_slider(zoo):
@@ -579,8 +648,8 @@ def test_pictures_kept_in_the_gallery_can_be_marked_for_a_slider(zoo):
     offered = [c.key for c in at.get("button_group") if "explore_teach_kept_" in (c.key or "")]
     assert sorted(offered) == sorted(f"explore_teach_kept_{i}" for i in kept)
     for fav_id, mark in zip(kept, ("more", "more", "more", "less", "less", "less"), strict=True):
-        at.session_state[f"explore_teach_kept_{fav_id}"] = mark
-    at.text_input(key="explore_teach_name").set_value("kept")
+        _mark(at, f"explore_teach_kept_{fav_id}", mark)
+    at.text_input(key="explore_teach_name_t-gan").set_value("kept").run()
     _click(at, "Fit")
     _ok(at)
     direction, _ = at.session_state["explore_results"]["taught"]

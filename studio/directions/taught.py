@@ -32,7 +32,7 @@ from studio.directions.store import (
     read_directions,
 )
 from studio.errors import StudioError
-from studio.paths import atomic_write_bytes, held, studio_dir
+from studio.paths import rewrite_held, studio_dir
 from studio.recipe import Recipe
 
 MIN_PICKS = 3  # of each side
@@ -227,16 +227,11 @@ def delete_taught(loaded: Any, name: str) -> None:
 
 def _rewrite(loaded: Any, change: Any) -> None:
     """Read the taught file, ``change`` its directions, write it back, all under its lock."""
-    path = taught_path(loaded)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with held(path.with_name(path.name + ".lock")) as mine:
-        if not mine:
-            raise StudioError("another change to this model's taught directions is under way")
-        found, problems = taught_directions(loaded)
-        if problems:
-            path.replace(path.with_name(path.name + ".unreadable"))
-        remaining = change(found)
-        if remaining:
-            atomic_write_bytes(path, directions_bytes(remaining, loaded.sha256))
-        else:  # a file of no directions has no latent size to check: none at all
-            path.unlink(missing_ok=True)
+    rewrite_held(
+        taught_path(loaded),
+        lambda: taught_directions(loaded),
+        change,
+        # a file of no directions has no latent size to check: none at all
+        lambda kept: directions_bytes(kept, loaded.sha256) if kept else None,
+        "another change to this model's taught directions is under way",
+    )

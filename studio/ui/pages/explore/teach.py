@@ -1,19 +1,30 @@
 """The Teach a slider tool: mark pictures of a grid (and kept ones, from the Gallery) as more or
-less of something only you can name, fit the direction that tells them apart (``studio.directions.taught``), see the picture
-on screen moved along it, and keep it; kept ones join the named sliders and can be deleted here.
+less of something only you can name, fit the direction that tells them apart
+(``studio.directions.taught``), see the picture on screen moved along it, and keep it; kept ones
+join the named sliders and can be deleted here.
+
+The marks are kept in the studio folder as they are made (``studio.directions.marks``), and
+every widget of the tool shows what is kept there: a closed tab or a restarted studio picks up
+where the person was, and two tabs on one model mark the same pictures.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
+from studio.directions.marks import MAX_NAME, SIDES, Marks, change_marks, read_marks
 from studio.directions.store import Direction
 from studio.directions.taught import MIN_PICKS, delete_taught, keep_taught, taught_directions, teach
 from studio.errors import StudioError
 from studio.gallery import Favourite, list_favourites
 from studio.imaging import grid
 from studio.models.base import MAX_SEED
+from studio.recipe import Recipe
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import knob_options
@@ -23,43 +34,62 @@ SAMPLES = 12
 COLUMNS = 4
 THUMB = 96  # px
 PREVIEW = (-2.0, -1.0, 0.0, 1.0, 2.0)  # moves along the fitted direction, in prior units
-MARKS = ("less", "more")
-FIRST = "explore_teach_first"
-MARK = "explore_teach_mark_{}_{}"  # model id, picture: another model's marks are not these
+FIRST = "explore_teach_first_{}"  # model id: each model's grid page, marks and name are its own
+MARK = "explore_teach_mark_{}_{}"  # model id, seed
 KEPT_MARK = "explore_teach_kept_{}"  # a Gallery picture's id (it names its model)
-NAME = "explore_teach_name"
+NAME = "explore_teach_name_{}"  # model id
 FITTED = "taught"  # key in RESULTS: (the fitted direction, its preview strip)
 
 
-def _clear_marks(model_id: str) -> None:
-    for i in range(SAMPLES):
-        st.session_state.pop(MARK.format(model_id, i), None)
-    st.session_state[RESULTS].pop(FITTED, None)
+def _save(loaded: LoadedModel, change: Callable[[Marks], Marks]) -> None:
+    """Keep a change to the marks in the studio folder; the widgets show what is kept."""
+    try:
+        change_marks(loaded, change)
+    except StudioError as err:
+        st.session_state[NOTICE] = f"That was not kept: {err}"
 
 
-def _samples(renderer: Renderer, loaded: LoadedModel) -> None:
+def _mark(loaded: LoadedModel, key: str, **picture: Any) -> None:
+    _save(loaded, lambda marks: marks.marked(st.session_state[key], **picture))
+
+
+def _shown(key: str, value: Any) -> str:
+    """``key``, its widget set to the kept ``value`` (another tab may have changed it)."""
+    st.session_state[key] = value
+    return key
+
+
+def _samples(renderer: Renderer, loaded: LoadedModel, marks: Marks) -> None:
     """The grid: a picture per seed, each with its mark (none: skipped)."""
+    model_id = loaded.card.id
+    first_key = FIRST.format(model_id)
     first = st.number_input(
         "First seed",
         0,
         MAX_SEED - SAMPLES,
         step=1,
-        key=FIRST,
-        on_change=_clear_marks,
-        args=(loaded.card.id,),
+        key=_shown(first_key, min(marks.first, MAX_SEED - SAMPLES)),
+        on_change=lambda: _save(
+            loaded, lambda m: dataclasses.replace(m, first=st.session_state[first_key])
+        ),
         width=160,
     )
     codes = np.stack([seed_z(loaded.model, first + i) for i in range(SAMPLES)])
-    thumbs = renderer.render(loaded.card.id, codes, THUMB, knob_options(loaded.model))
+    thumbs = renderer.render(model_id, codes, THUMB, knob_options(loaded.model))
     for i, thumb in enumerate(thumbs):
+        seed = first + i
         if i % COLUMNS == 0:  # a row of columns at a time: Tab goes through the marks in order
             places = st.columns(COLUMNS)
         with places[i % COLUMNS]:
-            st.image(thumb, caption=f"seed {first + i}", width=THUMB)
+            st.image(thumb, caption=f"seed {seed}", width=THUMB)
+            key = MARK.format(model_id, seed)
             st.segmented_control(
-                f"seed {first + i}",
-                MARKS,
-                key=MARK.format(loaded.card.id, i),
+                f"seed {seed}",
+                SIDES,
+                key=_shown(key, marks.seeds.get(seed)),
+                on_change=_mark,
+                args=(loaded, key),
+                kwargs={"seed": seed},
                 label_visibility="collapsed",
             )
 
@@ -73,8 +103,7 @@ def _kept_pictures(loaded: LoadedModel) -> list[Favourite]:
     ]
 
 
-def _gallery_marks(loaded: LoadedModel) -> None:
-    kept = _kept_pictures(loaded)
+def _gallery_marks(kept: list[Favourite], loaded: LoadedModel, marks: Marks) -> None:
     if not kept:
         return
     with st.expander(f"From your Gallery ({len(kept)} of this model's pictures)"):
@@ -83,33 +112,61 @@ def _gallery_marks(loaded: LoadedModel) -> None:
                 places = st.columns(COLUMNS)
             with places[i % COLUMNS]:
                 st.image(favourite.png, caption=favourite.title or favourite.id, width=THUMB)
+                key = KEPT_MARK.format(favourite.id)
                 st.segmented_control(
                     favourite.id,
-                    MARKS,
-                    key=KEPT_MARK.format(favourite.id),
+                    SIDES,
+                    key=_shown(key, marks.pictures.get(favourite.id)),
+                    on_change=_mark,
+                    args=(loaded, key),
+                    kwargs={"picture": favourite.id},
                     label_visibility="collapsed",
                 )
 
 
-def _fit(renderer: Renderer, loaded: LoadedModel, name: str) -> None:
+def _marked(
+    renderer: Renderer, loaded: LoadedModel, marks: Marks, kept: list[Favourite]
+) -> dict[str, list[Recipe]]:
+    """The recipes of the marked pictures, by side: every marked seed, on any page of the
+    grid, and the marked pictures still in the Gallery."""
+    marked: dict[str, list[Recipe]] = {side: [] for side in SIDES}
+    for seed, side in sorted(marks.seeds.items()):
+        options = knob_options(loaded.model) | {"seed": seed}
+        code = seed_z(loaded.model, seed)
+        marked[side].append(renderer.recipe(loaded.card.id, code, THUMB, options))
+    for favourite in kept:
+        if favourite.id in marks.pictures:
+            marked[marks.pictures[favourite.id]].append(favourite.recipe)
+    return marked
+
+
+def _fit(
+    renderer: Renderer, loaded: LoadedModel, name: str, marked: dict[str, list[Recipe]]
+) -> None:
     """Fit the marked pictures, and the picture on screen moved along the fitted direction."""
-    first = st.session_state[FIRST]
-    marked: dict[str, list] = {mark: [] for mark in MARKS}
-    for i in range(SAMPLES):
-        mark = st.session_state.get(MARK.format(loaded.card.id, i))
-        if mark in marked:
-            options = knob_options(loaded.model) | {"seed": first + i}
-            code = seed_z(loaded.model, first + i)
-            marked[mark].append(renderer.recipe(loaded.card.id, code, THUMB, options))
-    for favourite in _kept_pictures(loaded):
-        mark = st.session_state.get(KEPT_MARK.format(favourite.id))
-        if mark in marked:
-            marked[mark].append(favourite.recipe)
     with st.spinner("Fitting the direction and measuring it…"):
         direction = teach(loaded, name, marked["more"], marked["less"])
     path = np.stack([current_z() + amount * direction.vector for amount in PREVIEW])
     strip = renderer.render(loaded.card.id, path, THUMB, knob_options(loaded.model))
     st.session_state[RESULTS][FITTED] = (direction, grid(strip, columns=len(PREVIEW)))
+
+
+def _tally(loaded: LoadedModel, marked: dict[str, list[Recipe]]) -> None:
+    """How many pictures are marked, on every page, and a way to start again."""
+    if not any(marked.values()):
+        return
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption(
+            f"Marked: **{len(marked['more'])} more**, **{len(marked['less'])} less**, on "
+            "every page of the grid and in the Gallery; they are kept in your studio folder "
+            "until you keep the slider or clear them."
+        )
+        st.button(
+            "Clear marks",
+            icon=":material/ink_eraser:",
+            on_click=_save,
+            args=(loaded, lambda _: Marks()),
+        )
 
 
 def _keep(loaded: LoadedModel, direction: Direction) -> None:
@@ -119,6 +176,7 @@ def _keep(loaded: LoadedModel, direction: Direction) -> None:
         st.session_state[NOTICE] = f"'{direction.name}' was not kept: {err}"
         return
     st.session_state[RESULTS].pop(FITTED, None)
+    _save(loaded, lambda _: Marks())  # a slider kept: its marks have done their work
     st.toast(f"'{direction.name}' is with the named sliders", icon=":material/school:")
 
 
@@ -153,16 +211,29 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         "direction in z that tells them apart and shows the picture on screen moved along it. "
         "Keep it, and it is a slider of its own, for this model's weights."
     )
-    _samples(renderer, loaded)
-    _gallery_marks(loaded)
+    marks, problems = read_marks(loaded)
+    for problem in problems:
+        st.warning(f"{problem}; your next mark sets that file aside", icon=":material/warning:")
+    kept = _kept_pictures(loaded)
+    _samples(renderer, loaded, marks)
+    _gallery_marks(kept, loaded, marks)
+    marked = _marked(renderer, loaded, marks, kept)
+    _tally(loaded, marked)
     name_col, fit_col = st.columns([3, 1], vertical_alignment="bottom")
+    name_key = NAME.format(loaded.card.id)
     name = name_col.text_input(
-        "Name", max_chars=40, key=NAME, placeholder="a word: big, round, calm…"
+        "Name",
+        max_chars=MAX_NAME,
+        key=_shown(name_key, marks.name),
+        on_change=lambda: _save(
+            loaded, lambda m: dataclasses.replace(m, name=st.session_state[name_key])
+        ),
+        placeholder="a word: big, round, calm…",
     )
     if fit_col.button("Fit", icon=":material/school:", width="stretch"):
         st.session_state[RESULTS].pop(FITTED, None)
         try:
-            _fit(renderer, loaded, name)
+            _fit(renderer, loaded, name, marked)
         except StudioError as err:  # too few marks, a name taken: the marks stay as they are
             st.error(str(err), icon=":material/error:")
     fitted = st.session_state[RESULTS].get(FITTED)

@@ -1,0 +1,126 @@
+"""The pictures a person marks "more" and "less" while teaching a slider, kept in the studio
+folder as they are marked, so that closing the tab, or the studio, loses none of them.
+
+One file per model and weights, beside the taught directions:
+``<studio home>/directions/<model id>/<sha256>.marks.json``. A grid's picture is marked by its
+seed and a Gallery picture by its id, so paging through the grid keeps the earlier pages' marks,
+and two tabs marking one model add to the same file. The file is read as untrusted input: one
+that cannot be used is named in one line and set aside by the next mark, not written over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.errors import StudioError
+from studio.gallery import ID_PATTERN
+from studio.jsonio import read_json
+from studio.models.base import MAX_SEED
+from studio.paths import rewrite_held, studio_dir
+
+SIDES = ("less", "more")
+MAX_MARKS = 512  # as many as a fit takes
+MAX_NAME = 40
+MAX_BYTES = 64_000
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What one person has marked for one model so far, and the grid page and name they were
+    at."""
+
+    seeds: dict[int, str] = field(default_factory=dict)  # a grid's seed: its side
+    pictures: dict[str, str] = field(default_factory=dict)  # a Gallery id: its side
+    first: int = 0  # the grid's first seed
+    name: str = ""  # the name typed so far
+
+    def marked(
+        self, side: str | None, *, seed: int | None = None, picture: str | None = None
+    ) -> Marks:
+        """These marks with one picture marked ``side`` (None: unmarked)."""
+        if side is not None and side not in SIDES:
+            raise StudioError(f"a picture is marked {' or '.join(SIDES)}, not {side!r}")
+        seeds, pictures = dict(self.seeds), dict(self.pictures)
+        marks, key = (seeds, seed) if picture is None else (pictures, picture)
+        marks.pop(key, None)
+        if side is not None:
+            marks[key] = side
+        if len(seeds) + len(pictures) > MAX_MARKS:
+            raise StudioError(f"mark at most {MAX_MARKS} pictures")
+        return dataclasses.replace(self, seeds=seeds, pictures=pictures)
+
+    def count(self, side: str) -> int:
+        return sum(s == side for s in (*self.seeds.values(), *self.pictures.values()))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": VERSION,
+                "first": self.first,
+                "name": self.name,
+                "seeds": {str(seed): side for seed, side in sorted(self.seeds.items())},
+                "pictures": dict(sorted(self.pictures.items())),
+            },
+            indent=1,
+        )
+
+
+def marks_from_json(value: Any) -> Marks:
+    """Marks from a file's parsed JSON; a StudioError saying what is wrong with it."""
+    if not isinstance(value, dict) or value.get("version") != VERSION:
+        raise StudioError(f"they are not marks of version {VERSION}")
+    first, name = value.get("first", 0), value.get("name", "")
+    seeds, pictures = value.get("seeds", {}), value.get("pictures", {})
+    if type(first) is not int or not 0 <= first <= MAX_SEED:
+        raise StudioError("the grid's first seed is not a seed")
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise StudioError(f"the name is not text of at most {MAX_NAME} characters")
+    if not isinstance(seeds, dict) or not isinstance(pictures, dict):
+        raise StudioError("the marks are not lists of pictures and sides")
+    if len(seeds) + len(pictures) > MAX_MARKS:
+        raise StudioError(f"they mark more than {MAX_MARKS} pictures")
+    if any(side not in SIDES for side in (*seeds.values(), *pictures.values())):
+        raise StudioError(f"a picture is marked other than {' or '.join(SIDES)}")
+    if not all(s.isascii() and s.isdigit() and int(s) <= MAX_SEED for s in seeds):
+        raise StudioError("a marked seed is not a seed")
+    if not all(ID_PATTERN.fullmatch(p) for p in pictures):
+        raise StudioError("a marked Gallery picture is not named as the Gallery names them")
+    return Marks({int(s): side for s, side in seeds.items()}, dict(pictures), first, name)
+
+
+def marks_path(loaded: Any) -> Path:
+    return studio_dir("directions") / loaded.card.id / f"{loaded.sha256}.marks.json"
+
+
+def read_marks(loaded: Any) -> tuple[Marks, tuple[str, ...]]:
+    """The marks kept for these weights (none yet: empty), and a line where their file cannot
+    be used."""
+    path = marks_path(loaded)
+    if not path.exists():
+        return Marks(), ()
+    try:
+        return marks_from_json(read_json(path, what="the file", max_bytes=MAX_BYTES)), ()
+    except StudioError as err:
+        return Marks(), (f"your marks for {loaded.card.id} cannot be used: {err}",)
+
+
+def change_marks(loaded: Any, change: Callable[[Marks], Marks]) -> Marks:
+    """Apply ``change`` to the kept marks and keep the result (nothing marked, no page, no
+    name: no file)."""
+    return rewrite_held(
+        marks_path(loaded),
+        lambda: read_marks(loaded),
+        change,
+        lambda marks: None if marks == Marks() else marks.to_json().encode("utf-8"),
+        "another tab is saving marks for this model: mark it again",
+    )
+
+
+def forget_marks(loaded: Any) -> None:
+    change_marks(loaded, lambda _: Marks())
