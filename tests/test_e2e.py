@@ -1,5 +1,6 @@
 """The real app in headless Chromium: ``streamlit run``, keyboard on a slider, a training run, a
-poster stopped; a walk through three keyframes downloaded as a GIF.
+poster stopped; a walk through three keyframes downloaded as a GIF; a slider taught across a
+reloaded tab.
 
 The server and the browser come from ``studio/bench/harness.py``, the harness the browser bench
 measures with. Screenshots go to ``$STUDIO_E2E_SHOTS`` when it is set (to look at them), else to
@@ -9,7 +10,9 @@ installs both).
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +185,80 @@ def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
     walk = walk_from_animation(gif)
     assert [key.options["seed"] for key in walk.keyframes] == [1, 5, 9]
     assert walk.frame_count == 36  # 12 frames a segment, looping back to the first
+
+
+MARKS = '[class*="st-key-explore_teach_mark_"]'  # a grid picture's more / less, in seed order
+
+
+def _open_teach_tool(page) -> None:
+    page.locator(MORE).click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Teach a slider").click()
+    page.locator(MARKS).first.wait_for(timeout=30_000)
+    wait_idle(page)
+
+
+def _pressed(page) -> list[str]:
+    """Each grid picture's mark as the page shows it ("" where none)."""
+    marks = []
+    for group in page.locator(MARKS).all():
+        active = group.locator('[role="radio"][aria-checked="true"]')
+        marks.append(active.inner_text().strip() if active.count() else "")
+    return marks
+
+
+def _wait_until_kept(home: Path, marks: int, name: str, timeout: float = 30.0) -> None:
+    """Wait until the studio folder holds the marks and the name (a click's run may not have
+    begun when the page says it is idle)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in home.glob("directions/*/*.marks.json"):
+            kept = json.loads(path.read_text())
+            if len(kept["seeds"]) == marks and kept["name"] == name:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{marks} marks and the name {name!r} were not kept in {timeout} s")
+
+
+def test_a_slider_taught_with_marks_that_outlive_a_reloaded_tab(studio_home, shots):
+    sides = ["more", "more", "more", "less", "less", "less"]
+    with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(server.url)
+        wait_for_studio_image(page, timeout_ms=45_000)
+        wait_idle(page)
+        picture = page.url  # its recipe: marking, naming and reloading leave it be
+        _open_teach_tool(page)
+        for group, side in zip(page.locator(MARKS).all()[: len(sides)], sides, strict=True):
+            group.get_by_role("radio", name=side, exact=True).click()
+            wait_idle(page)
+        page.get_by_label("Name").fill("calm")
+        page.get_by_label("Name").press("Enter")
+        _wait_until_kept(studio_home, len(sides), "calm")
+
+        page.reload()  # the tab's session is gone; its marks are not
+        wait_for_studio_image(page, timeout_ms=45_000)
+        _open_teach_tool(page)
+        page.get_by_text("3 more").wait_for(timeout=30_000)
+        assert _pressed(page)[: len(sides) + 1] == [*sides, ""]
+        assert page.get_by_label("Name").input_value() == "calm"
+        assert page.url == picture
+        page.screenshot(path=shots / "teach-reloaded.png", full_page=True)
+        keep = page.get_by_role("button", name="Keep 'calm'")
+        for _ in range(3):  # a click landing while a rerun replaces the button is lost
+            page.get_by_role("button", name="Fit").click()
+            try:
+                keep.wait_for(timeout=30_000)
+                break
+            except sync_api.TimeoutError:
+                wait_idle(page)
+        wait_idle(page)
+        page.screenshot(path=shots / "teach-fitted.png", full_page=True)
+        keep.click()
+        page.get_by_text("'calm' is with the named sliders").wait_for(timeout=30_000)
+        wait_idle(page)
+        assert _pressed(page) == [""] * len(_pressed(page))  # a kept slider's marks are done
+        assert page.locator('[data-testid="stSlider"]').filter(has_text="calm").count() == 1
+        page.screenshot(path=shots / "teach-kept.png", full_page=True)
+        browser.close()

@@ -54,8 +54,11 @@ def _mark(loaded: LoadedModel, key: str, **picture: Any) -> None:
 
 
 def _shown(key: str, value: Any) -> str:
-    """``key``, its widget set to the kept ``value`` (another tab may have changed it)."""
-    st.session_state[key] = value
+    """``key``, its widget set to the kept ``value`` where it shows another (another tab may
+    have changed it). Only then: a value set from here overrides what the browser holds, and
+    would undo a click made while this run was on its way."""
+    if st.session_state.get(key) != value:
+        st.session_state[key] = value
     return key
 
 
