@@ -99,6 +99,21 @@ def test_a_direction_is_kept_off_a_correlated_factor():
     assert "kept off the other factors" in found["size"].found
 
 
+def test_a_factor_is_kept_off_a_class_it_shares_its_direction_with():
+    """A GAN that rounds its shapes off as it grows them: moving along size keeps the kind."""
+
+    class GrowsRound(KnownFactors):
+        def read(self, z):
+            z = z.double().numpy()
+            round_odds = 3 * z @ (SIZE_AXIS + ROUND_AXIS) / np.sqrt(2)
+            return np.stack([z @ SIZE_AXIS, round_odds, -round_odds], 1)
+
+    found = {d.name: d for d in find_factor_directions(PlainCodes(), GrowsRound())}
+    assert abs(found["size"].vector @ (SIZE_AXIS + ROUND_AXIS)) < 0.05
+    assert found["size"].cleanliness.clean and found["size"].cleanliness.rho > 0.99
+    assert found["round"].vector @ ROUND_AXIS > 0.99  # a class is kept off the factors alone
+
+
 def test_the_shapes_judge_reads_the_true_factors_of_labelled_pictures():
     scores = judge_for("shapes", {"channels": 3, "size": 32}).verify(n=500)
     assert scores["x"] > 0.99 and scores["y"] > 0.99

@@ -4,13 +4,15 @@ Finding: codes labelled with their factors, a VAE's by encoding labelled picture
 are the data's own), a GAN's by drawing its samples and reading them with the judge. Each factor
 is regressed on z (ridge), and its direction is the regression's weight vector: the normal of the
 factor's level sets, as InterFaceGAN finds a boundary's. Factors correlate in a model's z (a
-GAN may draw its large shapes red), so each is made orthogonal to the other continuous factors'
-normals (InterFaceGAN's conditional manipulation): along it, their linear predictions stay put.
-A class (a kind of shape, a character) is a 0/1 factor of its own: one direction towards it,
-kept off the continuous factors likewise (on gan-shapes, measured with an earlier, area-based
-size judge, this halved the kind directions' cross-talk; the continuous ones changed little).
-Where too little of a direction is left once kept off the others (a z of two numbers), it stays
-as it was fitted.
+GAN may draw its large shapes red, or round a star off as it grows it), so each is made
+orthogonal to every other column's normal, the classes' too (InterFaceGAN's conditional
+manipulation): along it, their linear predictions stay put. Keeping the continuous factors off
+the classes as well made gan-shapes' size clean (ρ 0.73 → 0.93, the rest moving 50% → 24% as
+much) and changed the glyph models' weight and slant little. A class (a kind of shape, a
+character) is a 0/1 factor of its own: one direction towards it, kept off the continuous
+factors (not off the other classes: a picture's class probabilities sum to one, so the others
+span it). Where too little of a direction is left once kept off the others (a z of two
+numbers), it stays as it was fitted.
 
 Measuring: ``STARTS`` random codes, each moved 0 to ``STEP`` units along the direction in
 ``POINTS`` steps and read by the judge. A clean direction moves its factor monotonically (mean
@@ -70,7 +72,9 @@ def find_factor_directions(model: GenerativeModel, judge: Judge) -> tuple[Direct
     continuous = [i for i, c in enumerate(cols) if not c.group]
     found = []
     for i, col in enumerate(cols):
-        others = [j for j in continuous if j != i]
+        # A factor is kept off every other column, the classes too; a class only off the
+        # factors (a picture's class probabilities sum to one: the other classes span it).
+        others = [j for j in range(len(cols)) if j != i] if not col.group else continuous
         vector, conditional = _conditional(weights[:, i], weights[:, others])
         how_i = f"{col.meaning}: {how}, a linear fit (R² {r2[i]:.2f})"
         how_i += " kept off the other factors" if conditional else ""
@@ -113,7 +117,8 @@ def _conditional(weight: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, bo
     were. Also whether it was kept off them."""
     kept_off = weight
     if others.shape[1]:
-        basis = np.linalg.qr(others)[0]
+        u, s, _ = np.linalg.svd(others, full_matrices=False)
+        basis = u[:, s > 1e-9 * s.max()]  # the classes' normals are one fewer than they are
         kept_off = weight - basis @ (basis.T @ weight)
     conditional = np.linalg.norm(kept_off) >= KEEP_AT_LEAST * np.linalg.norm(weight)
     chosen = kept_off if conditional else weight
