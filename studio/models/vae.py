@@ -149,7 +149,11 @@ class VAE(GenerativeModel):
         """The dimensions that carry most KL over some of the training data, most first."""
         kl = self.kl_per_dim(probe()).tolist()
         dims = sorted(range(self.latent_dim), key=lambda d: (-kl[d], d))[:limit]
-        helps = [f"carries {kl[d]:.2f} nats of KL: near 0, the decoder ignores it" for d in dims]
+        helps = [
+            f"carries {kl[d]:.2f} nats of KL over the data (a dimension near 0 carries nothing: "
+            "the decoder ignores it)"
+            for d in dims
+        ]
         kind = "Dimensions, most informative first (KL per dimension)"
         return unit_axes(kind, dims, self.latent_dim, helps)
 
