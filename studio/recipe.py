@@ -47,7 +47,7 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _z_value(value: Any) -> bool:
+def z_number(value: Any) -> bool:
     """A number z may hold: finite in float32, as the renderer draws it."""
     return _number(value) and abs(value) <= FLOAT32_MAX
 
@@ -99,7 +99,7 @@ class Recipe:
             raise StudioError(f"the recipe's model: {err}") from None
         if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
             raise StudioError("the recipe's sha256 must be 64 hexadecimal digits")
-        if not isinstance(z, list) or not 0 < len(z) <= MAX_Z or not all(map(_z_value, z)):
+        if not isinstance(z, list) or not 0 < len(z) <= MAX_Z or not all(map(z_number, z)):
             raise StudioError(f"the recipe's z must be 1 to {MAX_Z} finite float32 numbers")
         if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_SIZE:
             raise StudioError(f"the recipe's size must be a whole number from 8 to {MAX_SIZE}")

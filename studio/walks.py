@@ -28,10 +28,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.drafts import Draft
 from studio.errors import StudioError
 from studio.jsonio import load_json
 from studio.latent import MAX_WALK_FRAMES, segment_frames, slider_sweep, walk
 from studio.models import SliderAxes
+from studio.models.base import MAX_SEED
 from studio.recipe import (
     MAX_RECIPE_BYTES,
     MAX_RECIPE_WORK,
@@ -39,6 +41,7 @@ from studio.recipe import (
     check_recipe_fits,
     recipe_from_png,
     recipe_work,
+    z_number,
 )
 
 if TYPE_CHECKING:  # only handed in: the CLI builds its parser from this module without them
@@ -319,3 +322,38 @@ def walk_from_animation(data: bytes) -> Walk:
     if not isinstance(text, str) or not text.startswith(WALK_MARK):
         raise StudioError("this animation has no Latent Studio walk in it")
     return Walk.from_json(text[len(WALK_MARK) :])
+
+
+# ---------------------------------------------------------------- keyframes under way
+
+MAX_SEGMENT_FRAMES = 240  # a keyframe's frames to the next
+MAX_KEYFRAME_ID = 2**31
+KEYFRAME_FIELDS = {"id", "z", "seed", "frames"}
+
+
+def keyframes_from_json(value: Any, loaded: LoadedModel) -> tuple[dict[str, Any], ...]:
+    """The keyframes of a walk under way, from their file's parsed JSON: each ``{"id", "z",
+    "seed", "frames"}`` (a seed is None where it is not known), in walk order."""
+    if not isinstance(value, list) or len(value) > MAX_KEYFRAMES:
+        raise StudioError(f"they are not a list of at most {MAX_KEYFRAMES} keyframes")
+    latent_dim, kept, ids = loaded.model.latent_dim, [], set()
+    for key in value:
+        if not isinstance(key, dict) or set(key) != KEYFRAME_FIELDS:
+            raise StudioError("a keyframe is not an id, a z, a seed and its frames to the next")
+        number, z, seed, frames = key["id"], key["z"], key["seed"], key["frames"]
+        if type(number) is not int or not 0 < number <= MAX_KEYFRAME_ID or number in ids:
+            raise StudioError("a keyframe's id is not a number of its own")
+        if not isinstance(z, list) or len(z) != latent_dim or not all(map(z_number, z)):
+            raise StudioError(f"a keyframe's z is not {latent_dim} finite numbers")
+        if seed is not None and (type(seed) is not int or not 0 <= seed <= MAX_SEED):
+            raise StudioError("a keyframe's seed is not a seed")
+        if type(frames) is not int or not 1 <= frames <= MAX_SEGMENT_FRAMES:
+            raise StudioError(f"a keyframe's frames to the next are not 1 to {MAX_SEGMENT_FRAMES}")
+        ids.add(number)
+        kept.append({"id": number, "z": [float(v) for v in z], "seed": seed, "frames": frames})
+    return tuple(kept)
+
+
+KEYFRAME_DRAFT = Draft("walks", "keyframes", (), keyframes_from_json, list, MAX_WALK_BYTES)
+"""The keyframes a person has kept for a walk, per model and weights:
+``<studio home>/walks/<model id>/<sha256>.keyframes.json``."""

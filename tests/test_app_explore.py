@@ -28,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
-from studio.directions.marks import marks_path
+from studio.directions.marks import MARKS
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
 from studio.models import build_model
 from studio.models.mlp import CPPN
@@ -36,7 +36,14 @@ from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import ART_NOTE
-from studio.walks import Walk, animation_bytes, keyframe_recipes, render_walk, walk_from_animation
+from studio.walks import (
+    KEYFRAME_DRAFT,
+    Walk,
+    animation_bytes,
+    keyframe_recipes,
+    render_walk,
+    walk_from_animation,
+)
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -329,6 +336,54 @@ def test_three_keyframes_reordered_make_a_walk_that_carries_their_recipes(zoo):
         assert walk.size == 128 and walk.model == at.selectbox(key="explore_model").value
 
 
+def test_keyframes_outlive_the_tab_and_an_opened_walk_takes_their_place(zoo):
+    at = _keep_keyframes(_app(), 1, 5, 9)
+    _open_tool(at, "Latent walk")
+    ids = [k["id"] for k in at.session_state["explore_keyframes"]]
+    at.button(key=f"explore_kf_up_{ids[2]}").click().run()  # 1, 9, 5
+    at.number_input(key=f"explore_keyframe_frames_{ids[0]}").set_value(4).run()
+    _ok(at)
+    kept = at.session_state["explore_keyframes"]
+
+    again = _app()  # the tab was closed; a new one opens the same model
+    _ok(again)
+    assert again.session_state["explore_keyframes"] == kept
+    assert [(k["seed"], k["frames"]) for k in kept] == [(1, 4), (9, 12), (5, 12)]
+    again.selectbox(key="explore_model").set_value("t-vae").run()
+    assert again.session_state["explore_keyframes"] == []  # t-gan's stay t-gan's
+    again.selectbox(key="explore_model").set_value("t-gan").run()
+    assert again.session_state["explore_keyframes"] == kept
+
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("t-gan")
+    walk = Walk(keyframe_recipes(renderer, loaded, [2, 3], 64), [6], loop=False)
+    _open_tool(again, "Open a PNG")
+    upload = again.file_uploader(key="explore_open_png")
+    upload.upload(
+        "walk.gif", animation_bytes(render_walk(renderer, loaded, walk), walk, Path("walk.gif"))
+    ).run()
+    _ok(again)
+    assert [k["seed"] for k in again.session_state["explore_keyframes"]] == [2, 3]
+    assert [k["seed"] for k in _app().session_state["explore_keyframes"]] == [2, 3]
+
+
+def test_keyframes_that_cannot_be_read_are_named_and_set_aside_by_the_next_one(zoo):
+    loaded = Renderer(cache_mb=0).load("t-gan")
+    path = KEYFRAME_DRAFT.path(loaded)
+    path.parent.mkdir(parents=True)
+    path.write_text('[{"id": 1, "z": [1e999], "seed": 0, "frames": 12}]')
+    at = _app()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "your keyframes for t-gan cannot be used: a keyframe's z is not 8 finite numbers; the "
+        "next keyframe you keep sets them aside"
+    ]
+    _keep_keyframes(at, 4)
+    _ok(at)
+    assert [k["seed"] for k in KEYFRAME_DRAFT.read(loaded)[0]] == [4]
+    assert "1e999" in path.with_name(path.name + ".unreadable").read_text()
+
+
 def test_a_dropped_walk_file_brings_its_keyframes_back(zoo, tmp_path):
     renderer = Renderer(cache_mb=0)
     loaded = renderer.load("t-gan")
@@ -616,7 +671,7 @@ def test_marks_outlive_the_tab_and_every_page_of_the_grid_counts(zoo):
 
 def test_marks_that_cannot_be_read_are_named_and_set_aside_by_the_next_mark(zoo):
     loaded = Renderer(cache_mb=0).load("t-gan")
-    path = marks_path(loaded)
+    path = MARKS.path(loaded)
     path.parent.mkdir(parents=True)
     path.write_text('{"version": 1, "seeds": {"3": "<b>more</b>"}}')
     at = _app()

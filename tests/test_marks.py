@@ -9,14 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio.directions.marks import (
-    MAX_MARKS,
-    Marks,
-    change_marks,
-    forget_marks,
-    marks_path,
-    read_marks,
-)
+from studio.directions.marks import MARKS, MAX_MARKS, Marks
 from studio.errors import StudioError
 from studio.paths import held
 
@@ -28,33 +21,33 @@ def loaded():
 
 
 def test_marks_are_kept_as_they_are_made_and_read_back(loaded):
-    assert read_marks(loaded) == (Marks(), ())
-    change_marks(loaded, lambda m: m.marked("more", seed=3))
-    change_marks(loaded, lambda m: m.marked("less", seed=40))
-    change_marks(loaded, lambda m: m.marked("more", picture="fav-1"))
-    change_marks(loaded, lambda m: dataclasses.replace(m, first=36, name="big"))
-    marks, problems = read_marks(loaded)
+    assert MARKS.read(loaded) == (Marks(), ())
+    MARKS.change(loaded, lambda m: m.marked("more", seed=3))
+    MARKS.change(loaded, lambda m: m.marked("less", seed=40))
+    MARKS.change(loaded, lambda m: m.marked("more", picture="fav-1"))
+    MARKS.change(loaded, lambda m: dataclasses.replace(m, first=36, name="big"))
+    marks, problems = MARKS.read(loaded)
     assert problems == ()
     assert marks == Marks({3: "more", 40: "less"}, {"fav-1": "more"}, first=36, name="big")
     assert (marks.count("more"), marks.count("less")) == (2, 1)
-    change_marks(loaded, lambda m: m.marked("less", seed=3).marked(None, picture="fav-1"))
-    assert read_marks(loaded)[0].seeds == {3: "less", 40: "less"}
-    assert read_marks(loaded)[0].pictures == {}
+    MARKS.change(loaded, lambda m: m.marked("less", seed=3).marked(None, picture="fav-1"))
+    assert MARKS.read(loaded)[0].seeds == {3: "less", 40: "less"}
+    assert MARKS.read(loaded)[0].pictures == {}
 
 
 def test_two_tabs_marking_one_model_add_to_the_same_marks(loaded):
-    first_tab, second_tab = read_marks(loaded)[0], read_marks(loaded)[0]
+    first_tab, second_tab = MARKS.read(loaded)[0], MARKS.read(loaded)[0]
     assert first_tab == second_tab == Marks()
-    change_marks(loaded, lambda m: m.marked("more", seed=1))
-    change_marks(loaded, lambda m: m.marked("less", seed=2))  # each change reads the file first
-    assert read_marks(loaded)[0].seeds == {1: "more", 2: "less"}
+    MARKS.change(loaded, lambda m: m.marked("more", seed=1))
+    MARKS.change(loaded, lambda m: m.marked("less", seed=2))  # each change reads the file first
+    assert MARKS.read(loaded)[0].seeds == {1: "more", 2: "less"}
 
 
 def test_forgetting_the_marks_leaves_no_file(loaded):
-    change_marks(loaded, lambda m: m.marked("more", seed=1))
-    assert marks_path(loaded).exists()
-    forget_marks(loaded)
-    assert not marks_path(loaded).exists() and read_marks(loaded) == (Marks(), ())
+    MARKS.change(loaded, lambda m: m.marked("more", seed=1))
+    assert MARKS.path(loaded).exists()
+    MARKS.change(loaded, lambda _: Marks())
+    assert not MARKS.path(loaded).exists() and MARKS.read(loaded) == (Marks(), ())
 
 
 def test_marks_are_bounded_and_sides_are_more_or_less(loaded):
@@ -89,26 +82,26 @@ def test_marks_are_bounded_and_sides_are_more_or_less(loaded):
 def test_a_marks_file_that_cannot_be_used_is_named_and_set_aside_by_the_next_mark(
     loaded, content, says
 ):
-    path = marks_path(loaded)
+    path = MARKS.path(loaded)
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
-    marks, (problem,) = read_marks(loaded)
+    marks, (problem,) = MARKS.read(loaded)
     assert marks == Marks() and "\n" not in problem
     assert problem.startswith("your marks for gan-shapes cannot be used")
     assert says in problem
-    change_marks(loaded, lambda m: m.marked("more", seed=7))
-    assert read_marks(loaded) == (Marks({7: "more"}), ())
+    MARKS.change(loaded, lambda m: m.marked("more", seed=7))
+    assert MARKS.read(loaded) == (Marks({7: "more"}), ())
     assert path.with_name(path.name + ".unreadable").read_bytes() == content
 
 
 def test_a_mark_made_while_another_is_being_kept_is_refused_in_words(loaded):
-    path = marks_path(loaded)
+    path = MARKS.path(loaded)
     path.parent.mkdir(parents=True, exist_ok=True)
     refused = []
 
     def other_tab() -> None:
         try:
-            change_marks(loaded, lambda m: m.marked("more", seed=1))
+            MARKS.change(loaded, lambda m: m.marked("more", seed=1))
         except StudioError as err:
             refused.append(str(err))
 
@@ -116,5 +109,5 @@ def test_a_mark_made_while_another_is_being_kept_is_refused_in_words(loaded):
         tab = threading.Thread(target=other_tab)
         tab.start()
         tab.join()
-    assert refused == ["another tab is saving marks for this model: mark it again"]
-    assert read_marks(loaded) == (Marks(), ())
+    assert refused == ["another tab is saving marks for this model: try again"]
+    assert MARKS.read(loaded) == (Marks(), ())

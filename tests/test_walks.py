@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from studio.paths import studio_dir
 from studio.recipe import recipe_from_png
 from studio.render.renderer import Renderer
 from studio.walks import (
+    KEYFRAME_DRAFT,
     Walk,
     animation_bytes,
     keyframe_recipes,
@@ -208,3 +210,48 @@ def test_bad_walks_are_one_line_and_write_nothing(keyframe_files, args, message,
     assert message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (where / "walk.gif").exists() and not (where / "walk.mp4").exists()
+
+
+# ---------------------------------------------------------------- keyframes under way
+
+
+def _key(number=1, z=(0.5, -1.0, 0.0, 2.0), seed=3, frames=12) -> dict:
+    return {"id": number, "z": list(z), "seed": seed, "frames": frames}
+
+
+def test_keyframes_under_way_are_kept_per_model_and_read_back(models):
+    loaded = models.load("w-vae")
+    kept = (_key(1), _key(4, seed=None, frames=1))
+    KEYFRAME_DRAFT.change(loaded, lambda _: kept)
+    assert KEYFRAME_DRAFT.read(loaded) == (kept, ())
+    assert KEYFRAME_DRAFT.read(models.load("w-other")) == ((), ())  # another model's are its own
+    KEYFRAME_DRAFT.change(loaded, lambda _: ())
+    assert not KEYFRAME_DRAFT.path(loaded).exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ({"id": 1}, "not a list of at most 64 keyframes"),
+        ([_key()] * 65, "not a list of at most 64 keyframes"),
+        ([_key() | {"html": "<b>"}], "an id, a z, a seed and its frames"),
+        ([_key(1), _key(1)], "id is not a number of its own"),
+        ([_key(True)], "id is not a number of its own"),
+        ([_key(z=(1.0, 2.0))], "z is not 4 finite numbers"),
+        ([_key(z=(1.0, 2.0, 3.0, 1e39))], "z is not 4 finite numbers"),
+        ([_key(z=(1.0, 2.0, 3.0, "4"))], "z is not 4 finite numbers"),
+        ([_key(seed=-1)], "seed is not a seed"),
+        ([_key(frames=0)], "frames to the next are not 1 to 240"),
+        ([_key(frames=10**6)], "frames to the next are not 1 to 240"),
+    ],
+)
+def test_a_keyframes_file_that_cannot_be_used_is_named_in_one_line(models, content, says):
+    loaded = models.load("w-vae")
+    path = KEYFRAME_DRAFT.path(loaded)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(content))
+    kept, (problem,) = KEYFRAME_DRAFT.read(loaded)
+    assert kept == () and says in problem and "\n" not in problem
+    KEYFRAME_DRAFT.change(loaded, lambda _: (_key(),))
+    assert KEYFRAME_DRAFT.read(loaded) == ((_key(),), ())
+    assert json.loads(path.with_name(path.name + ".unreadable").read_text()) == content

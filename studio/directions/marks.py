@@ -1,27 +1,23 @@
 """The pictures a person marks "more" and "less" while teaching a slider, kept in the studio
-folder as they are marked, so that closing the tab, or the studio, loses none of them.
+folder as they are marked (a ``studio.drafts.Draft``): closing the tab, or the studio, loses
+none of them.
 
 One file per model and weights, beside the taught directions:
 ``<studio home>/directions/<model id>/<sha256>.marks.json``. A grid's picture is marked by its
 seed and a Gallery picture by its id, so paging through the grid keeps the earlier pages' marks,
-and two tabs marking one model add to the same file. The file is read as untrusted input: one
-that cannot be used is named in one line and set aside by the next mark, not written over.
+and two tabs marking one model add to the same file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from studio.drafts import Draft
 from studio.errors import StudioError
 from studio.gallery import ID_PATTERN
-from studio.jsonio import read_json
 from studio.models.base import MAX_SEED
-from studio.paths import rewrite_held, studio_dir
 
 SIDES = ("less", "more")
 MAX_MARKS = 512  # as many as a fit takes
@@ -58,20 +54,17 @@ class Marks:
     def count(self, side: str) -> int:
         return sum(s == side for s in (*self.seeds.values(), *self.pictures.values()))
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": VERSION,
-                "first": self.first,
-                "name": self.name,
-                "seeds": {str(seed): side for seed, side in sorted(self.seeds.items())},
-                "pictures": dict(sorted(self.pictures.items())),
-            },
-            indent=1,
-        )
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "first": self.first,
+            "name": self.name,
+            "seeds": {str(seed): side for seed, side in sorted(self.seeds.items())},
+            "pictures": dict(sorted(self.pictures.items())),
+        }
 
 
-def marks_from_json(value: Any) -> Marks:
+def marks_from_json(value: Any, loaded: Any = None) -> Marks:
     """Marks from a file's parsed JSON; a StudioError saying what is wrong with it."""
     if not isinstance(value, dict) or value.get("version") != VERSION:
         raise StudioError(f"they are not marks of version {VERSION}")
@@ -94,33 +87,5 @@ def marks_from_json(value: Any) -> Marks:
     return Marks({int(s): side for s, side in seeds.items()}, dict(pictures), first, name)
 
 
-def marks_path(loaded: Any) -> Path:
-    return studio_dir("directions") / loaded.card.id / f"{loaded.sha256}.marks.json"
-
-
-def read_marks(loaded: Any) -> tuple[Marks, tuple[str, ...]]:
-    """The marks kept for these weights (none yet: empty), and a line where their file cannot
-    be used."""
-    path = marks_path(loaded)
-    if not path.exists():
-        return Marks(), ()
-    try:
-        return marks_from_json(read_json(path, what="the file", max_bytes=MAX_BYTES)), ()
-    except StudioError as err:
-        return Marks(), (f"your marks for {loaded.card.id} cannot be used: {err}",)
-
-
-def change_marks(loaded: Any, change: Callable[[Marks], Marks]) -> Marks:
-    """Apply ``change`` to the kept marks and keep the result (nothing marked, no page, no
-    name: no file)."""
-    return rewrite_held(
-        marks_path(loaded),
-        lambda: read_marks(loaded),
-        change,
-        lambda marks: None if marks == Marks() else marks.to_json().encode("utf-8"),
-        "another tab is saving marks for this model: mark it again",
-    )
-
-
-def forget_marks(loaded: Any) -> None:
-    change_marks(loaded, lambda _: Marks())
+MARKS = Draft("directions", "marks", Marks(), marks_from_json, Marks.to_json, MAX_BYTES)
+"""Kept beside the taught directions: ``<studio home>/directions/<model id>/<sha256>.marks.json``."""

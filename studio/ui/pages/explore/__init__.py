@@ -33,6 +33,7 @@ from studio.ui.pages.explore.state import (
     Z,
     current_z,
     fits,
+    keep_keyframes,
     open_recipe,
     start_model,
     take_pending,
@@ -128,3 +129,4 @@ def page() -> None:
         actions(renderer, loaded)
     studio_fragment(renderer, loaded)
     tools(renderer, loaded)
+    keep_keyframes(loaded)

@@ -35,11 +35,10 @@ from studio.ui.pages.explore.state import (
     seed_z,
     set_z,
 )
-from studio.walks import Walk, animation_bytes, render_walk, sweep_keyframes
+from studio.walks import MAX_SEGMENT_FRAMES, Walk, animation_bytes, render_walk, sweep_keyframes
 
 WALK_SIZES = (128, 256, 384)
 THUMB = 48  # px: a keyframe's picture in the list
-MAX_SEGMENT_FRAMES = 240
 FRAMES = "explore_keyframe_frames_{}"  # a keyframe's frames to the next, by its id
 SWEEP, THROUGH = "Along a slider", "Through the keyframes"
 ROW = [1, 3, 3, 4]  # a keyframe's row: picture, name, frames to the next, buttons

@@ -23,7 +23,7 @@ from studio.recipe import Recipe, check_recipe_fits
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import WEIGHT_SEED, knob_options, set_knobs
-from studio.walks import MAX_KEYFRAMES, Walk
+from studio.walks import KEYFRAME_DRAFT, MAX_KEYFRAMES, Walk
 
 DISPLAY_SIZE = 384  # px: what is shown, downloaded and kept
 MAX_SHOWN = 1024  # px: an opened recipe larger than this (a poster) is shown at DISPLAY_SIZE
@@ -37,6 +37,7 @@ Z = "explore_z"
 SEED = "explore_seed"
 SIZE = "explore_size"
 KEYFRAMES = "explore_keyframes"  # [{"id", "z", "seed", "frames" to the next}], in walk order
+KEYFRAMES_KEPT = "explore_keyframes_kept"  # KEYFRAMES as the studio folder holds them
 PENDING = "explore_pending"  # a Recipe (or a Walk) to open on the next run: Gallery, uploads
 NOTICE = "explore_notice"  # a plain-words error to show once
 RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the current model
@@ -104,6 +105,20 @@ def add_keyframe(
     return len(keyframes)
 
 
+def keep_keyframes(loaded: LoadedModel) -> None:
+    """Keep the keyframes in the studio folder where they changed in this run: a closed tab
+    loses none of them."""
+    keyframes = tuple(dict(key) for key in st.session_state[KEYFRAMES])
+    if keyframes == st.session_state.get(KEYFRAMES_KEPT):
+        return
+    try:
+        KEYFRAME_DRAFT.change(loaded, lambda _: keyframes)
+    except StudioError as err:
+        st.session_state[NOTICE] = f"The keyframes were not kept: {err}"
+        return
+    st.session_state[KEYFRAMES_KEPT] = keyframes
+
+
 def recipe_options(model: GenerativeModel) -> dict[str, Any]:
     """The knobs, and the seed z started from: it changes no pixel, but comes back with them."""
     return knob_options(model) | {"seed": st.session_state[SEED]}
@@ -113,10 +128,15 @@ def recipe_options(model: GenerativeModel) -> dict[str, Any]:
 
 
 def start_model(loaded: LoadedModel) -> None:
-    """Fresh state for a model: the current seed's z, the model's own knobs, display size."""
+    """Fresh state for a model: the current seed's z, the model's own knobs, display size, and
+    the keyframes of the walk under way, as the studio folder keeps them."""
     st.session_state.setdefault(SEED, 0)
     st.session_state[SIZE] = DISPLAY_SIZE
-    st.session_state[KEYFRAMES] = []
+    kept, problems = KEYFRAME_DRAFT.read(loaded)
+    st.session_state[KEYFRAMES] = [dict(key) for key in kept]
+    st.session_state[KEYFRAMES_KEPT] = kept
+    if problems:
+        st.session_state[NOTICE] = f"{problems[0]}; the next keyframe you keep sets them aside"
     st.session_state[RESULTS] = {}
     st.session_state[SHOWN] = {}
     set_knobs(loaded.model)
@@ -135,7 +155,9 @@ def _seed_note(recipe: Recipe) -> int | None:
 
 
 def _keep_walk(walk: Walk) -> None:
-    """A walk's keyframes as the page's, each with its frames to the next, and its settings."""
+    """A walk's keyframes as the page's, in place of those kept before, each with its frames to
+    the next, and its settings."""
+    st.session_state[KEYFRAMES] = []
     for i, key in enumerate(walk.keyframes):
         frames = walk.frames[i] if i < len(walk.frames) else SEGMENT_FRAMES
         add_keyframe(key.z, _seed_note(key), frames)

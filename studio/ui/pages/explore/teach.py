@@ -3,7 +3,7 @@ less of something only you can name, fit the direction that tells them apart
 (``studio.directions.taught``), see the picture on screen moved along it, and keep it; kept ones
 join the named sliders and can be deleted here.
 
-The marks are kept in the studio folder as they are made (``studio.directions.marks``), and
+The marks are kept in the studio folder as they are made (``studio.directions.marks.MARKS``), and
 every widget of the tool shows what is kept there: a closed tab or a restarted studio picks up
 where the person was, and two tabs on one model mark the same pictures.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from studio.directions.marks import MAX_NAME, SIDES, Marks, change_marks, read_marks
+from studio.directions.marks import MARKS, MAX_NAME, SIDES, Marks
 from studio.directions.store import Direction
 from studio.directions.taught import MIN_PICKS, delete_taught, keep_taught, taught_directions, teach
 from studio.errors import StudioError
@@ -44,7 +44,7 @@ FITTED = "taught"  # key in RESULTS: (the fitted direction, its preview strip)
 def _save(loaded: LoadedModel, change: Callable[[Marks], Marks]) -> None:
     """Keep a change to the marks in the studio folder; the widgets show what is kept."""
     try:
-        change_marks(loaded, change)
+        MARKS.change(loaded, change)
     except StudioError as err:
         st.session_state[NOTICE] = f"That was not kept: {err}"
 
@@ -214,7 +214,7 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
         "direction in z that tells them apart and shows the picture on screen moved along it. "
         "Keep it, and it is a slider of its own, for this model's weights."
     )
-    marks, problems = read_marks(loaded)
+    marks, problems = MARKS.read(loaded)
     for problem in problems:
         st.warning(f"{problem}; your next mark sets that file aside", icon=":material/warning:")
     kept = _kept_pictures(loaded)
