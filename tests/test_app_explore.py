@@ -30,6 +30,7 @@ from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.directions.marks import MARKS
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
+from studio.drafts import Draft
 from studio.models import build_model
 from studio.models.mlp import CPPN
 from studio.paths import studio_dir
@@ -367,11 +368,16 @@ def test_keyframes_outlive_the_tab_and_an_opened_walk_takes_their_place(zoo):
     assert [k["seed"] for k in _app().session_state["explore_keyframes"]] == [2, 3]
 
 
-def test_keyframes_that_cannot_be_read_are_named_and_set_aside_by_the_next_one(zoo):
-    loaded = Renderer(cache_mb=0).load("t-gan")
-    path = KEYFRAME_DRAFT.path(loaded)
+def _unreadable_draft(draft: Draft, text: str) -> Path:
+    """t-gan's draft file of that kind, holding ``text``."""
+    path = draft.path(Renderer(cache_mb=0).load("t-gan"))
     path.parent.mkdir(parents=True)
-    path.write_text('[{"id": 1, "z": [1e999], "seed": 0, "frames": 12}]')
+    path.write_text(text)
+    return path
+
+
+def test_keyframes_that_cannot_be_read_are_named_and_set_aside_by_the_next_one(zoo):
+    path = _unreadable_draft(KEYFRAME_DRAFT, '[{"id": 1, "z": [1e999], "seed": 0, "frames": 12}]')
     at = _app()
     assert not at.exception
     assert [e.value for e in at.error] == [
@@ -380,7 +386,7 @@ def test_keyframes_that_cannot_be_read_are_named_and_set_aside_by_the_next_one(z
     ]
     _keep_keyframes(at, 4)
     _ok(at)
-    assert [k["seed"] for k in KEYFRAME_DRAFT.read(loaded)[0]] == [4]
+    assert [k["seed"] for k in KEYFRAME_DRAFT.read(Renderer().load("t-gan"))[0]] == [4]
     assert "1e999" in path.with_name(path.name + ".unreadable").read_text()
 
 
@@ -670,10 +676,7 @@ def test_marks_outlive_the_tab_and_every_page_of_the_grid_counts(zoo):
 
 
 def test_marks_that_cannot_be_read_are_named_and_set_aside_by_the_next_mark(zoo):
-    loaded = Renderer(cache_mb=0).load("t-gan")
-    path = MARKS.path(loaded)
-    path.parent.mkdir(parents=True)
-    path.write_text('{"version": 1, "seeds": {"3": "<b>more</b>"}}')
+    path = _unreadable_draft(MARKS, '{"version": 1, "seeds": {"3": "<b>more</b>"}}')
     at = _app()
     at.selectbox(key="explore_model").set_value("t-gan").run()
     _open_tool(at, "Teach a slider")
