@@ -113,6 +113,12 @@ def _move(text: str) -> tuple[str, float]:
     return name, amount
 
 
+def _slider(text: str) -> int | str:
+    """``--along``: a slider's number among the model's own (0 = the first), or any direction's
+    name (``directions`` lists them)."""
+    return _whole_number(0, 255)(text) if text.isascii() and text.isdigit() else text
+
+
 _seed = _whole_number(0, MAX_SEED)
 _seconds = _positive_number(MAX_SECONDS)
 
@@ -433,6 +439,7 @@ def _segment_frames(text: str) -> list[int]:
 def cmd_walk(args: argparse.Namespace) -> int:
     """Keyframes (seeds, recipe PNGs, earlier walks) to an animation carrying their recipes; or,
     with ``--along``, one keyframe swept along a slider and back."""
+    from studio.directions import direction_axes, model_directions
     from studio.latent import slider_axes
     from studio.render.renderer import Renderer
     from studio.walks import (
@@ -455,10 +462,13 @@ def cmd_walk(args: argparse.Namespace) -> int:
                 "--along sweeps one keyframe along a slider and back on a straight line: "
                 "give one --keyframe, and no --loop or --mode"
             )
-        axes = slider_axes(loaded)
-        keyframes = sweep_keyframes(keyframes[0], axes, args.along, args.reach)
+        if isinstance(args.along, int):
+            axes, index = slider_axes(loaded), args.along
+        else:
+            axes, index = direction_axes([model_directions(loaded).named(args.along)]), 0
+        keyframes = sweep_keyframes(keyframes[0], axes, index, args.reach)
         loop, mode = True, "lerp"
-        print(f"along {axes.labels[args.along]}, -{args.reach:g} to +{args.reach:g}")
+        print(f"along {axes.labels[index]}, -{args.reach:g} to +{args.reach:g}")
     frames = args.segment_frames or args.frames
     walk = Walk(keyframes, frames, loop=loop, mode=mode, easing=args.easing, fps=args.fps)
     images = render_walk(renderer, loaded, walk)
@@ -650,9 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--size", type=_whole_number(8, MAX_SIZE), default=128)
     walk.add_argument(
         "--along",
-        type=_whole_number(0, 255),
+        type=_slider,
         metavar="SLIDER",
-        help="sweep the one keyframe along this slider (0 = the first) there and back",
+        help="sweep the one keyframe along this slider there and back: its number among the "
+        "model's own (0 = the first) or any direction's name (size, a taught one…)",
     )
     walk.add_argument(
         "--reach",

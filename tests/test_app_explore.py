@@ -30,6 +30,7 @@ from studio import checkpoints, gallery
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.directions.marks import MARKS
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
+from studio.directions.taught import keep_taught, taught_directions, teach
 from studio.drafts import Draft
 from studio.models import build_model
 from studio.models.mlp import CPPN
@@ -423,6 +424,26 @@ def test_a_dropped_walk_file_brings_its_keyframes_back(zoo, tmp_path):
     at.file_uploader(key="explore_open_png").upload("notes.gif", b"GIF89a, or not").run()
     assert not at.exception
     assert "not a readable" in at.error[0].value
+
+
+def test_a_walk_goes_along_a_taught_slider_as_along_any_other(zoo):
+    renderer = Renderer(cache_mb=0)
+    loaded = renderer.load("t-gan")
+    picks = [renderer.recipe("t-gan", loaded.model.picture_codes(s), 64, {}) for s in range(6)]
+    keep_taught(loaded, teach(loaded, "calm", picks[:3], picks[3:]))
+    at = _app()
+    _open_tool(at, "Latent walk")
+    at.segmented_control(key="explore_walk_source").set_value("Along a slider").run()
+    axis = at.selectbox(key="explore_sweep_axis")
+    assert axis.options[-1] == "calm"  # after the model's own sliders
+    axis.set_value(len(axis.options) - 1).run()
+    at.slider(key="explore_sweep_reach").set_value(1.5).run()
+    next(b for b in at.button if b.label == "Make walk").click().run()
+    _ok(at)
+    walk = walk_from_animation(at.session_state["explore_results"]["walk"][2][".gif"])
+    (calm,) = taught_directions(loaded)[0]
+    ends = [np.asarray(k.z) @ calm.vector for k in walk.keyframes]
+    np.testing.assert_allclose(ends, [-1.5, 1.5], atol=1e-4)
 
 
 def test_a_walk_along_a_slider_and_walks_refused_in_words(zoo):

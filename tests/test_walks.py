@@ -13,6 +13,7 @@ from PIL import Image, ImageSequence
 
 from studio.checkpoints import ModelCard, save_checkpoint
 from studio.cli import main
+from studio.directions.taught import keep_taught, taught_directions, teach
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import studio_dir
@@ -168,6 +169,25 @@ def test_walk_command_along_a_slider(models, tmp_path, capsys):
     assert main(["walk", "--model", "w-vae", *args]) == 0
     walk = walk_from_animation(out.read_bytes())
     assert walk.loop and walk.mode == "lerp" and len(walk.keyframes) == 2
+
+
+def test_walk_command_along_a_direction_by_name(models, tmp_path, capsys):
+    """A taught direction (any named one) is a slider a walk can sweep, as ``--move`` takes it."""
+    loaded = models.load("w-mlp")
+    picks = [models.recipe("w-mlp", loaded.model.picture_codes(s), 32, {}) for s in range(6)]
+    keep_taught(loaded, teach(loaded, "warm", picks[:3], picks[3:]))
+    out = tmp_path / "warm.gif"
+    args = ["--keyframe", "seed:2", "--along", "warm", "--reach", "1.5", "--out", str(out)]
+    assert main(["walk", "--model", "w-mlp", *args, "--frames", "8", "--size", "32"]) == 0
+    assert "along warm, -1.5 to +1.5" in capsys.readouterr().out
+    (warm,) = taught_directions(loaded)[0]
+    ends = [np.asarray(k.z) @ warm.vector for k in walk_from_animation(out.read_bytes()).keyframes]
+    np.testing.assert_allclose(ends, [-1.5, 1.5], atol=1e-4)
+    assert (
+        main(["walk", "--model", "w-mlp", "--keyframe", "seed:2", "--along", "cold", *args[4:]])
+        == 2
+    )
+    assert "no direction 'cold'; this model has: " in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from studio.directions.store import Direction, directions_bytes, read_directions
 from studio.directions.taught import taught_directions
 from studio.errors import StudioError
 from studio.latent import slider_axes
+from studio.models.base import SliderAxes
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, studio_home
 
 PRINCIPAL = 8  # principal directions offered by name
@@ -56,13 +58,25 @@ class ModelDirections:
         return z
 
 
-def model_directions(loaded: Any) -> ModelDirections:
+def model_directions(loaded: Any, *, find: bool = True) -> ModelDirections:
     """A ``LoadedModel``'s directions: principal first, then those named by its data's factors,
-    then those taught to its weights."""
-    factors, problems = factor_directions(loaded)
+    then those taught to its weights. Without ``find``, factor directions not found yet (a
+    minute's work) are left out."""
+    factors, problems = factor_directions(loaded) if find else kept_factor_directions(loaded)
+    factors = factors or ()
     taught, taught_problems = taught_directions(loaded)
     return ModelDirections(
         principal_directions(loaded) + factors + taught, problems + taught_problems
+    )
+
+
+def direction_axes(directions: Sequence[Direction], kind: str = "Named directions") -> SliderAxes:
+    """Directions as sliders: each one's name for a label, its help line for help."""
+    return SliderAxes(
+        kind=kind,
+        vectors=np.stack([d.vector for d in directions]),
+        labels=tuple(d.name for d in directions),
+        helps=tuple(d.help() for d in directions),
     )
 
 

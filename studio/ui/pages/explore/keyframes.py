@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from studio.latent import EASINGS, slider_axes
+from studio.directions import direction_axes, model_directions
+from studio.latent import EASINGS
 from studio.models import GenerativeModel
 from studio.recipe import Recipe
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import knob_options
-from studio.ui.pages.explore.picture import MAX_AXES
 from studio.ui.pages.explore.state import (
     KEYFRAMES,
     RESULTS,
@@ -167,7 +167,8 @@ def _through_keyframes(renderer: Renderer, loaded: LoadedModel) -> dict[str, Any
 
 
 def _along_slider(loaded: LoadedModel) -> dict[str, Any]:
-    axes = slider_axes(loaded, limit=MAX_AXES)
+    """Any slider of the model's: its own, those named by its data's factors, those taught."""
+    axes = direction_axes(model_directions(loaded, find=False).directions, "Sliders")
     axis_col, reach_col, frames_col = st.columns(3, vertical_alignment="bottom")
     index = axis_col.selectbox(
         "Slider",

@@ -7,10 +7,9 @@ moving one moves the others' readings a little, and they follow on the next run.
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from studio.directions import factor_directions, kept_factor_directions
+from studio.directions import direction_axes, factor_directions, kept_factor_directions
 from studio.directions.store import Direction
 from studio.directions.taught import taught_directions
 from studio.errors import StudioError
@@ -112,10 +111,4 @@ def _factor_sliders(loaded: LoadedModel) -> None:
 
 def _direction_sliders(directions: list[Direction], key: str) -> None:
     if directions:
-        axes = SliderAxes(
-            kind="Named directions",
-            vectors=np.stack([d.vector for d in directions]),
-            labels=tuple(d.name for d in directions),
-            helps=tuple(d.help() for d in directions),
-        )
-        axis_sliders(axes, key, columns=2)
+        axis_sliders(direction_axes(directions), key, columns=2)
