@@ -273,13 +273,12 @@ def _size_taught(model_id: str, pool: int, each: int) -> Direction:
     return teach(loaded, "big", [picks[i] for i in order[-each:]], [picks[i] for i in order[:each]])
 
 
-def test_big_against_small_shapes_teaches_a_size_direction_the_judge_confirms():
-    """On vae-shapes, four big and four small shapes among 16 samples teach a direction the
-    size judge confirms: ρ ≥ 0.9, measured as the factor directions are. Not on gan-shapes: its
-    z holds size less linearly (the factor direction found from 4096 judged samples reaches ρ
-    0.73 there; taught from 4 + 4 of 16 samples, 0.31; from 8 + 8 of 48, 0.56), so the issue's
-    bar is asserted where it holds, and gan-shapes only has to be read as size."""
-    vae = _size_taught("vae-shapes", 16, 4)
-    assert "read as size" in vae.found and vae.cleanliness.rho >= 0.9, vae.help()
-    gan = _size_taught("gan-shapes", 48, 8)
-    assert "read as size" in gan.found and gan.cleanliness.rho > 0.3, gan.help()
+@pytest.mark.parametrize(("model_id", "bar"), [("vae-shapes", 0.9), ("gan-shapes", 0.75)])
+def test_big_against_small_shapes_teaches_a_size_direction_the_judge_confirms(model_id, bar):
+    """Four big and four small shapes among 16 samples teach a direction the size judge
+    confirms, measured as the factor directions are: ρ ≥ 0.9 on vae-shapes, the issue's bar. The
+    shapes GAN reaches 0.79 (its factor direction, fitted on 4096 judged samples, 0.87): along
+    any straight line some of its shapes change kind as they grow. In the z of 64 it had before,
+    the same picks reached ρ 0.14, and read as a heart."""
+    taught = _size_taught(model_id, 16, 4)
+    assert "read as size" in taught.found and taught.cleanliness.rho >= bar, taught.help()
