@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from studio.errors import StudioError
+
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 
 
@@ -143,8 +145,6 @@ def rewrite_held(
     write, or None for no file at all. Another writer holding the lock is a StudioError saying
     ``busy``.
     """
-    from studio.errors import StudioError
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with held(path.with_name(path.name + ".lock")) as mine:
         if not mine:

@@ -51,9 +51,6 @@ class Marks:
             raise StudioError(f"mark at most {MAX_MARKS} pictures")
         return dataclasses.replace(self, seeds=seeds, pictures=pictures)
 
-    def count(self, side: str) -> int:
-        return sum(s == side for s in (*self.seeds.values(), *self.pictures.values()))
-
     def to_json(self) -> dict[str, Any]:
         return {
             "version": VERSION,

@@ -154,13 +154,16 @@ def _fit(
     st.session_state[RESULTS][FITTED] = (direction, grid(strip, columns=len(PREVIEW)))
 
 
-def _tally(loaded: LoadedModel, marked: dict[str, list[Recipe]]) -> None:
-    """How many pictures are marked, on every page, and a way to start again."""
-    if not any(marked.values()):
+def _tally(loaded: LoadedModel, marks: Marks, kept: list[Favourite]) -> None:
+    """How many pictures are marked, on every page and in the Gallery, and a way to start
+    again."""
+    present = {favourite.id for favourite in kept}
+    sides = [*marks.seeds.values(), *(s for p, s in marks.pictures.items() if p in present)]
+    if not sides:
         return
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(
-            f"Marked: **{len(marked['more'])} more**, **{len(marked['less'])} less**, on "
+            f"Marked: **{sides.count('more')} more**, **{sides.count('less')} less**, on "
             "every page of the grid and in the Gallery; they are kept in your studio folder "
             "until you keep the slider or clear them."
         )
@@ -220,8 +223,7 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     kept = _kept_pictures(loaded)
     _samples(renderer, loaded, marks)
     _gallery_marks(kept, loaded, marks)
-    marked = _marked(renderer, loaded, marks, kept)
-    _tally(loaded, marked)
+    _tally(loaded, marks, kept)
     name_col, fit_col = st.columns([3, 1], vertical_alignment="bottom")
     name_key = NAME.format(loaded.card.id)
     name = name_col.text_input(
@@ -236,7 +238,7 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     if fit_col.button("Fit", icon=":material/school:", width="stretch"):
         st.session_state[RESULTS].pop(FITTED, None)
         try:
-            _fit(renderer, loaded, name, marked)
+            _fit(renderer, loaded, name, _marked(renderer, loaded, marks, kept))
         except StudioError as err:  # too few marks, a name taken: the marks stay as they are
             st.error(str(err), icon=":material/error:")
     fitted = st.session_state[RESULTS].get(FITTED)
