@@ -61,8 +61,9 @@ def set_z(z: np.ndarray, moved: str = "") -> None:
     st.session_state[STALE] = moved
 
 
-def sync(values: dict[str, float]) -> None:
-    """Set slider states that differ from ``values``, before the sliders are drawn."""
+def sync(values: dict[str, Any]) -> None:
+    """Set widget states that differ from ``values``, before the widgets are drawn (the slider
+    being moved keeps the browser's value)."""
     moved = st.session_state.get(STALE, "")
     for key, value in values.items():
         if key != moved and st.session_state.get(key) != value:

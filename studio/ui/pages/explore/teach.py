@@ -3,9 +3,11 @@ less of something only you can name, fit the direction that tells them apart
 (``studio.directions.taught``), see the picture on screen moved along it, and keep it; kept ones
 join the named sliders and can be deleted here.
 
-The marks are kept in the studio folder as they are made (``studio.directions.marks.MARKS``), and
-every widget of the tool shows what is kept there: a closed tab or a restarted studio picks up
-where the person was, and two tabs on one model mark the same pictures.
+The marks are kept in the studio folder as they are made (``studio.directions.marks.MARKS``),
+and every widget of the tool shows what is kept there: a closed tab or a restarted studio picks
+up where the person was, and two tabs on one model mark the same pictures. ``sync`` sets a widget
+only where it shows something else: setting it on every run would undo a click made while that
+run was on its way.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from studio.recipe import Recipe
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
 from studio.ui.pages.explore.knobs import knob_options
-from studio.ui.pages.explore.state import NOTICE, RESULTS, current_z, seed_z
+from studio.ui.pages.explore.state import NOTICE, RESULTS, current_z, seed_z, sync
 
 SAMPLES = 12
 COLUMNS = 4
@@ -53,34 +55,27 @@ def _mark(loaded: LoadedModel, key: str, **picture: Any) -> None:
     _save(loaded, lambda marks: marks.marked(st.session_state[key], **picture))
 
 
-def _shown(key: str, value: Any) -> str:
-    """``key``, its widget set to the kept ``value`` where it shows another (another tab may
-    have changed it). Only then: a value set from here overrides what the browser holds, and
-    would undo a click made while this run was on its way."""
-    if st.session_state.get(key) != value:
-        st.session_state[key] = value
-    return key
-
-
 def _samples(renderer: Renderer, loaded: LoadedModel, marks: Marks) -> None:
     """The grid: a picture per seed, each with its mark (none: skipped)."""
     model_id = loaded.card.id
     first_key = FIRST.format(model_id)
+    sync({first_key: min(marks.first, MAX_SEED - SAMPLES)})
     first = st.number_input(
         "First seed",
         0,
         MAX_SEED - SAMPLES,
         step=1,
-        key=_shown(first_key, min(marks.first, MAX_SEED - SAMPLES)),
+        key=first_key,
         on_change=lambda: _save(
             loaded, lambda m: dataclasses.replace(m, first=st.session_state[first_key])
         ),
         width=160,
     )
-    codes = np.stack([seed_z(loaded.model, first + i) for i in range(SAMPLES)])
+    seeds = range(first, first + SAMPLES)
+    sync({MARK.format(model_id, seed): marks.seeds.get(seed) for seed in seeds})
+    codes = np.stack([seed_z(loaded.model, seed) for seed in seeds])
     thumbs = renderer.render(model_id, codes, THUMB, knob_options(loaded.model))
-    for i, thumb in enumerate(thumbs):
-        seed = first + i
+    for i, (seed, thumb) in enumerate(zip(seeds, thumbs, strict=True)):
         if i % COLUMNS == 0:  # a row of columns at a time: Tab goes through the marks in order
             places = st.columns(COLUMNS)
         with places[i % COLUMNS]:
@@ -89,7 +84,7 @@ def _samples(renderer: Renderer, loaded: LoadedModel, marks: Marks) -> None:
             st.segmented_control(
                 f"seed {seed}",
                 SIDES,
-                key=_shown(key, marks.seeds.get(seed)),
+                key=key,
                 on_change=_mark,
                 args=(loaded, key),
                 kwargs={"seed": seed},
@@ -109,6 +104,7 @@ def _kept_pictures(loaded: LoadedModel) -> list[Favourite]:
 def _gallery_marks(kept: list[Favourite], loaded: LoadedModel, marks: Marks) -> None:
     if not kept:
         return
+    sync({KEPT_MARK.format(f.id): marks.pictures.get(f.id) for f in kept})
     with st.expander(f"From your Gallery ({len(kept)} of this model's pictures)"):
         for i, favourite in enumerate(kept):
             if i % COLUMNS == 0:
@@ -119,7 +115,7 @@ def _gallery_marks(kept: list[Favourite], loaded: LoadedModel, marks: Marks) -> 
                 st.segmented_control(
                     favourite.id,
                     SIDES,
-                    key=_shown(key, marks.pictures.get(favourite.id)),
+                    key=key,
                     on_change=_mark,
                     args=(loaded, key),
                     kwargs={"picture": favourite.id},
@@ -133,10 +129,10 @@ def _marked(
     """The recipes of the marked pictures, by side: every marked seed, on any page of the
     grid, and the marked pictures still in the Gallery."""
     marked: dict[str, list[Recipe]] = {side: [] for side in SIDES}
+    knobs = knob_options(loaded.model)
     for seed, side in sorted(marks.seeds.items()):
-        options = knob_options(loaded.model) | {"seed": seed}
         code = seed_z(loaded.model, seed)
-        marked[side].append(renderer.recipe(loaded.card.id, code, THUMB, options))
+        marked[side].append(renderer.recipe(loaded.card.id, code, THUMB, knobs | {"seed": seed}))
     for favourite in kept:
         if favourite.id in marks.pictures:
             marked[marks.pictures[favourite.id]].append(favourite.recipe)
@@ -226,10 +222,11 @@ def teach_tool(renderer: Renderer, loaded: LoadedModel) -> None:
     _tally(loaded, marks, kept)
     name_col, fit_col = st.columns([3, 1], vertical_alignment="bottom")
     name_key = NAME.format(loaded.card.id)
+    sync({name_key: marks.name})
     name = name_col.text_input(
         "Name",
         max_chars=MAX_NAME,
-        key=_shown(name_key, marks.name),
+        key=name_key,
         on_change=lambda: _save(
             loaded, lambda m: dataclasses.replace(m, name=st.session_state[name_key])
         ),
