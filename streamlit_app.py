@@ -11,7 +11,7 @@ from studio.ui import app_state
 from studio.ui.app_state import opened_later
 from studio.ui.pages import explore
 
-st.set_page_config(page_title="Latent Studio", page_icon="🎨", layout="wide")
+st.set_page_config(page_title="Latent Studio", page_icon=":material/palette:", layout="wide")
 
 pages = [
     st.Page(

@@ -60,7 +60,7 @@ def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    path = studio_home() / "cache" / "axes" / f"{sha}-{limit}.safetensors"  # made on write
+    path = _axes_path(sha, limit)
     found = _read_axes(path)
     if found is None:
         card = getattr(loaded_or_model, "card", None)
@@ -70,6 +70,18 @@ def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     with _memo_lock:
         _memo[key] = found
     return found
+
+
+def axes_at_hand(loaded: Any, *, limit: int = 8) -> bool:
+    """Whether ``slider_axes`` answers at once for a ``LoadedModel``: they are kept already."""
+    with _memo_lock:
+        if (loaded.sha256, limit) in _memo:
+            return True
+    return _axes_path(loaded.sha256, limit).exists()
+
+
+def _axes_path(sha256: str, limit: int) -> Path:
+    return studio_home() / "cache" / "axes" / f"{sha256}-{limit}.safetensors"  # made on write
 
 
 def _training_sample(model: GenerativeModel, card: ModelCard | None) -> torch.Tensor:

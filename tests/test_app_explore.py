@@ -21,6 +21,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save
+from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
@@ -32,6 +33,7 @@ from studio.directions.marks import MARKS
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
 from studio.directions.taught import keep_taught, taught_directions, teach
 from studio.drafts import Draft
+from studio.latent import slider_axes
 from studio.models import build_model
 from studio.models.mlp import CPPN
 from studio.paths import studio_dir
@@ -81,10 +83,38 @@ def _app(**query: str) -> AppTest:
     return at.run()
 
 
+def _instrument(at: AppTest) -> dict:
+    """What Explore's instrument was given to show: picture, sliders, address."""
+    (instrument,) = at.get("bidi_component")
+    return json.loads(json.loads(instrument.proto.json)["json"])
+
+
 def _image(at: AppTest) -> str:
-    """The studio image's URL (it comes first: the tiny models have no contact sheets)."""
-    (url,) = at.get("image")[0].value
-    return url
+    """The studio picture's URL, as the instrument shows it."""
+    return _instrument(at)["image"]
+
+
+def _sliders(at: AppTest, group: str = "axes") -> list[dict]:
+    """The instrument's sliders in ``group``: label, help and value of each."""
+    (found,) = [g for g in _instrument(at)["groups"] if g["key"] == group]
+    return found["sliders"]
+
+
+def _send_moves(at: AppTest, moves: list) -> AppTest:
+    """Rerun as the instrument's browser side does on a move: its "move" trigger, with the other
+    widgets' values as they are, through the same callback as a real one."""
+    (instrument,) = at.get("bidi_component")
+    states = at._tree.get_widget_states()
+    event = {"event": "move", "value": {"moves": moves, "seq": 1}}
+    states.widgets.add(
+        id=_make_trigger_id(instrument.proto.id, "events"), json_trigger_value=json.dumps([event])
+    )
+    return at._run(states)
+
+
+def _move(at: AppTest, group: str, index: int, value: float) -> AppTest:
+    """Move one slider of the instrument."""
+    return _send_moves(at, [[group, index, value]])
 
 
 def _pixels(at: AppTest) -> np.ndarray:
@@ -106,7 +136,7 @@ def _open_tool(at: AppTest, tab: str) -> AppTest:
 
 
 def _recipe(at: AppTest) -> Recipe:
-    return Recipe.from_query(at.query_params["r"])
+    return Recipe.from_query(_instrument(at)["query"])
 
 
 def _picture_png() -> bytes:
@@ -125,7 +155,7 @@ def test_empty_zoo_shows_how_to_get_a_model(monkeypatch, tmp_path):
     at = _app()
     _ok(at)
     assert "no models yet" in at.info[0].value
-    assert not at.get("image")
+    assert not at.get("bidi_component")
 
 
 def test_opens_on_a_model_with_an_image_and_its_recipe_in_the_url(zoo):
@@ -142,12 +172,26 @@ def test_opens_on_a_model_with_an_image_and_its_recipe_in_the_url(zoo):
 
 def test_moving_a_slider_changes_the_image_and_the_url(zoo):
     at = _app()
-    before, url_before = _image(at), at.query_params["r"]
-    at.slider(key="explore_axis_0").set_value(2.5).run()
+    before, url_before = _image(at), _instrument(at)["query"]
+    _move(at, "axes", 0, 2.5)
     _ok(at)
     assert _image(at) != before
-    assert at.query_params["r"] != url_before
-    assert at.slider(key="explore_axis_0").value == 2.5
+    assert _instrument(at)["query"] != url_before
+    assert _sliders(at)[0]["value"] == 2.5
+    axes = slider_axes(Renderer().load(_recipe(at).model), limit=8)
+    assert axes.coords(np.asarray(_recipe(at).z))[0] == pytest.approx(2.5)
+
+
+def test_moves_the_browser_garbles_are_dropped_and_a_far_one_stops_at_the_edge(zoo):
+    at = _app()
+    before = _image(at)
+    garbled = [["axes", 99, 1.0], ["nowhere", 0, 1.0], ["axes", 0, "1"], ["axes", True, 1.0], 7]
+    _send_moves(at, garbled)
+    _ok(at)
+    assert _image(at) == before
+    _send_moves(at, [*garbled, ["axes", 1, 1e308]])
+    _ok(at)
+    assert _image(at) != before and _sliders(at)[1]["value"] == 3.0
 
 
 def test_seed_and_surprise_draw_new_points(zoo):
@@ -168,9 +212,8 @@ def test_switching_models_gives_each_family_its_own_sliders(zoo):
     at.selectbox(key="explore_model").set_value("t-vae").run()
     _ok(at)
     assert _recipe(at).model == "t-vae"
-    assert (
-        len(at.slider(key="explore_axis_0").label) and "KL" in at.slider(key="explore_axis_0").help
-    )
+    first = _sliders(at)[0]
+    assert first["label"] and "KL" in first["help"]
 
     at.selectbox(key="explore_model").set_value("t-mlp").run()
     _ok(at)
@@ -195,7 +238,7 @@ def _explore_or_another_page() -> None:
 def test_the_chosen_model_and_its_point_are_still_there_after_another_page(zoo):
     at = AppTest.from_function(_explore_or_another_page, default_timeout=TIMEOUT).run()
     at.selectbox(key="explore_model").set_value("t-vae").run()
-    at.slider(key="explore_axis_0").set_value(1.5).run()
+    _move(at, "axes", 0, 1.5)
     _ok(at)
     picture = _image(at)
     at.session_state["elsewhere"] = True
@@ -205,7 +248,7 @@ def test_the_chosen_model_and_its_point_are_still_there_after_another_page(zoo):
     at.run()
     _ok(at)
     assert at.selectbox(key="explore_model").value == "t-vae"
-    assert at.slider(key="explore_axis_0").value == 1.5 and _image(at) == picture
+    assert _sliders(at)[0]["value"] == 1.5 and _image(at) == picture
 
 
 # ---------------------------------------------------------------- recipes reproduce images
@@ -214,9 +257,9 @@ def test_the_chosen_model_and_its_point_are_still_there_after_another_page(zoo):
 def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-mlp").run()
-    at.slider(key="explore_axis_1").set_value(-1.5).run()
+    _move(at, "axes", 1, -1.5)
     at.select_slider(key="explore_knob_scale").set_value(20.0).run()
-    image, query = _image(at), at.query_params["r"]
+    image, query = _image(at), _instrument(at)["query"]
 
     fresh = _app(r=query)
     _ok(fresh)
@@ -224,13 +267,13 @@ def test_a_recipe_in_the_url_reproduces_the_same_image(zoo):
 
     expected = Renderer().render_recipe(Recipe.from_query(query))
     assert np.array_equal(_pixels(fresh), expected.reshape(_pixels(fresh).shape))
-    assert fresh.slider(key="explore_axis_1").value == -1.5
+    assert _sliders(fresh)[1]["value"] == -1.5
     assert fresh.select_slider(key="explore_knob_scale").value == 20.0
 
 
 def test_a_dropped_png_reproduces_its_image(zoo):
     at = _app()
-    at.slider(key="explore_axis_0").set_value(-2.0).run()
+    _move(at, "axes", 0, -2.0)
     image, recipe = _image(at), _recipe(at)
 
     png = to_png(Renderer().render_recipe(recipe), recipe)
@@ -272,7 +315,7 @@ def test_bad_pngs_show_an_error_and_nothing_else_breaks(zoo, name, data, says):
     assert not at.exception
     assert says in at.error[0].value
     assert _image(at) == image
-    at.slider(key="explore_axis_0").set_value(1.0).run()
+    _move(at, "axes", 0, 1.0)
     _ok(at)
 
 
@@ -311,7 +354,7 @@ def test_three_keyframes_reordered_make_a_walk_that_carries_their_recipes(zoo):
     _open_tool(at, "Interpolate")
     next(b for b in at.button if b.label == "Interpolate").click().run()
     _ok(at)
-    studio, strip = at.get("image")
+    (strip,) = at.get("image")
     assert strip.captions == ["through the keyframes"]
 
     _open_tool(at, "Latent walk")
@@ -485,7 +528,7 @@ def _gallery_first() -> None:
 
 def test_keep_then_open_from_the_gallery(zoo):
     at = _app()
-    at.slider(key="explore_axis_0").set_value(1.5).run()
+    _move(at, "axes", 0, 1.5)
     kept_image = _image(at)
     next(b for b in at.button if b.label == "Keep").click().run()
     _ok(at)
@@ -523,7 +566,7 @@ def test_a_point_gan_shows_a_cloud_that_the_sliders_move(zoo):
     cloud = _recipe(at)
     assert len(cloud.z) == 2 * 256  # 256 codes of 2 numbers, one picture
     before = _image(at)
-    at.slider(key="explore_axis_0").set_value(2.0).run()
+    _move(at, "axes", 0, 2.0)
     _ok(at)
     assert _image(at) != before
     moved = np.asarray(_recipe(at).z).reshape(-1, 2)
@@ -560,21 +603,17 @@ def test_named_sliders_show_how_they_were_found_and_move_the_picture(zoo):
     at = _app()
     at.selectbox(key="explore_model").set_value("t-gan").run()
     _ok(at)
-    weight = at.slider(key="explore_named_0")
-    assert (
-        weight.label == "weight" and "a test fit" in weight.help and "clean: ρ 0.95" in weight.help
-    )
-    assert at.slider(key="explore_named_1").label == "slant"
-    assert "Character (1)" in [e.label for e in at.expander]
-    assert "explore_named_group_0_0" not in [s.key for s in at.slider]  # drawn when opened
-    at.session_state["explore_named_group_0"] = True
-    at.run()
-    assert at.slider(key="explore_named_group_0_0").label == "char-A"
+    weight, slant = _sliders(at, "named")
+    assert weight["label"] == "weight" and "a test fit" in weight["help"]
+    assert "clean: ρ 0.95" in weight["help"] and slant["label"] == "slant"
+    (characters,) = [g for g in _instrument(at)["groups"] if g["key"] == "named-0"]
+    assert characters["title"] == "Character (1)" and characters["fold"]
+    assert [s["label"] for s in characters["sliders"]] == ["char-A"]
     at.session_state["explore_card"] = True
     at.run()
     assert any("3 of 3 clean" in m.value for m in at.markdown)  # the model card's table
     before, z_before = _image(at), np.asarray(_recipe(at).z)
-    at.slider(key="explore_named_0").set_value(2.5).run()
+    _move(at, "named", 0, 2.5)
     _ok(at)
     assert _image(at) != before
     direction = np.asarray(read_directions_of(at, "t-gan")[0].vector)
@@ -596,7 +635,7 @@ def test_a_bad_directions_file_is_named_and_the_rest_of_the_page_works(zoo):
     assert any("cannot be read" in w.value for w in at.warning)
     assert any(b.label == "Find named directions" for b in at.button)
     before = _image(at)
-    at.slider(key="explore_axis_0").set_value(2.0).run()
+    _move(at, "axes", 0, 2.0)
     assert not at.exception and _image(at) != before
 
 
@@ -636,15 +675,15 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     direction, strip = at.session_state["explore_results"]["taught"]
     assert direction.name == "big" and direction.kind == "taught"
     assert strip.shape[1] > 4 * strip.shape[0]  # a strip of five pictures
-    assert "explore_taught_0" not in [s.key for s in at.slider]  # not kept yet
+    assert "taught" not in [g["key"] for g in _instrument(at)["groups"]]  # not kept yet
     _click(at, "Keep 'big'")
     _ok(at)
     assert _marks_shown(at, "t-gan") == {}  # a kept slider's marks have done their work
     assert at.text_input(key="explore_teach_name_t-gan").value == ""
-    slider = at.slider(key="explore_taught_0")
-    assert slider.label == "big" and "taught from 3 'more' and 3 'less'" in slider.help
+    (slider,) = _sliders(at, "taught")
+    assert slider["label"] == "big" and "taught from 3 'more' and 3 'less'" in slider["help"]
     before = _image(at)
-    at.slider(key="explore_taught_0").set_value(2.0).run()
+    _move(at, "taught", 0, 2.0)
     _ok(at)
     assert _image(at) != before
     np.testing.assert_allclose(np.asarray(_recipe(at).z) @ direction.vector, 2.0, atol=1e-4)
@@ -655,7 +694,7 @@ def test_teaching_a_slider_fits_previews_keeps_moves_and_deletes_it(zoo):
     assert any("one of this model's own directions" in e.value for e in at.error)
     _click(at, "Delete")
     _ok(at)
-    assert "explore_taught_0" not in [s.key for s in at.slider]
+    assert "taught" not in [g["key"] for g in _instrument(at)["groups"]]
     assert not any(b.label == "Delete" for b in at.button)
     at.selectbox(key="explore_model").set_value("t-vae").run()
     _open_tool(at, "Teach a slider")
@@ -759,7 +798,7 @@ def test_a_coordinate_gan_is_drawn_at_the_panels_size_and_its_sliders_move_it(zo
     assert shown.shape[:2] == (recipe.size, recipe.size) == (384, 384)
     drawn = Renderer().render_recipe(recipe)  # natively at 384: nothing scaled up
     assert np.array_equal(shown.reshape(drawn.shape), drawn)
-    at.slider(key="explore_axis_0").set_value(2.5).run()
+    _move(at, "axes", 0, 2.5)
     moved = _pixels(at)
     assert not np.array_equal(moved, shown)
     at.slider(key="explore_knob_antialias").set_value(3).run()
@@ -923,7 +962,7 @@ def test_hostile_links_show_an_error_and_the_page_still_works(zoo, text, says):
     assert not at.exception, at.exception
     assert says in at.error[0].value
     assert _image(at)
-    at.slider(key="explore_axis_0").set_value(1.0).run()
+    _move(at, "axes", 0, 1.0)
     assert not at.exception
 
 

@@ -21,6 +21,7 @@ from studio.bench.browser import choose_model
 from studio.bench.harness import (
     CHROMIUM,
     IMAGE,
+    INSTRUMENT,
     MORE,
     PAD,
     POSTER_STOP,
@@ -93,13 +94,17 @@ def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, sho
 
         slider = page.locator(SLIDER)
         slider.focus()
-        value = slider.get_attribute("aria-valuetext")
+        value = slider.input_value()
         slider.press("ArrowRight")
-        wait_for_studio_image(page, other_than=first)
+        moved = wait_for_studio_image(page, other_than=first)
         wait_idle(page)
-        assert slider.get_attribute("aria-valuetext") != value
+        assert float(slider.input_value()) == pytest.approx(float(value) + 0.05)
         assert page.url != url_before  # the recipe in the address bar followed the image
         page.screenshot(path=shots / "explore.png")
+        page.reload()  # the address bar's recipe draws the moved picture again
+        assert wait_for_studio_image(page, timeout_ms=45_000) == moved
+        assert float(page.locator(SLIDER).input_value()) == pytest.approx(float(value) + 0.05)
+        wait_idle(page)
 
         # The pad: the picture must change while the pointer is still down.
         box = page.locator(PAD).bounding_box()
@@ -259,6 +264,6 @@ def test_a_slider_taught_with_marks_that_outlive_a_reloaded_tab(studio_home, sho
         page.get_by_text("'calm' is with the named sliders").wait_for(timeout=30_000)
         wait_idle(page)
         assert _pressed(page) == [""] * len(_pressed(page))  # a kept slider's marks are done
-        assert page.locator('[data-testid="stSlider"]').filter(has_text="calm").count() == 1
+        assert page.locator(INSTRUMENT).get_by_text("calm", exact=True).count() == 1
         page.screenshot(path=shots / "teach-kept.png", full_page=True)
         browser.close()

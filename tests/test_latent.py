@@ -13,6 +13,7 @@ from studio.checkpoints import ModelCard, save_checkpoint
 from studio.errors import StudioError
 from studio.latent import (
     EASINGS,
+    axes_at_hand,
     encode,
     lerp,
     segment_frames,
@@ -73,11 +74,13 @@ def test_slider_axes_are_cached_on_disk_per_weights_and_count(studio_home):
     model = dcgan_led_by(1)
     card_path = save_checkpoint(model, ModelCard(id="led", arch="dcgan", family="gan", config={}))
     loaded = Renderer().load(card_path.stem)
+    assert not axes_at_hand(loaded, limit=3)  # Explore shows the picture alone meanwhile
     first = slider_axes(loaded, limit=3)
     cached = studio_home / "cache" / "axes" / f"{loaded.sha256}-3.safetensors"
-    assert cached.exists()
+    assert cached.exists() and axes_at_hand(loaded, limit=3)
 
     latent._memo.clear()
+    assert axes_at_hand(loaded, limit=3) and not axes_at_hand(loaded, limit=4)
     stamp = cached.stat().st_mtime_ns
     again = slider_axes(loaded, limit=3)
     assert cached.stat().st_mtime_ns == stamp  # read back, not recomputed

@@ -32,9 +32,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-IMAGE = ".st-key-explore_image img"
-SLIDER = '.st-key-explore_axis_0 input[type="range"]'
-PAD = ".st-key-explore_pad canvas"
+INSTRUMENT = ".st-key-explore_instrument"  # Explore's picture, sliders and pad
+# The picture; on a model's first opening it comes alone, before the sliders are found
+IMAGE = f"{INSTRUMENT} img, .st-key-explore_first_sight img"
+SLIDER = f'{INSTRUMENT} input[type="range"] >> nth=0'  # the model's first own slider
+PAD = f"{INSTRUMENT} canvas"
 MODEL_PICKER = ".st-key-explore_model"
 SEED = ".st-key-explore_seed"
 MORE = ".st-key-explore_more summary"

@@ -6,7 +6,9 @@ follow from ``cloud``, ``any_size`` and ``encodes``. Its parts, one concern a fi
 
 * ``state``: the point on screen (z), the seed, and opening recipes from links, PNGs and the
   Gallery (``open_recipe``);
-* ``picture``: the seed row, the actions, and the studio fragment (picture, sliders, pad);
+* ``picture``: the seed row, the actions, and the studio fragment: the instrument
+  (``studio.ui.instrument``: picture, sliders and pad in one element);
+* ``sliders``: which sliders there are, and the named directions' finder;
 * ``knobs``: the knobs of a model that has some (the CPPN's);
 * ``tools``: interpolate, grid, poster, open a PNG, start from a picture;
 * ``keyframes``: the points kept for walks, and the Latent walk tool;
@@ -25,7 +27,9 @@ from studio.errors import StudioError
 from studio.models import model_class
 from studio.ui.app_state import get_renderer
 from studio.ui.pages.explore.card import show_card
+from studio.ui.pages.explore.knobs import knob_panel
 from studio.ui.pages.explore.picture import actions, seed_row, studio_fragment
+from studio.ui.pages.explore.sliders import find_named
 from studio.ui.pages.explore.state import (
     CHOSEN,
     MODEL,
@@ -128,5 +132,7 @@ def page() -> None:
     with buttons:
         actions(renderer, loaded)
     studio_fragment(renderer, loaded)
+    knob_panel(loaded.model)
+    find_named(loaded)
     tools(renderer, loaded)
     keep_keyframes(loaded)

@@ -1,8 +1,8 @@
 """The picture and what moves it: the seed row and actions above it, and the studio fragment
-(picture, sliders, pad, knobs) that a slider move reruns alone.
+(the instrument: picture, sliders, pad) that a slider move reruns alone.
 
 A model's own sliders are orthonormal directions that matter (``studio.latent.slider_axes``);
-its named ones (``sliders.named_sliders``) follow the factors its data knows. For a model whose
+its named ones (``sliders.sliders``) follow the factors its data knows. For a model whose
 picture is a cloud of codes the sliders move the whole cloud.
 
 What is on screen is always ``render_recipe(recipe)``: the very recipe that goes into the URL,
@@ -12,29 +12,29 @@ the PNG and the Gallery, so opening any of them reproduces the image pixel for p
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from studio.errors import StudioError
 from studio.gallery import add_favourite
-from studio.latent import slider_axes
-from studio.models import SliderAxes
+from studio.latent import axes_at_hand, slider_axes
+from studio.models import GenerativeModel
 from studio.models.base import MAX_SEED
 from studio.recipe import Recipe, to_png
 from studio.render.loaded import LoadedModel
 from studio.render.renderer import Renderer
-from studio.ui.app_state import get_renderer
-from studio.ui.latent_pad import latent_pad
-from studio.ui.pages.explore.knobs import knob_panel, set_knobs
-from studio.ui.pages.explore.sliders import axis_sliders, named_sliders, raw_sliders
+from studio.ui.instrument import instrument
+from studio.ui.pages.explore.knobs import set_knobs
+from studio.ui.pages.explore.sliders import AXES, apply_moves, sliders
 from studio.ui.pages.explore.state import (
     SEED,
     SHOWN,
     SIZE,
     SPAN,
-    STALE,
     add_keyframe,
     current_z,
     recipe_options,
@@ -43,7 +43,6 @@ from studio.ui.pages.explore.state import (
 )
 
 MAX_AXES = 8  # sliders in view; every dimension is under "Raw dimensions"
-AXIS = "explore_axis_{}"
 
 
 # ---------------------------------------------------------------- above the picture
@@ -125,81 +124,65 @@ def actions(renderer: Renderer, loaded: LoadedModel) -> None:
                 st.error(str(err))
 
 
-# ---------------------------------------------------------------- sliders and pad
-
-
-@st.cache_resource(show_spinner="Finding the directions that matter…", max_entries=32)
-def _axes(model_id: str, sha256: str) -> SliderAxes:
-    """A model's sliders. ``slider_axes`` keeps them already; this cache is here for its
-    spinner, shown on the first (slow) call only, where ``st.spinner`` would add an element to
-    every slider move. ``sha256`` is in the key so that new weights get new sliders."""
-    return slider_axes(get_renderer().load(model_id), limit=MAX_AXES)
-
-
-def _pad(axes: SliderAxes) -> None:
-    def moved(x: float, y: float) -> None:
-        set_z(axes.moved(axes.moved(current_z(), 0, x), 1, y))
-
-    x, y = np.clip(axes.coords(current_z())[:2], -SPAN, SPAN)
-    latent_pad(
-        float(x),
-        float(y),
-        x_label=axes.labels[0],
-        y_label=axes.labels[1],
-        on_move=moved,
-        key="explore_pad",
-        extent=SPAN,
-    )
-
-
 # ---------------------------------------------------------------- the studio (one fragment)
 
 
 @st.fragment
 def studio_fragment(renderer: Renderer, loaded: LoadedModel) -> None:
-    """Picture, sliders and pad: a slider move reruns only this, so it holds little else.
+    """The instrument: picture, sliders and pad, one element that a slider move reruns alone.
 
-    The picture comes first: a model's sliders may take seconds to find the first time (the
-    GAN's PCA), and the image need not wait for them.
+    The first time a model's weights are opened, finding its sliders takes a second (the GAN's
+    PCA): the picture is shown alone meanwhile, in the place the instrument then takes.
     """
-    model = loaded.model
-    controls, picture = st.columns([9, 11], gap="large")
-    with picture:
-        try:
-            recipe, image = current(renderer, loaded)
-        except StudioError as err:  # the checkpoint went away, or a knob the model refuses
-            st.error(f"This picture cannot be drawn: {err}")
-            return
-        png = to_png(image, recipe, compress_level=1)
-        st.session_state[SHOWN]["png"] = png
-        frame = st.container(key="explore_image", horizontal_alignment="center")
-        # A data URI travels inside the rerun's own message: no media file to store and fetch
-        # (nor to expire under a fast drag), and the PNG keeps its recipe.
-        frame.image(f"data:image/png;base64,{base64.b64encode(png).decode()}", width="content")
-    query = recipe.to_query()
-    if st.query_params.get("r") != query:
-        st.query_params["r"] = query
-    with controls:
-        try:
-            axes = _axes(loaded.card.id, loaded.sha256)
-        except StudioError as err:
-            st.error(f"This model has no sliders to offer: {err}")
-            return
-        st.markdown(f"**{axes.kind}**")
-        if model.cloud:
-            st.caption(
-                f"This model draws points, so the picture shows {len(current_z())} samples at "
-                "once; the sliders move all their codes together. Which part of the plane does "
-                "this part of latent space make?"
-            )
-        axis_sliders(axes, AXIS)
-        if not axes.every_dimension:
-            raw_sliders(model.latent_dim)
-        if not model.cloud:
-            named_sliders(loaded)
-    st.session_state.pop(STALE, None)
-    with frame:
-        if len(axes.labels) >= 2:
-            _pad(axes)
-    with picture:
-        knob_panel(model)
+    try:
+        recipe, image = current(renderer, loaded)
+    except StudioError as err:  # the checkpoint went away, or a knob the model refuses
+        st.error(f"This picture cannot be drawn: {err}")
+        return
+    png = to_png(image, recipe, compress_level=1)
+    st.session_state[SHOWN]["png"] = png
+    # A data URI travels inside the rerun's own message: no media file to store and fetch
+    # (nor to expire under a fast drag), and the PNG keeps its recipe.
+    picture = f"data:image/png;base64,{base64.b64encode(png).decode()}"
+    frame = None if axes_at_hand(loaded, limit=MAX_AXES) else _first_sight(picture, recipe.size)
+    try:
+        axes = slider_axes(loaded, limit=MAX_AXES)
+    except StudioError as err:
+        st.error(f"This model has no sliders to offer: {err}")
+        return
+    found = sliders(loaded, axes, note=_cloud_note(loaded.model))
+    with frame or contextlib.nullcontext():
+        instrument(
+            key="explore_instrument",
+            picture=picture,
+            width=recipe.size,
+            alt=f"{loaded.card.id}, seed {st.session_state[SEED]}: its recipe is in the address bar",
+            query=recipe.to_query(),
+            groups=[group for group, _ in found.values()],
+            pad_group=AXES if len(axes.labels) >= 2 else None,
+            span=SPAN,
+            on_move=lambda moves: apply_moves(found, moves),
+        )
+
+
+def _first_sight(picture: str, width: int) -> DeltaGenerator:
+    """The picture alone, where the instrument will stand, while the model's sliders are found;
+    the instrument then takes its place."""
+    frame = st.empty()
+    with frame.container():
+        waiting, shown = st.columns([9, 11], gap="large")
+        waiting.caption(":material/hourglass_top: Finding the directions that matter…")
+        shown.container(key="explore_first_sight", horizontal_alignment="center").image(
+            picture, width=width
+        )
+    return frame
+
+
+def _cloud_note(model: GenerativeModel) -> str:
+    if not model.cloud:
+        return ""
+    return (
+        f"This model draws points, so the picture shows {len(current_z())} samples at once; "
+        "the sliders move all their codes together. Which part of the plane does this part of "
+        "latent space make?"
+    )

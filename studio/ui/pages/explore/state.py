@@ -1,10 +1,8 @@
 """Explore's session state: the point on screen, the seed it came from, and opening recipes.
 
 The point on screen is one latent vector z in ``st.session_state`` (for a model whose picture
-is a cloud of codes, the cloud's rows), and every slider is a view onto it. Whatever changes z
-marks the sliders stale; the studio fragment re-syncs them from z just before drawing them,
-skipping the one the user is moving, so that a held arrow key is never answered with an older
-value.
+is a cloud of codes, the cloud's rows), and every slider is a view onto it, drawn from z on
+every run.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ RESULTS = "explore_results"  # the tools' outputs (grid, walk ...) for the curre
 # The Latent walk tab's settings that a walk file brings back with its keyframes
 WALK_LOOP, WALK_MODE, WALK_EASING = "explore_walk_loop", "explore_walk_mode", "explore_walk_easing"
 SHOWN = "explore_shown"  # {"png": the PNG on screen}, for the download button
-STALE = "explore_stale"  # z changed: re-sync the sliders, all but the widget key stored here
 URL_CHECKED = "explore_url_checked"
 
 
@@ -55,23 +52,16 @@ def current_z() -> np.ndarray:
     return np.asarray(st.session_state[Z], dtype=np.float64)
 
 
-def set_z(z: np.ndarray, moved: str = "") -> None:
-    """Store z; the sliders follow on the fragment's next run (all but ``moved``, the one moving)."""
+def set_z(z: np.ndarray) -> None:
     st.session_state[Z] = z.tolist()
-    st.session_state[STALE] = moved
 
 
 def sync(values: dict[str, Any]) -> None:
-    """Set widget states that differ from ``values``, before the widgets are drawn (the slider
-    being moved keeps the browser's value)."""
-    moved = st.session_state.get(STALE, "")
+    """Set the widget states that differ from ``values``, before the widgets are drawn: a
+    state set on every run would undo a click made while a run was in flight."""
     for key, value in values.items():
-        if key != moved and st.session_state.get(key) != value:
+        if st.session_state.get(key) != value:
             st.session_state[key] = value
-
-
-def slider_value(value: float, step: float = 0.01) -> float:
-    return float(np.clip(round(round(value / step) * step, 2), -SPAN, SPAN))
 
 
 def picture_z(model: GenerativeModel, codes: np.ndarray | list[float]) -> np.ndarray:
