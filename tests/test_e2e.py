@@ -87,6 +87,10 @@ def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, sho
     with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        local = (server.url, "data:", "blob:")
+        leaving, errors = [], []
+        page.on("request", lambda r: None if r.url.startswith(local) else leaving.append(r.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(server.url)
         first = wait_for_studio_image(page, timeout_ms=45_000)
         wait_idle(page)
@@ -120,6 +124,8 @@ def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, sho
         page.mouse.up()
         assert seen - {before_drag}, "the image did not change during the drag"
         wait_idle(page)
+        assert not errors, errors  # the instrument's script, the pad's release included
+        assert not leaving, leaving  # offline: the page fetches nothing from elsewhere
 
         page.get_by_role("link", name="Train").click()
         page.locator(TRAIN_START).click()

@@ -112,7 +112,6 @@ def instrument(
     pad_group: str | None,
     span: float,
     on_move: Callable[[list[Move]], None],
-    throttle_ms: int = 60,
 ) -> None:
     """Show the picture (a URL, ``width`` px wide), the sliders of ``groups`` and, where
     ``pad_group`` names a group, a pad on its first two sliders; put ``query`` in the address
@@ -139,7 +138,6 @@ def instrument(
         else None,
         "span": span,
         "seq": st.session_state.get(applied, 0),
-        "throttle_ms": throttle_ms,
     }
     # As one JSON string: Streamlit looks for dataframes among a dict's lists and dicts, and
     # the first look imports pandas (half a second before the first picture).

@@ -1,18 +1,21 @@
 // The instrument: Explore's picture, every slider onto z and the 2-D pad, as one element.
 //
-// A slider move or a pad drag sends a "move" trigger ({moves: [[group, index, value]], seq}),
-// at most every `throttle_ms` plus one when the hand stops; the rerun it causes answers with
-// new `data`, and Streamlit calls this function again on the same parentElement. So the DOM is
-// built once per set of sliders and only updated afterwards.
+// A slider move or a pad drag sends a "move" trigger ({moves: [[group, index, value]], seq});
+// the rerun it causes answers with new `data`, and Streamlit calls this function again on the
+// same parentElement. So the DOM is built once per set of sliders and only updated afterwards.
 //
-// A trigger sent while a run is under way may be replaced by the next before the server reads
-// it, so each one carries every move the server has not acknowledged yet (the data's `seq` is
-// the last trigger it applied). Until a move is acknowledged its slider keeps the hand's value:
-// a held arrow key or a drag is never pulled back to an older position.
+// At most two triggers are in flight, PACE_MS apart: moves made meanwhile wait and then go
+// together. So while the browser takes in one answer (the data's `seq` is the last trigger
+// applied) the server is already drawing the next, a drag gets a new picture as fast as the
+// two can go, and there is never a queue of stale ones. An answer that has not come in
+// STALLED_MS (its run failed, or was replaced) is given up on. Until a move is answered its
+// slider keeps the hand's value: it is never pulled back to an older position.
 //
 // The address bar gets the picture's recipe with history.replaceState: a shareable link that
 // needs no message of its own, and Back does not step through every move.
 
+const PACE_MS = 40;
+const STALLED_MS = 1000;
 const PAD_STEP = 0.1;
 const PAD_BIG_STEP = 0.5;
 
@@ -132,7 +135,6 @@ function buildPad(ui, canvas, readout) {
     if (!pad.dragging) return;
     pad.dragging = false;
     fromPointer(event);
-    ui.flush();
   };
   canvas.addEventListener("pointerup", release);
   canvas.addEventListener("pointercancel", release);
@@ -159,10 +161,9 @@ function build(root) {
     signature: null,
     moves: new Map(), // "group index" -> {move: [group, index, value], sent: seq or 0}, in order
     seq: 0,
-    lastSent: -Infinity,
+    inFlight: [], // [seq, sent at] of the triggers awaiting their answers, oldest first
     timer: null,
     span: 3,
-    throttle: 60,
     padGroup: null,
   };
   ui.send = () => {
@@ -170,13 +171,23 @@ function build(root) {
     ui.timer = null;
     const entries = [...ui.moves.values()];
     if (!entries.some((entry) => entry.sent === 0)) return;
-    ui.lastSent = performance.now();
+    const now = performance.now();
+    if (ui.inFlight.length && now - ui.inFlight[0][1] >= STALLED_MS) ui.inFlight = [];
+    const wait = ui.inFlight.length === 0 ? 0 : ui.inFlight.length === 1
+      ? Math.max(0, PACE_MS - (now - ui.inFlight[0][1]))
+      : STALLED_MS - (now - ui.inFlight[0][1]);
+    if (wait > 0) {
+      ui.timer = setTimeout(ui.send, wait);
+      return;
+    }
     ui.seq = Math.max(ui.seq + 1, Date.now()); // above any earlier page's
+    ui.inFlight.push([ui.seq, now]);
     entries.forEach((entry) => (entry.sent = ui.seq));
     ui.setTriggerValue("move", { moves: entries.map((entry) => entry.move), seq: ui.seq });
   };
-  ui.acknowledged = (seq) => {
+  ui.answered = (seq) => {
     for (const [key, entry] of ui.moves) if (entry.sent !== 0 && entry.sent <= seq) ui.moves.delete(key);
+    ui.inFlight = ui.inFlight.filter(([sent]) => sent > seq);
   };
   ui.held = (group, index) => ui.moves.has(`${group} ${index}`);
   ui.move = (group, index, value) => {
@@ -187,9 +198,7 @@ function build(root) {
       ui.pad[index === 0 ? "x" : "y"] = value;
       ui.pad.draw();
     }
-    const wait = ui.throttle - (performance.now() - ui.lastSent);
-    if (wait <= 0) ui.send();
-    else if (ui.timer === null) ui.timer = setTimeout(ui.send, wait);
+    ui.send();
   };
   ui.padMoved = (x, y) => {
     const pair = ui.sliders[ui.padGroup];
@@ -260,12 +269,12 @@ export default function (component) {
   const ui = root.ui;
   ui.setTriggerValue = setTriggerValue;
   ui.span = data.span;
-  ui.throttle = data.throttle_ms;
   layout(ui, data);
-  ui.acknowledged(data.seq);
+  ui.answered(data.seq);
   showValues(ui, data);
   if (ui.picture.getAttribute("src") !== data.image) ui.picture.src = data.image;
   ui.picture.style.width = `${data.width}px`;
   ui.picture.alt = data.alt;
   showAddress(data.query);
+  ui.send(); // the moves made while this answer was on its way
 }
