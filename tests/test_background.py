@@ -82,6 +82,8 @@ def test_a_run_in_its_own_process_streams_reports_and_strips_and_trains_what_a_p
 def test_stop_ends_the_run_after_a_step_and_keeps_the_model(tmp_path):
     job = TrainingProcess(_ring("stopped", seconds=300), out_dir=tmp_path).start()
     _wait_for(job, lambda reports: len(reports) >= 20)
+    if hasattr(os, "sched_getscheduler"):  # Linux: the run only takes time no session wants
+        assert os.sched_getscheduler(job._process.pid) == os.SCHED_IDLE
     job.stop()
     job.wait(TIMEOUT_S)
     assert not job.running and job.error is None
