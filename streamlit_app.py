@@ -11,7 +11,10 @@ import streamlit as st
 
 from studio.ui import app_state
 from studio.ui.app_state import opened_later
-from studio.ui.pages import explore
+
+app_state.hold_collector()  # until the first page has drawn (see freeze_startup_heap)
+
+from studio.ui.pages import explore  # noqa: E402  (imports torch: after the hold)
 
 # The icon is mlp-prism's seed 0, drawn here (an emoji costs a tenth of a second of imports, a
 # Material icon a request to Google's fonts).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -39,6 +40,7 @@ from studio.models.mlp import CPPN
 from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.renderer import Renderer
+from studio.ui import app_state
 from studio.ui.pages.explore.knobs import ART_NOTE
 from studio.walks import (
     KEYFRAME_DRAFT,
@@ -192,6 +194,20 @@ def test_moves_the_browser_garbles_are_dropped_and_a_far_one_stops_at_the_edge(z
     _send_moves(at, [*garbled, ["axes", 1, 1e308]])
     _ok(at)
     assert _image(at) != before and _sliders(at)[1]["value"] == 3.0
+
+
+def test_the_cycle_collector_waits_only_until_the_first_page_has_drawn(zoo, monkeypatch):
+    monkeypatch.setattr(app_state, "_startup_frozen", False)
+    app_state.freeze_startup_heap.clear()
+    try:
+        app_state.hold_collector()  # what the app's first lines do
+        assert not gc.isenabled()
+        _ok(_app())
+        assert gc.isenabled()
+        app_state.hold_collector()  # every later run
+        assert gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_seed_and_surprise_draw_new_points(zoo):
