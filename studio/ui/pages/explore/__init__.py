@@ -104,7 +104,7 @@ def page() -> None:
     def model_changed() -> None:
         st.session_state.pop(Z, None)  # a fresh start for the new model, just below
 
-    title_col, pick_col, card_col = st.columns([2, 4, 1.2], vertical_alignment="bottom")
+    title_col, pick_col, card_col = st.columns([2.4, 3.6, 2], vertical_alignment="bottom")
     title_col.title("Explore")
     model_id = pick_col.selectbox(
         "Model", list(cards), key=MODEL, on_change=model_changed, format_func=_model_label(cards)
