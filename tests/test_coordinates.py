@@ -16,7 +16,13 @@ from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import arch_for, archs_for, build_model
-from studio.models.coordinates import CONDITIONINGS, draw_samples, fourier_features
+from studio.models.coordinates import (
+    CONDITIONINGS,
+    draw_samples,
+    fourier_features,
+    spline_weights,
+    tent_weights,
+)
 from studio.paths import studio_dir
 from studio.recipe import MAX_RECIPE_WORK, recipe_work
 from studio.render.renderer import Renderer
@@ -83,6 +89,33 @@ def test_anti_aliasing_averages_more_points_and_is_a_draw_knob():
     assert not np.array_equal(plain, smooth)
     assert np.abs(plain.astype(int) - smooth).max() < 60  # the same picture, edges averaged
     assert [k.name for k in model.knobs()] == ["antialias"]
+
+
+@pytest.mark.parametrize("arch", COORDINATE)
+def test_a_spline_read_grid_draws_at_every_size(arch):
+    model = build_model(arch, SMALL | {"reading": "spline", "channels": 3}, seed=0)
+    with torch.inference_mode():
+        drawn = model.draw(model.codes(2, 0), 96)
+    assert drawn.shape == (2, 96, 96, 3) and not np.array_equal(drawn[0], drawn[1])
+
+
+def test_the_spline_reads_the_grid_without_the_slope_jumps_of_the_linear_read():
+    """Read across the grid at 4096 points: the linear read's slope jumps where it crosses a
+    cell centre (a crease at poster size); the spline's changes no faster than its curvature
+    allows."""
+    cells, u = 8, torch.linspace(-1, 1, 4096, dtype=torch.float64)
+    grid = torch.tensor([0.0, 1.0, -1.0, 2.0, 0.5, -0.5, 1.5, 0.0], dtype=torch.float64)
+    for weights in (tent_weights, spline_weights):
+        assert torch.allclose(weights(u, cells).sum(1), torch.ones_like(u))
+        assert float(weights(u, cells).min()) >= 0
+
+    def slope_jump(weights) -> float:
+        read = weights(u, cells) @ grid
+        slope = torch.diff(read) / torch.diff(u)
+        return float(torch.diff(slope).abs().max())
+
+    assert slope_jump(tent_weights) > 10.0
+    assert slope_jump(spline_weights) < 0.5
 
 
 def test_fourier_features_hold_the_coordinates_and_their_bands():

@@ -115,6 +115,7 @@ def draw_samples(native: int, size: int, trained: int, antialias: int = 1) -> in
 
 
 CONDITIONINGS = ("grid", "film", "concat")
+READINGS = ("linear", "spline")
 
 
 @dataclass
@@ -129,6 +130,13 @@ class CoordinateOptions:
         "per layer (CIPS); concat: a bias on the first layer (Ha 2016)",
     )
     cells: int = option(8, choices=(4, 8, 16), help="the feature grid's side (grid conditioning)")
+    reading: str = option(
+        "linear",
+        choices=READINGS,
+        label="Grid reading",
+        help="how a point reads the feature grid: linear, whose slope jumps at the cells' "
+        "borders (faint creases at poster size), or a quadratic B-spline, smooth across them",
+    )
     mlp_width: int = option(32, low=8, high=512, log=True, label="Pixel MLP width")
     mlp_depth: int = option(2, low=1, high=8, step=1, label="Pixel MLP depth")
     bands: int = option(4, low=0, high=8, step=1, help="Fourier bands of the coordinates")
@@ -169,6 +177,21 @@ def tent_weights(u: torch.Tensor, cells: int) -> torch.Tensor:
     index = (((u + 1) * cells - 1) / 2).clamp(0, cells - 1)
     centres = torch.arange(cells, dtype=u.dtype, device=u.device)
     return (1 - (index.unsqueeze(-1) - centres).abs()).clamp_min(0)
+
+
+def spline_weights(u: torch.Tensor, cells: int) -> torch.Tensor:
+    """Quadratic B-spline weights of positions ``u`` (n, in [-1, 1]) over ``cells`` cells
+    centred as in ``tent_weights``: n x cells, each row summing to 1. The read is smooth in
+    value and slope, so a large picture shows no crease along the cells' borders. Near the
+    picture's edge the weights of centres beyond the grid are left out and the rest scaled up."""
+    index = ((u + 1) * cells - 1) / 2
+    d = (index.unsqueeze(-1) - torch.arange(cells, dtype=u.dtype, device=u.device)).abs()
+    near, far = 0.75 - d**2, 0.5 * (1.5 - d).clamp_min(0) ** 2
+    weights = torch.where(d <= 0.5, near, far)
+    return weights / weights.sum(-1, keepdim=True)
+
+
+_GRID_WEIGHTS = {"linear": tent_weights, "spline": spline_weights}
 
 
 def pixel_centres(n: int, device: torch.device) -> torch.Tensor:
@@ -241,9 +264,9 @@ class CoordinateGenerator(nn.Module):
         conditioning = self.options.conditioning
         x = self.first_layer(xs, ys)
         if conditioning == "grid":  # N x width x cells x cells, read along x, then along y
-            cells = self.options.cells
-            along_x = condition @ tent_weights(xs, cells).T
-            read = tent_weights(ys, cells) @ along_x  # N x width x h x w
+            cells, weights = self.options.cells, _GRID_WEIGHTS[self.options.reading]
+            along_x = condition @ weights(xs, cells).T
+            read = weights(ys, cells) @ along_x  # N x width x h x w
             x = x + read.permute(0, 2, 3, 1)
         elif conditioning == "concat":
             x = x + condition[:, None, None, :]
