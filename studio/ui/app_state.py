@@ -59,6 +59,9 @@ def _frozen_import(module: str) -> ModuleType:
     return imported
 
 
+_startup_frozen = False  # freeze_startup_heap has run in this process
+
+
 def hold_collector() -> None:
     """Keep the cycle collector waiting until ``freeze_startup_heap``: the first run imports
     torch, which makes objects by the hundred thousand, and collecting while they were made
@@ -66,9 +69,6 @@ def hold_collector() -> None:
     of four). Streamlit still collects after every run."""
     if not _startup_frozen:
         gc.disable()
-
-
-_startup_frozen = False
 
 
 @st.cache_resource(show_spinner=False)
