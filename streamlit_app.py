@@ -1,52 +1,14 @@
 """Latent Studio in the browser: ``streamlit run streamlit_app.py``.
 
-The entry reads as a short story: configure the page, route to the pages in ``studio/ui/pages``.
-The first page is imported at once, the others when they first run, so the first picture waits
-for nothing it does not need.
+``streamlit run`` finds ``app`` below and serves it: every browser session runs
+``studio/ui/main.py`` (page config and navigation), and the server warms the studio up as it
+starts (``studio.ui.warm_up``), so the first picture does not wait for torch's import.
 """
 
 from pathlib import Path
 
 import streamlit as st
 
-from studio.ui import app_state
-from studio.ui.app_state import opened_later
+from studio.ui import warm_up
 
-app_state.hold_collector()  # until the first page has drawn (see freeze_startup_heap)
-
-from studio.ui.pages import explore  # noqa: E402  (imports torch: after the hold)
-
-# The icon is mlp-prism's seed 0, drawn here (an emoji costs a tenth of a second of imports, a
-# Material icon a request to Google's fonts).
-ICON = Path(__file__).parent / "studio" / "ui" / "favicon.png"
-st.set_page_config(page_title="Latent Studio", page_icon=ICON, layout="wide")
-
-pages = [
-    st.Page(
-        explore.page,
-        title="Explore",
-        icon=":material/explore:",
-        url_path=explore.URL_PATH,
-        default=True,
-    ),
-    st.Page(
-        opened_later("studio.ui.pages.train"),
-        title="Train",
-        icon=":material/model_training:",
-        url_path="train",
-    ),
-    st.Page(
-        opened_later("studio.ui.pages.classroom"),
-        title="Classroom",
-        icon=":material/school:",
-        url_path="classroom",
-    ),
-    st.Page(
-        opened_later("studio.ui.pages.gallery"),
-        title="Gallery",
-        icon=":material/photo_library:",
-        url_path="gallery",
-    ),
-]
-st.navigation(pages).run()
-app_state.freeze_startup_heap()  # after the page: the first picture need not wait for it
+app = st.App(Path(__file__).parent / "studio" / "ui" / "main.py", lifespan=warm_up.lifespan)

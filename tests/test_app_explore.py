@@ -40,7 +40,7 @@ from studio.models.mlp import CPPN
 from studio.paths import studio_dir
 from studio.recipe import Recipe, recipe_from_png, to_png
 from studio.render.renderer import Renderer
-from studio.ui import app_state
+from studio.ui import app_state, warm_up
 from studio.ui.pages.explore.knobs import ART_NOTE
 from studio.walks import (
     KEYFRAME_DRAFT,
@@ -51,7 +51,7 @@ from studio.walks import (
     walk_from_animation,
 )
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio" / "ui" / "main.py")
 TIMEOUT = 60
 
 TINY = {
@@ -1165,3 +1165,18 @@ def test_a_link_naming_a_tiny_card_of_a_huge_model_builds_nothing(zoo, studio_ho
     assert not at.exception, at.exception
     assert "parameters" in at.error[0].value
     assert _image(at)
+
+
+def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
+    monkeypatch.setattr(app_state, "_startup_frozen", False)
+    app_state.get_renderer.clear()
+    try:
+        line = warm_up.warm()
+    finally:
+        gc.enable()  # the warm-up holds the collector, as the app's first run does
+    assert "t-gan open" in line  # no preferred model here: the first that draws a picture
+    assert app_state.get_renderer().stats()["models"] == 1
+    at = _app()
+    _ok(at)
+    assert at.selectbox[0].value == "t-gan"
+    assert app_state.get_renderer().stats()["models"] == 1  # the page found it open

@@ -22,7 +22,7 @@ from studio.live_preview import sample_strip
 from studio.paths import studio_dir
 from studio.train import TrainSpec, run_training
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio" / "ui" / "main.py")
 TIMEOUT = 60
 POLL_LIMIT_S = 60
 

@@ -75,6 +75,17 @@ def _stop_a_poster(page, shots: Path) -> None:
     assert not stop.count() and not page.get_by_role("button", name="Download").count()
 
 
+def _warm_up_line(server, timeout: float = 60.0) -> str:
+    """The server's one line saying it has warmed up, waited for without any browser."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.log.read_text().splitlines():
+            if "Latent Studio warmed up" in line:
+                return line
+        time.sleep(0.1)
+    raise AssertionError(f"no warm-up line in the server's log:\n{server.log.read_text()}")
+
+
 def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, shots):
     # Models of the user's own, so the test does not depend on the pretrained zoo; the CPPN is
     # wide and deep enough that its 4096 px poster takes about a minute on a busy 2-core box.
@@ -85,6 +96,8 @@ def test_slider_by_keyboard_a_training_run_and_a_stopped_poster(studio_home, sho
     save_checkpoint(build_model("cppn", {"latent_dim": 4, "width": 64, "depth": 8}), card, models)
 
     with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        # Before any browser asks, the server has imported torch and opened the first model
+        assert "(gan-glyphs open)" in _warm_up_line(server)
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         local = (server.url, "data:", "blob:")

@@ -1,1 +1,1 @@
-"""The Streamlit pages, one module (or package) each; ``streamlit_app.py`` routes to them."""
+"""The Streamlit pages, one module (or package) each; ``studio/ui/main.py`` routes to them."""

@@ -44,7 +44,7 @@ from studio.ui.pages.explore.state import (
 )
 from studio.ui.pages.explore.tools import tools
 
-__all__ = ["URL_PATH", "open_recipe", "page"]
+__all__ = ["URL_PATH", "open_first_model", "open_recipe", "page"]
 
 URL_PATH = "explore"
 PREFERRED_DEFAULTS = ("gan-glyphs", "gan-shapes", "vae-glyphs", "vae-shapes")
@@ -76,6 +76,14 @@ def _model_label(cards: dict[str, ModelCard]) -> Callable[[str], str]:
         return f"{title}  ·  {card.family.upper()}{f' on {data}' if data else ''}"
 
     return label
+
+
+def open_first_model() -> str | None:
+    """Open the model a new session shows first (the server does, as it warms up); its id."""
+    cards = [card for card, _ in list_cards()]
+    if not cards:
+        return None
+    return get_renderer().load(_default_model(cards)).card.id
 
 
 def _empty_state() -> None:
