@@ -1180,3 +1180,25 @@ def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
     _ok(at)
     assert at.selectbox[0].value == "t-gan"
     assert app_state.get_renderer().stats()["models"] == 1  # the page found it open
+
+
+@pytest.mark.parametrize(
+    ("headless", "address", "opened_at"),
+    [
+        (False, "127.0.0.1", "http://127.0.0.1:8642/"),
+        (False, "0.0.0.0", "http://localhost:8642/"),  # every interface: the browser's name
+        (True, "127.0.0.1", None),
+    ],
+)
+def test_the_server_opens_the_browser_unless_headless(monkeypatch, headless, address, opened_at):
+    opened = []
+    monkeypatch.setattr(warm_up.webbrowser, "open", opened.append)
+    options = {
+        "server.headless": headless,
+        "server.address": address,
+        "server.port": 8642,
+        "browser.serverAddress": "localhost",
+    }
+    monkeypatch.setattr(warm_up.st, "get_option", lambda name: options.get(name, ""))
+    warm_up.open_browser()
+    assert opened == ([opened_at] if opened_at else [])

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+import webbrowser
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import streamlit as st
 
 from studio.errors import StudioError
 from studio.ui import app_state
@@ -25,9 +28,23 @@ _thread: threading.Thread | None = None
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """The ``st.App`` lifespan: the warm-up runs beside the server, which answers at once."""
+    """The ``st.App`` lifespan: the warm-up runs beside the server, which answers at once, and
+    the person's browser opens on the studio meanwhile."""
     start()
+    open_browser()
     yield
+
+
+def open_browser() -> None:
+    """Open the studio in the person's browser, unless the server is headless: ``streamlit run``
+    does that for a plain script, not for an ``st.App``."""
+    if st.get_option("server.headless"):
+        return
+    address = st.get_option("server.address")  # the studio's own config: 127.0.0.1
+    if address in ("", "0.0.0.0", "::"):  # every interface: this machine by its name
+        address = st.get_option("browser.serverAddress")
+    path = st.get_option("server.baseUrlPath").strip("/")
+    webbrowser.open(f"http://{address}:{st.get_option('server.port')}/{path}")
 
 
 def start() -> None:
