@@ -286,3 +286,22 @@ def test_a_slider_taught_with_marks_that_outlive_a_reloaded_tab(studio_home, sho
         assert page.locator(INSTRUMENT).get_by_text("calm", exact=True).count() == 1
         page.screenshot(path=shots / "teach-kept.png", full_page=True)
         browser.close()
+
+
+def test_the_classroom_readouts_are_whole_on_a_1024_px_projector(studio_home, shots):
+    with sync_api.sync_playwright() as playwright, serve(studio_home) as server:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1024, "height": 1200})
+        page.goto(server.url + "classroom")
+        values = page.locator('[data-testid="stMetricValue"]')
+        values.first.wait_for(timeout=45_000)
+        wait_idle(page)
+        page.screenshot(path=shots / "classroom-1024.png")
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll(
+                '[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')]
+              .flatMap(e => [e, ...e.querySelectorAll('*')])
+              .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+        )
+        assert values.count() == 6 and cut == []  # wrapped onto two lines, none cut short
+        browser.close()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from studio.classroom import (
     FRAME_S,
@@ -41,6 +42,14 @@ class LabKeys:
 
 
 GAN, VAE = LabKeys("gan"), LabKeys("vae")
+
+
+def readouts(count: int) -> list[DeltaGenerator]:
+    """Places for a lab's readouts side by side, each as wide as it needs: where the screen is
+    too narrow for them all (a projector at 1024 px), they wrap onto a second line rather than
+    cut their numbers short."""
+    row = st.container(horizontal=True, gap="medium")
+    return [row.container(width="content") for _ in range(count)]
 
 
 def pause_both() -> None:

@@ -27,6 +27,7 @@ from studio.ui.pages.classroom.controls import (
     advance,
     get_lab,
     lr_slider,
+    readouts,
     run_lab,
     setting_state,
 )
@@ -146,7 +147,7 @@ def _gan_view() -> None:
     advance(GAN, lab)
     frame = lab.frame()
     r = frame.readout
-    cells = st.columns(6)
+    cells = readouts(6)
     cells[0].metric("Step", f"{r.step:,}", help="Training steps so far: D steps, then a G step.")
     if r.modes_covered is not None:
         cells[1].metric(

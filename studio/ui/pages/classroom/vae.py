@@ -21,6 +21,7 @@ from studio.ui.pages.classroom.controls import (
     advance,
     get_lab,
     lr_slider,
+    readouts,
     run_lab,
     setting_state,
 )
@@ -84,7 +85,7 @@ def _vae_view() -> None:
     advance(VAE, lab)
     frame = lab.frame()
     r = frame.readout
-    cells = st.columns(4)
+    cells = readouts(4)
     cells[0].metric("Step", f"{r.step:,}", help="Training steps so far.")
     cells[1].metric(
         "Classes apart",
