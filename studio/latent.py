@@ -41,6 +41,9 @@ PROBE_EXAMPLES = 512  # training examples a VAE measures its dimensions' KL on
 
 _memo: dict[tuple[str, int], SliderAxes] = {}
 _memo_lock = threading.Lock()
+# One lock per axes being found: sessions (or the server's warm-up) that ask for the same new
+# model at once wait for one finding instead of each doing it.
+_finding: dict[tuple[str, int], threading.Lock] = {}
 
 
 def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
@@ -60,15 +63,21 @@ def slider_axes(loaded_or_model: Any, *, limit: int = 8) -> SliderAxes:
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    path = _axes_path(sha, limit)
-    found = _read_axes(path)
-    if found is None:
-        card = getattr(loaded_or_model, "card", None)
-        found = model.slider_axes(limit, lambda: _training_sample(model, card))
-        with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
-            atomic_write_bytes(path, _axes_bytes(found))
-    with _memo_lock:
-        _memo[key] = found
+        finding = _finding.setdefault(key, threading.Lock())
+    with finding:
+        with _memo_lock:
+            if key in _memo:  # found while this caller waited
+                return _memo[key]
+        path = _axes_path(sha, limit)
+        found = _read_axes(path)
+        if found is None:
+            card = getattr(loaded_or_model, "card", None)
+            found = model.slider_axes(limit, lambda: _training_sample(model, card))
+            with contextlib.suppress(OSError):  # a full or read-only disk: found again next time
+                atomic_write_bytes(path, _axes_bytes(found))
+        with _memo_lock:
+            _memo[key] = found
+            del _finding[key]
     return found
 
 

@@ -34,7 +34,7 @@ from studio.directions.marks import MARKS
 from studio.directions.store import Cleanliness, Direction, directions_bytes, read_directions
 from studio.directions.taught import keep_taught, taught_directions, teach
 from studio.drafts import Draft
-from studio.latent import slider_axes
+from studio.latent import axes_at_hand, slider_axes
 from studio.models import build_model
 from studio.models.mlp import CPPN
 from studio.paths import studio_dir
@@ -1176,6 +1176,7 @@ def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
         gc.enable()  # the warm-up holds the collector, as the app's first run does
     assert "t-gan open" in line  # no preferred model here: the first that draws a picture
     assert app_state.get_renderer().stats()["models"] == 1
+    assert axes_at_hand(app_state.get_renderer().load("t-gan"))  # its sliders found, too
     at = _app()
     _ok(at)
     assert at.selectbox[0].value == "t-gan"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -95,6 +97,36 @@ def test_slider_axes_are_cached_on_disk_per_weights_and_count(studio_home):
     cached.write_bytes(b"not safetensors")
     latent._memo.clear()
     np.testing.assert_array_equal(slider_axes(loaded, limit=3).vectors, first.vectors)
+
+
+def test_sessions_asking_for_a_new_models_axes_at_once_wait_for_one_finding(
+    studio_home, monkeypatch
+):
+    model = dcgan_led_by(2)
+    card_path = save_checkpoint(model, ModelCard(id="led", arch="dcgan", family="gan", config={}))
+    loaded = Renderer().load(card_path.stem)
+    finding, calls = threading.Event(), []
+    found_by_the_model = type(loaded.model).slider_axes
+
+    def slow_finding(self, *args, **kwargs):
+        calls.append(threading.current_thread().name)
+        finding.wait(5)  # every other session asks while this one is finding
+        return found_by_the_model(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(loaded.model), "slider_axes", slow_finding)
+    answers = []
+    sessions = [
+        threading.Thread(target=lambda: answers.append(slider_axes(loaded, limit=3)))
+        for _ in range(4)
+    ]
+    for session in sessions:
+        session.start()
+    time.sleep(0.2)
+    finding.set()
+    for session in sessions:
+        session.join(10)
+    assert len(calls) == 1 and len(answers) == 4
+    assert all(answer is answers[0] for answer in answers)
 
 
 # ---------------------------------------------------------------- VAE dimensions

@@ -4,7 +4,7 @@ Streamlit runs none of a script before a browser connects, so a session's first 
 import torch and open the first model only once the page had loaded. ``streamlit run
 streamlit_app.py`` serves an ``st.App`` instead, and its lifespan starts this warm-up as the
 server starts: by the time the page asks, the imports are done and the model the first page
-shows is open.
+shows is open, its sliders found.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def wait_for_imports() -> None:
 
 
 def warm() -> str:
-    """Import the first page and open its first model; say how long that took."""
+    """Import the first page, open its first model and find its sliders; say how long that
+    took."""
     started = time.perf_counter()
     app_state.hold_collector()  # as a session's first run does (see freeze_startup_heap)
     try:

@@ -24,11 +24,12 @@ import streamlit as st
 
 from studio.checkpoints import ModelCard, list_cards
 from studio.errors import StudioError
+from studio.latent import slider_axes
 from studio.models import model_class
 from studio.ui.app_state import get_renderer
 from studio.ui.pages.explore.card import show_card
 from studio.ui.pages.explore.knobs import knob_panel
-from studio.ui.pages.explore.picture import actions, seed_row, studio_fragment
+from studio.ui.pages.explore.picture import MAX_AXES, actions, seed_row, studio_fragment
 from studio.ui.pages.explore.sliders import find_named
 from studio.ui.pages.explore.state import (
     CHOSEN,
@@ -79,11 +80,14 @@ def _model_label(cards: dict[str, ModelCard]) -> Callable[[str], str]:
 
 
 def open_first_model() -> str | None:
-    """Open the model a new session shows first (the server does, as it warms up); its id."""
+    """Open the model a new session shows first and find its sliders (the server does, as it
+    warms up); its id."""
     cards = [card for card, _ in list_cards()]
     if not cards:
         return None
-    return get_renderer().load(_default_model(cards)).card.id
+    loaded = get_renderer().load(_default_model(cards))
+    slider_axes(loaded, limit=MAX_AXES)
+    return loaded.card.id
 
 
 def _empty_state() -> None:
