@@ -1183,6 +1183,23 @@ def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
     assert app_state.get_renderer().stats()["models"] == 1  # the page found it open
 
 
+def test_a_first_model_that_cannot_be_opened_is_named_by_the_warm_up_and_the_page(zoo, monkeypatch):
+    monkeypatch.setattr(app_state, "_startup_frozen", False)
+    app_state.get_renderer.clear()
+    card_path = studio_dir("models") / "t-gan.json"
+    checkpoints.weights_path(card_path).write_bytes(b"not safetensors")
+    try:
+        line = warm_up.warm()
+    finally:
+        gc.enable()
+    assert "the first model cannot be opened" in line
+    at = _app()
+    assert not at.exception
+    assert "'t-gan' cannot be opened" in at.error[0].value
+    picker = at.selectbox[0]
+    assert picker.value == "t-gan" and any("t-vae" in o for o in picker.options)  # the others
+
+
 @pytest.mark.parametrize(
     ("headless", "address", "opened_at"),
     [
