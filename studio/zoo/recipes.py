@@ -185,7 +185,7 @@ ZOO: dict[str, Entry] = {
             "vae",
             "shapes",
             arch="vae-coord",
-            steps=3000,
+            steps=9000,
             latent_dim=16,
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
