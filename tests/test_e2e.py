@@ -60,7 +60,10 @@ def _stop_a_poster(page, shots: Path) -> None:
     assert choose_model(page, "e2e-cppn")
     page.locator(MORE).click()
     page.get_by_role("tab", name="Poster").click()
-    page.get_by_role("radio", name="4096").click()
+    wait_idle(page)  # the tab's own run done: a size picked during it could be lost on a busy box
+    size = page.get_by_role("radio", name="4096")
+    size.click()
+    sync_api.expect(size).to_be_checked()
     wait_idle(page)
     page.get_by_role("button", name="Render poster").click()
     stop = page.locator(POSTER_STOP)
