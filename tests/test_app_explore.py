@@ -1167,13 +1167,18 @@ def test_a_link_naming_a_tiny_card_of_a_huge_model_builds_nothing(zoo, studio_ho
     assert _image(at)
 
 
-def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
+def _warm_up(monkeypatch) -> str:
+    """The server's warm-up, in this process as in a fresh one: its line."""
     monkeypatch.setattr(app_state, "_startup_frozen", False)
     app_state.get_renderer.clear()
     try:
-        line = warm_up.warm()
+        return warm_up.warm()
     finally:
         gc.enable()  # the warm-up holds the collector, as the app's first run does
+
+
+def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
+    line = _warm_up(monkeypatch)
     assert "t-gan open" in line  # no preferred model here: the first that draws a picture
     assert app_state.get_renderer().stats()["models"] == 1
     assert axes_at_hand(app_state.get_renderer().load("t-gan"))  # its sliders found, too
@@ -1184,14 +1189,9 @@ def test_the_warm_up_opens_the_model_the_first_page_shows(zoo, monkeypatch):
 
 
 def test_a_first_model_that_cannot_be_opened_is_named_by_the_warm_up_and_the_page(zoo, monkeypatch):
-    monkeypatch.setattr(app_state, "_startup_frozen", False)
-    app_state.get_renderer.clear()
     card_path = studio_dir("models") / "t-gan.json"
     checkpoints.weights_path(card_path).write_bytes(b"not safetensors")
-    try:
-        line = warm_up.warm()
-    finally:
-        gc.enable()
+    line = _warm_up(monkeypatch)
     assert "the first model cannot be opened" in line
     at = _app()
     assert not at.exception
