@@ -118,11 +118,14 @@ def load_training_data(spec: TrainSpec, model_config: dict[str, Any]) -> Dataset
 
 
 def model_config_for(spec: TrainSpec, data: Dataset) -> dict[str, Any]:
-    """The spec's config, with image size and channels taken from the data unless set."""
+    """The spec's config, with image size and channels (and, for a conditional model, the
+    number of classes) taken from the data unless set."""
     config = dict(spec.model_config)
     if data.is_image:
         config.setdefault("channels", int(data.x.shape[1]))
         config.setdefault("size", int(data.x.shape[-1]))
+    if model_class(spec.architecture).conditional and data.class_names:
+        config.setdefault("classes", len(data.class_names))
     return config
 
 
@@ -206,6 +209,7 @@ def run_training(
             trainer = Trainer(
                 model,
                 data.x,
+                labels=data.labels if model.conditional else None,
                 training=training,
                 steps=spec.steps,
                 seconds=spec.seconds,
@@ -311,6 +315,11 @@ def check_data_fits(model: GenerativeModel, data: Dataset) -> None:
         raise StudioError(
             f"the data's examples have shape {shape} but a {model.arch} model learns from "
             f"{model.data_shape}: {_shape_words(model.data_shape)}"
+        )
+    if model.conditional and len(data.class_names) != model.config.classes:
+        raise StudioError(
+            f"a {model.arch} model draws {model.config.classes} classes, and {data.name} has "
+            f"{len(data.class_names)}: train it on data with as many"
         )
 
 

@@ -60,6 +60,7 @@ TINY = {
     "t-mlp": ("cppn", {"latent_dim": 4, "width": 8, "depth": 2}, "image"),
     "t-ring": ("gan2d", {"width": 16, "depth": 1}, "toy2d"),
     "t-xy-gan": ("gan-coord", {"latent_dim": 4, "width": 8, "mlp_width": 8, "cells": 4}, "glyphs"),
+    "t-kinds": ("dcgan-classes", {"latent_dim": 4, "width": 8, "channels": 3}, "shapes"),
 }
 
 
@@ -820,6 +821,33 @@ def test_a_coordinate_gan_is_drawn_at_the_panels_size_and_its_sliders_move_it(zo
     at.slider(key="explore_knob_antialias").set_value(3).run()
     assert _recipe(at).options["antialias"] == 3
     assert not np.array_equal(_pixels(at), moved)
+
+
+def test_a_conditional_gan_draws_the_kind_picked_and_its_sliders_keep_it(zoo):
+    at = _app()
+    at.selectbox(key="explore_model").set_value("t-kinds").run()
+    _ok(at)
+    picker = at.segmented_control(key="explore_class")
+    assert picker.label == "Kind of shape" and picker.options == [
+        "circle",
+        "square",
+        "triangle",
+        "star",
+        "heart",
+    ]
+    seeded = _recipe(at).z
+    assert picker.value == picker.options[int(np.argmax(seeded[4:]))]
+    other = next(kind for kind in picker.options if kind != picker.value)
+    before = _image(at)
+    picker.set_value(other).run()
+    _ok(at)
+    z = _recipe(at).z
+    assert z[:4] == seeded[:4] and z[4:] == list(np.eye(5)[picker.options.index(other)])
+    assert _image(at) != before
+    _move(at, "axes", 0, 2.0)
+    moved = _recipe(at).z
+    assert moved[:4] != z[:4] and moved[4:] == z[4:]  # the sliders move the noise alone
+    assert at.segmented_control(key="explore_class").value == other
 
 
 def test_a_damaged_checkpoint_says_why_and_the_others_still_open(zoo, studio_home):

@@ -171,7 +171,7 @@ def test_a_checkpoint_draws_the_same_bytes_after_a_round_trip(arch, tmp_path):
 
 def test_the_family_names_its_networks_and_refuses_a_stranger():
     assert archs_for("vae", "glyphs") == ("vae", "vae-mlp", "vae-coord")
-    assert archs_for("gan", "shapes") == ("dcgan", "gan-coord")
+    assert archs_for("gan", "shapes") == ("dcgan", "dcgan-classes", "gan-coord")
     assert arch_for("gan", "glyphs") == "dcgan"
     assert arch_for("gan", "glyphs", "gan-coord") == "gan-coord"
     with pytest.raises(StudioError, match="not as 'vae-coord'"):

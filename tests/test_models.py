@@ -12,6 +12,7 @@ from studio.trainer import Trainer
 SMALL = {
     "cppn": {"width": 8},
     "dcgan": {"width": 8},
+    "dcgan-classes": {"width": 8, "classes": 3},
     "gan2d": {"width": 8},
     "vae": {"width": 4},
     "vae-mlp": {"width": 4},

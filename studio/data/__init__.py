@@ -12,6 +12,7 @@ after their first build; see ``cache.py``.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,7 @@ from studio.data.base import Dataset, count
 from studio.data.folder import load_images
 from studio.errors import StudioError
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "load_images"]
+__all__ = ["DATASETS", "Dataset", "DataClasses", "data_classes", "load_dataset", "load_images"]
 
 _SETS: dict[str, ModuleType] = {
     "glyphs": glyphs,
@@ -33,6 +34,25 @@ _SETS: dict[str, ModuleType] = {
 _CACHED = frozenset({"glyphs", "shapes", "toy2d"})  # the user's files are read fresh each time
 
 DATASETS: tuple[str, ...] = tuple(_SETS)
+
+
+@dataclass(frozen=True)
+class DataClasses:
+    """What a dataset's classes are called, as a set ("kind of shape") and one by one."""
+
+    title: str
+    names: tuple[str, ...]
+
+
+def data_classes(name: str, options: dict) -> DataClasses:
+    """The classes of the set ``name`` built with ``options`` (as a model card keeps them),
+    without building it; no names for a set without classes."""
+    module = _SETS.get(name)
+    if not hasattr(module, "class_names"):
+        return DataClasses("class", ())
+    allowed = inspect.signature(module.resolve).parameters
+    resolved = module.resolve(**{k: v for k, v in options.items() if k in allowed})
+    return DataClasses(module.CLASS_TITLE, module.class_names(resolved))
 
 
 def load_dataset(

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from studio.data.base import Dataset, choice, count, to_8bit
 
+CLASS_TITLE = "character"
 CHARSETS: dict[str, str] = {
     "digits": string.digits,
     "upper": string.ascii_uppercase,
@@ -73,6 +74,10 @@ def resolve(*, size: int = 32, channels: int = 1, n: int = 6000, charset: str = 
         "size": choice("size", size, (32, 64)),
         "channels": choice("channels", channels, (1, 3)),
     }
+
+
+def class_names(options: dict) -> tuple[str, ...]:
+    return tuple(CHARSETS[options["charset"]])
 
 
 def build(options: dict, seed: int) -> Dataset:

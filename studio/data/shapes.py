@@ -24,6 +24,7 @@ import torch
 from studio.data.base import Dataset, choice, count, to_8bit
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "heart")
+CLASS_TITLE = "kind of shape"
 SIZE = (0.16, 0.3)  # below ~5 px of radius at 32 px a star stops looking like one
 POSITION = (0.3, 0.7)  # >= the largest size from each edge, so nothing is ever cut off
 SATURATION, VALUE = 0.8, 1.0
@@ -37,6 +38,10 @@ def resolve(*, size: int = 32, channels: int = 3, n: int = 6000) -> dict:
         "size": choice("size", size, (32, 64)),
         "channels": choice("channels", channels, (1, 3)),
     }
+
+
+def class_names(options: dict) -> tuple[str, ...]:
+    return SHAPES
 
 
 def build(options: dict, seed: int) -> Dataset:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from studio.classifiers import FeatureNet, classifier_for, classifier_labels, held_out
-from studio.data import Dataset
+from studio.data import Dataset, glyphs, shapes
 from studio.data.shapes import BACKGROUND
 from studio.errors import StudioError
 
@@ -55,8 +55,8 @@ class Classes:
     prefix: str  # a direction's name is prefix + class: "star", "char-A" (a glyph 'x' is not x)
 
 
-SHAPE_CLASSES = Classes("kind of shape", "")
-GLYPH_CLASSES = Classes("character", "char-")
+SHAPE_CLASSES = Classes(shapes.CLASS_TITLE, "")
+GLYPH_CLASSES = Classes(glyphs.CLASS_TITLE, "char-")
 
 
 @dataclass

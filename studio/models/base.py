@@ -279,6 +279,7 @@ class GenerativeModel(nn.Module):
     any_size: ClassVar[bool] = False
     cloud: ClassVar[bool] = False
     encodes: ClassVar[bool] = False  # has an encoder: a picture can be turned into its code
+    conditional: ClassVar[bool] = False  # learns each picture's class: trains on labelled data
     half_precision: ClassVar[bool] = False  # may be served under bf16/fp16 autocast on a GPU
     DRAW_KNOBS: ClassVar[tuple[str, ...]] = ()  # config options that only change a drawing
     ART_KNOBS: ClassVar[tuple[str, ...]] = ()  # config options that draw a new random network
@@ -293,6 +294,12 @@ class GenerativeModel(nn.Module):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    @property
+    def held_dims(self) -> int:
+        """How many of a code's last numbers name a class rather than place a picture (a
+        conditional model's one-hot); its own sliders leave them be."""
+        return 0
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -405,8 +412,10 @@ class GenerativeModel(nn.Module):
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
         noise: Noise = None,
+        labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One update of every objective; returns the step's loss terms (detached)."""
+        """One update of every objective; returns the step's loss terms (detached). ``labels``
+        are the batch's classes, which only a ``conditional`` model reads."""
         (objective,) = self.objectives()
         optimizer = optimizers[objective.name]
         terms = self.loss_terms(batch, noise)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.errors import StudioError
 from studio.imaging import scatter
 from studio.models import register
 from studio.models.base import (
@@ -227,7 +228,12 @@ class GAN(GenerativeModel):
     ) -> Directions:
         """GANSpace's directions in z for the generator that draws (``studio.models.ganspace``)."""
         return principal_directions(
-            self.z_layers, self.latent_dim, components, samples=samples, seed=seed
+            self.z_layers,
+            self.latent_dim,
+            components,
+            samples=samples,
+            seed=seed,
+            held=self.held_dims,
         )
 
     def slider_axes(self, limit: int, probe: Any) -> SliderAxes:
@@ -259,11 +265,28 @@ class GAN(GenerativeModel):
         generator with random draws of its own takes them from ``noise``."""
         return self.generator(z)
 
-    def loss_terms(self, batch: torch.Tensor, noise: Noise = None) -> dict[str, torch.Tensor]:
+    def condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """What a batch's pictures are judged against besides themselves: nothing, unless the
+        GAN is conditional (``ConditionalDCGAN``)."""
+        return None
+
+    def training_codes(
+        self, n: int, noise: Noise, condition: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor:
+        """The codes z of a step's fake batch, drawn from ``noise``."""
+        return normal((n, self.latent_dim), noise, device=device)
+
+    def d_logits(self, pictures: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(pictures)
+
+    def loss_terms(
+        self, batch: torch.Tensor, noise: Noise = None, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
-        z = normal((batch.shape[0], self.latent_dim), noise, device=batch.device)
-        fake_logits = self.discriminator(self.generate(z, noise))
-        terms = discriminator_terms(self.discriminator(batch), fake_logits)
+        condition = self.condition(labels)
+        z = self.training_codes(batch.shape[0], noise, condition, batch.device)
+        fake_logits = self.d_logits(self.generate(z, noise), condition)
+        terms = discriminator_terms(self.d_logits(batch, condition), fake_logits)
         return terms | generator_terms(fake_logits)
 
     @property
@@ -281,6 +304,7 @@ class GAN(GenerativeModel):
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
         noise: Noise = None,
+        labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``d_steps`` discriminator updates, then one generator update on the last fake batch.
 
@@ -293,11 +317,12 @@ class GAN(GenerativeModel):
         if gamma > 0:
             real = real.detach().requires_grad_(True)  # a view: the run's data stay as they are
         n = real.shape[0]
+        condition = self.condition(labels)
         for _ in range(self.config.d_steps):
-            z = normal((n, self.latent_dim), noise, device=real.device)
+            z = self.training_codes(n, noise, condition, real.device)
             fake = self.generate(z, noise)
-            real_logits = self.discriminator(real)
-            d_terms = discriminator_terms(real_logits, self.discriminator(fake.detach()))
+            real_logits = self.d_logits(real, condition)
+            d_terms = discriminator_terms(real_logits, self.d_logits(fake.detach(), condition))
             d_loss = d_terms["d_loss"]
             if gamma > 0:
                 d_loss = d_loss + gamma / 2 * r1_penalty(real, real_logits)
@@ -308,7 +333,7 @@ class GAN(GenerativeModel):
         # D is frozen for G's step: its gradients would be computed for nothing.
         self.discriminator.requires_grad_(False)
         try:
-            g_terms = generator_terms(self.discriminator(fake))
+            g_terms = generator_terms(self.d_logits(fake, condition))
             opt_g.zero_grad(set_to_none=True)
             g_terms[self.g_minimises].backward()
             opt_g.step()
@@ -409,8 +434,8 @@ class DCGAN(GAN):
         ups = {32: 3, 64: 4}[c.size]  # 4x4 -> size
         widths = [c.width * 2 ** (ups - 1 - i) for i in range(ups)]  # e.g. 256, 128, 64
         g: list[nn.Module] = [
-            nn.Unflatten(1, (c.latent_dim, 1, 1)),
-            nn.ConvTranspose2d(c.latent_dim, widths[0], 4, 1, 0, bias=False),
+            nn.Unflatten(1, (self.latent_dim, 1, 1)),
+            nn.ConvTranspose2d(self.latent_dim, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -419,15 +444,101 @@ class DCGAN(GAN):
         g += [nn.ConvTranspose2d(widths[-1], c.channels, 4, 2, 1), nn.Tanh()]
         self.generator = nn.Sequential(*g)
 
-        self.discriminator = dcgan_discriminator(c)
+        self.discriminator = self.build_discriminator()
         self.apply(_dcgan_init)
         self.start_average()
+
+    def build_discriminator(self) -> nn.Module:
+        return dcgan_discriminator(self.config)
 
     def to_d_space(self, batch: torch.Tensor) -> torch.Tensor:
         return batch * 2 - 1  # [0, 1] images to the generator's tanh range
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return (self.drawing_generator(z) + 1) / 2
+
+
+# ---------------------------------------------------------------- conditional DCGAN
+
+
+@dataclass
+class ConditionalDCGANConfig(DCGANConfig):
+    latent_dim: int = option(
+        8,
+        low=1,
+        high=1024,
+        label="Noise dimensions",
+        help="the random part of z; its class is the rest",
+    )
+    classes: int = option(5, low=2, high=256, help="how many classes the data has (from the data)")
+
+
+class ProjectionDiscriminator(nn.Module):
+    """The DCGAN's discriminator judging a picture against its class (Miyato & Koyama 2018):
+    logit = w·φ(x) + (E c)·φ(x), with φ(x) its last 4 x 4 features and c the class, one-hot."""
+
+    def __init__(self, config: ConditionalDCGANConfig) -> None:
+        super().__init__()
+        *features, last, _ = dcgan_discriminator(config)
+        self.features = nn.Sequential(*features)
+        self.last = last  # a 4 x 4 convolution to one logit: w·φ(x)
+        self.embed = nn.Linear(config.classes, last.in_channels * 16, bias=False)
+
+    def forward(self, pictures: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        phi = self.features(pictures)
+        return self.last(phi).flatten() + (self.embed(classes) * phi.flatten(1)).sum(1)
+
+
+@register
+class ConditionalDCGAN(DCGAN):
+    """Mirza & Osindero's (2014) conditional GAN: G draws a picture of the class it is given,
+    and D judges each picture against its class. A code is z = (noise, the class one-hot), so
+    a seed picks both and a recipe keeps both; the principal directions move the noise alone,
+    and a picture keeps its class (a circle stays a circle) as it is moved along them.
+
+    On shapes, an unconditional GAN of 8 numbers turns 78% of its shapes into another kind
+    along its size direction; the class kept apart, growing a shape leaves its kind alone.
+    """
+
+    arch = "dcgan-classes"
+    GENERATOR_TITLE = "Convolutional, told the class to draw"
+    DATASETS = ("glyphs", "shapes")
+    Config = ConditionalDCGANConfig
+    conditional = True
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim + self.config.classes
+
+    @property
+    def held_dims(self) -> int:
+        return self.config.classes
+
+    def sample_z(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes: noise from N(0, I), then a class drawn uniformly, one-hot."""
+        noise = torch.randn(n, self.config.latent_dim, generator=generator)
+        classes = torch.randint(self.config.classes, (n,), generator=generator)
+        return torch.cat([noise, self._one_hot(classes)], 1).to(self.device)
+
+    def _one_hot(self, classes: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(classes, self.config.classes).float()
+
+    def build_discriminator(self) -> nn.Module:
+        return ProjectionDiscriminator(self.config)
+
+    def condition(self, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None:
+            raise StudioError("a conditional GAN learns from pictures whose classes are known")
+        return self._one_hot(labels)
+
+    def training_codes(
+        self, n: int, noise: Noise, condition: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor:
+        """The batch's own classes, each with fresh noise: G draws what D is shown."""
+        return torch.cat([normal((n, self.config.latent_dim), noise, device=device), condition], 1)
+
+    def d_logits(self, pictures: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(pictures, condition)
 
 
 @dataclass
@@ -477,11 +588,12 @@ class CoordinateGAN(CoordinateDrawing, GAN):
 
 
 def _dcgan_init(module: nn.Module) -> None:
-    """The DCGAN paper's N(0, 0.02) weights; batch-norm scales N(1, 0.02). A blueprint on the
+    """The DCGAN paper's N(0, 0.02) weights (a projection's class embedding too); batch-norm
+    scales N(1, 0.02). A blueprint on the
     meta device has no values to draw (and drawing there would load torch's compiler)."""
     if any(p.is_meta for p in module.parameters(recurse=False)):
         return
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)

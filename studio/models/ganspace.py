@@ -4,6 +4,10 @@ Sample z, take the generator's first activations y = G_1(z), find their principa
 by PCA, then map them back to z by linear regression: the basis U minimising
 sum_i ||U x_i - z_i||^2, with x_i = V^T (y_i - mean) the PCA coordinates. Each row of U,
 normalised, is a direction in z that moves the picture along one principal component.
+
+A conditional generator's code ends in its class, one-hot: those ``held`` numbers are drawn as
+a class is, and the regression maps the components onto the rest of z alone, so that moving
+along a direction keeps the picture's class.
 """
 
 from __future__ import annotations
@@ -47,13 +51,24 @@ def _top_components(y: torch.Tensor, k: int, generator: torch.Generator) -> torc
 
 
 def principal_directions(
-    generator_net: nn.Sequential, latent_dim: int, components: int, *, samples: int, seed: int
+    generator_net: nn.Sequential,
+    latent_dim: int,
+    components: int,
+    *,
+    samples: int,
+    seed: int,
+    held: int = 0,
 ) -> Directions:
-    """The generator's top ``components`` directions in z, found on ``samples`` codes."""
+    """The generator's top ``components`` directions in z, found on ``samples`` codes; none
+    moves the code's last ``held`` numbers (a one-hot class)."""
     if not 1 <= components <= 256 or not components < samples <= 65536:
         raise StudioError("components must be 1 to 256 and samples more than that, up to 65536")
     generator = torch.Generator().manual_seed(seed)
-    z = torch.randn(samples, latent_dim, generator=generator, dtype=torch.float64)
+    free = latent_dim - held
+    z = torch.randn(samples, free, generator=generator, dtype=torch.float64)
+    if held:
+        classes = torch.randint(held, (samples,), generator=generator)
+        z = torch.cat([z, torch.eye(held, dtype=z.dtype)[classes]], 1)
     early = first_activations(generator_net)
     device = next(generator_net.parameters()).device
     with torch.inference_mode():
@@ -61,10 +76,11 @@ def principal_directions(
     # The range finding runs in float32, several times faster than float64 on the CPU and the
     # same directions on the shipped GANs; the small regression stays float64.
     y = y - y.mean(0)
-    k = min(components, latent_dim, y.shape[1])
+    k = min(components, free, y.shape[1])
     axes = _top_components(y, k, generator)
     x = (y @ axes).double()  # samples x k: PCA coordinates
-    basis = torch.linalg.lstsq(x, z).solution  # k x latent_dim: row j is U's column j
+    basis = torch.linalg.lstsq(x, z[:, :free]).solution  # k x free: row j is U's column j
+    basis = torch.cat([basis, basis.new_zeros(k, held)], 1)
     vectors = basis / basis.norm(dim=1, keepdim=True).clamp_min(1e-12)
     # A PCA axis has no sign: point each direction where its largest coordinate is positive.
     signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))

@@ -152,6 +152,20 @@ ZOO: dict[str, Entry] = {
             bars=(FD_BAR,),
         ),
         _trained(
+            "gan-shapes-by-kind",
+            "Shapes DCGAN, told the kind",
+            "a conditional GAN: each code names its kind of shape, so sliders and taught "
+            "directions grow, move and colour a shape without turning it into another",
+            "gan",
+            "shapes",
+            arch="dcgan-classes",
+            steps=24000,
+            width=32,
+            latent_dim=8,
+            data_options={"n": 50000},
+            bars=(FD_BAR,),
+        ),
+        _trained(
             "vae-coord-glyphs",
             "Glyph VAE, drawn at any size",
             "the glyph VAE with a coordinate network for its decoder: each pixel is drawn from "

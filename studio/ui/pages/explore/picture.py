@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from studio.data import data_classes
 from studio.errors import StudioError
 from studio.gallery import add_favourite
 from studio.latent import axes_at_hand, slider_axes
@@ -31,6 +32,7 @@ from studio.ui.instrument import instrument
 from studio.ui.pages.explore.knobs import set_knobs
 from studio.ui.pages.explore.sliders import AXES, apply_moves, sliders
 from studio.ui.pages.explore.state import (
+    CLASS,
     SEED,
     SHOWN,
     SIZE,
@@ -40,9 +42,11 @@ from studio.ui.pages.explore.state import (
     recipe_options,
     seed_z,
     set_z,
+    sync,
 )
 
 MAX_AXES = 8  # sliders in view; every dimension is under "Raw dimensions"
+MAX_CLASS_BUTTONS = 8  # more classes than this (36 characters) are picked from a list
 
 
 # ---------------------------------------------------------------- above the picture
@@ -78,6 +82,31 @@ def seed_row(loaded: LoadedModel) -> None:
             on_click=reset,
             help="back to the seed's point (and the model's own knobs)",
         )
+        if loaded.model.held_dims:
+            class_picker(loaded)
+
+
+def class_picker(loaded: LoadedModel) -> None:
+    """A conditional model's class: the one-hot end of z, picked here by name. It stays as the
+    model's own sliders move (they leave it be); a named direction towards a class moves it."""
+    held = loaded.model.held_dims
+    dataset = loaded.card.dataset
+    classes = data_classes(dataset.get("name", ""), dataset.get("options", {}))
+    names = classes.names if len(classes.names) == held else tuple(map(str, range(held)))
+
+    def pick() -> None:
+        chosen = st.session_state[CLASS]
+        if chosen is not None:  # clicking the chosen one again leaves the picture as it is
+            z = current_z()
+            z[-held:] = np.eye(held)[names.index(chosen)]
+            set_z(z)
+
+    sync({CLASS: names[int(np.argmax(current_z()[-held:]))]})
+    label, hint = classes.title[:1].upper() + classes.title[1:], f"the {classes.title} it draws"
+    if held <= MAX_CLASS_BUTTONS:
+        st.segmented_control(label, names, key=CLASS, on_change=pick, help=hint)
+    else:
+        st.selectbox(label, names, key=CLASS, on_change=pick, help=hint, width=110)
 
 
 def current(renderer: Renderer, loaded: LoadedModel) -> tuple[Recipe, np.ndarray]:

@@ -33,6 +33,7 @@ MODEL = "explore_model"
 CHOSEN = "explore_chosen"  # MODEL's value, kept while another page runs (a widget's key is not)
 Z = "explore_z"
 SEED = "explore_seed"
+CLASS = "explore_class"  # a conditional model's class, by name
 SIZE = "explore_size"
 KEYFRAMES = "explore_keyframes"  # [{"id", "z", "seed", "frames" to the next}], in walk order
 KEYFRAMES_KEPT = "explore_keyframes_kept"  # KEYFRAMES as the studio folder holds them
