@@ -19,6 +19,7 @@ from studio.data import (
     DATASETS,
     Dataset,
     cache,
+    data_classes,
     folder,
     glyphs,
     load_dataset,
@@ -161,6 +162,18 @@ def test_glyph_classes_are_tellable_apart():
     # Even a nearest-mean classifier, far from chance (10 %), shows the labels mean something.
     guess = torch.cdist(held.x.flatten(1), means).argmin(1)
     assert (guess == held.labels).float().mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("shapes", {"n": 64, "seed": 3}), ("glyphs", {"n": 64, "charset": "digits"}), ("glyphs", {})],
+)
+def test_a_cards_options_name_the_classes_the_data_is_built_with(name, options):
+    """As a model card keeps them (its seed among them), without building the data."""
+    built = load_dataset(name, **{k: v for k, v in options.items() if k != "seed"})
+    classes = data_classes(name, options)
+    assert classes.names == built.class_names and classes.title in ("kind of shape", "character")
+    assert data_classes("folder", {"path": "."}).names == () == data_classes("toy2d", {}).names
 
 
 def test_shape_factors_describe_the_drawn_image():

@@ -198,7 +198,8 @@ def _network(family: str, dataset: str, *, disabled: bool) -> str:
         key=f"train_arch_{family}",
         disabled=disabled,
         help="a coordinate network draws each pixel from its position, so its pictures come "
-        "sharp at any size; it trains a few times slower",
+        "sharp at any size; it trains a few times slower. A network told the class learns the "
+        "data's classes too: in Explore you pick the kind of shape or the character it draws",
     )
 
 
