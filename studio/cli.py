@@ -335,6 +335,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     renderer = Renderer(cache_mb=0)
     loaded = renderer.load(args.model)
     z, options = loaded.model.picture_codes(args.seed).cpu().numpy(), {"seed": args.seed}
+    if args.told:
+        from studio.latent import telling
+
+        z = telling(loaded, z, args.told)
     if args.move:  # the recipe keeps the moved z, so it reproduces the moved picture
         from studio.directions import model_directions
 
@@ -594,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=AMOUNT",
         help="move the seed's picture along a named direction (`directions` lists them)",
+    )
+    render.add_argument(
+        "--class",
+        dest="told",
+        metavar="NAME",
+        help="the class a conditional model draws (a kind of shape, a character)",
     )
     render.set_defaults(handler=cmd_render)
 

@@ -6,6 +6,7 @@
   segment, easing, looping; and sweeps along one slider. ``studio.walks`` makes them into
   animations for the Explore page and ``python -m studio walk`` alike.
 * encode: a picture to its posterior mean under a VAE.
+* told classes: a conditional model's class, the one-hot end of its code, by name.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from safetensors.torch import save
 from torch import nn
 
 from studio.checkpoints import ModelCard
-from studio.data import load_dataset
+from studio.data import DataClasses, data_classes, load_dataset
 from studio.data.folder import fit_picture
 from studio.errors import StudioError
 from studio.models import GenerativeModel, SliderAxes
@@ -292,3 +293,38 @@ def encode(model: GenerativeModel, images: np.ndarray | torch.Tensor) -> torch.T
     with torch.inference_mode():
         mu, _ = model.encode(x.to(model.device))
     return mu.float().cpu()
+
+
+# ---------------------------------------------------------------- told classes
+
+
+def told_classes(loaded: Any) -> DataClasses:
+    """The classes a conditional model is told, by name (numbered where its card's data names
+    none, or other ones)."""
+    held = loaded.model.held_dims
+    dataset = loaded.card.dataset
+    classes = data_classes(dataset.get("name", ""), dataset.get("options", {}))
+    if len(classes.names) == held:
+        return classes
+    return DataClasses(classes.title, tuple(str(i) for i in range(held)))
+
+
+def told_class(loaded: Any, z: np.ndarray) -> str:
+    """The class a code tells its model (the largest of its one-hot, once moved)."""
+    return told_classes(loaded).names[int(np.argmax(z[-loaded.model.held_dims :]))]
+
+
+def telling(loaded: Any, z: np.ndarray, name: str) -> np.ndarray:
+    """The code with its class part set to the class ``name``; its noise as it was."""
+    classes = told_classes(loaded)
+    if not classes.names:
+        raise StudioError(f"{loaded.card.id} is told no class: it draws what its code alone says")
+    if name not in classes.names:
+        listed = ", ".join(classes.names)
+        raise StudioError(
+            f"'{name}' is no {classes.title} {loaded.card.id} draws; it draws {listed}"
+        )
+    held = len(classes.names)
+    told = np.array(z, dtype=np.float64)
+    told[-held:] = np.eye(held)[classes.names.index(name)]
+    return told

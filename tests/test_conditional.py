@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from studio.checkpoints import load_checkpoint
+from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
+from studio.cli import main
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.models.base import config_from_dict
+from studio.paths import studio_dir
+from studio.recipe import recipe_from_png
 from studio.train import TrainSpec, run_training
 from studio.trainer import Trainer
 
@@ -101,3 +104,24 @@ def test_data_without_classes_or_with_another_number_of_them_is_refused(tmp_path
     letters = _spec(tmp_path, dataset="glyphs", data_options={"n": 64})
     with pytest.raises(StudioError, match="draws 10 classes, and glyphs has 36"):
         run_training(letters, out_dir=tmp_path, resume=str(trained))
+
+
+def test_the_cli_draws_the_class_asked_for_by_name_and_says_which_there_are(tmp_path, capsys):
+    model = build_model("dcgan-classes", SMALL | {"channels": 3, "classes": 5}, seed=0)
+    shapes = {"name": "shapes", "options": {"n": 64, "seed": 0}}
+    card = ModelCard(id="t-kinds", arch="dcgan-classes", family="gan", config={}, dataset=shapes)
+    save_checkpoint(model, card, studio_dir("models"))
+    render = ["render", "--model", "t-kinds", "--seed", "3", "--out", str(tmp_path / "star.png")]
+    assert main([*render, "--class", "star"]) == 0
+    z = recipe_from_png((tmp_path / "star.png").read_bytes()).z
+    np.testing.assert_allclose(z[:4], model.picture_codes(3)[:4].numpy(), atol=1e-6)
+    assert z[4:] == [0, 0, 0, 1, 0]
+    capsys.readouterr()
+    assert main([*render, "--class", "hexagon"]) == 2
+    said = capsys.readouterr().err
+    assert "'hexagon' is no kind of shape t-kinds draws; it draws circle, square" in said
+    assert said.count("\n") == 1
+    card = ModelCard(id="t-plain", arch="dcgan", family="gan", config={}, dataset=shapes)
+    save_checkpoint(build_model("dcgan", {"width": 8, "channels": 3}), card, studio_dir("models"))
+    assert main(["render", "--model", "t-plain", "--class", "star", "--out", "x.png"]) == 2
+    assert "t-plain is told no class" in capsys.readouterr().err

@@ -19,10 +19,9 @@ import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from studio.data import data_classes
 from studio.errors import StudioError
 from studio.gallery import add_favourite
-from studio.latent import axes_at_hand, slider_axes
+from studio.latent import axes_at_hand, slider_axes, telling, told_class, told_classes
 from studio.models import GenerativeModel
 from studio.models.base import MAX_SEED
 from studio.recipe import Recipe, to_png
@@ -89,24 +88,19 @@ def seed_row(loaded: LoadedModel) -> None:
 def class_picker(loaded: LoadedModel) -> None:
     """A conditional model's class: the one-hot end of z, picked here by name. It stays as the
     model's own sliders move (they leave it be); a named direction towards a class moves it."""
-    held = loaded.model.held_dims
-    dataset = loaded.card.dataset
-    classes = data_classes(dataset.get("name", ""), dataset.get("options", {}))
-    names = classes.names if len(classes.names) == held else tuple(map(str, range(held)))
+    classes = told_classes(loaded)
 
     def pick() -> None:
         chosen = st.session_state[CLASS]
         if chosen is not None:  # clicking the chosen one again leaves the picture as it is
-            z = current_z()
-            z[-held:] = np.eye(held)[names.index(chosen)]
-            set_z(z)
+            set_z(telling(loaded, current_z(), chosen))
 
-    sync({CLASS: names[int(np.argmax(current_z()[-held:]))]})
+    sync({CLASS: told_class(loaded, current_z())})
     label, hint = classes.title[:1].upper() + classes.title[1:], f"the {classes.title} it draws"
-    if held <= MAX_CLASS_BUTTONS:
-        st.segmented_control(label, names, key=CLASS, on_change=pick, help=hint)
+    if len(classes.names) <= MAX_CLASS_BUTTONS:
+        st.segmented_control(label, classes.names, key=CLASS, on_change=pick, help=hint)
     else:
-        st.selectbox(label, names, key=CLASS, on_change=pick, help=hint, width=110)
+        st.selectbox(label, classes.names, key=CLASS, on_change=pick, help=hint, width=110)
 
 
 def current(renderer: Renderer, loaded: LoadedModel) -> tuple[Recipe, np.ndarray]:
