@@ -100,6 +100,7 @@ def test_every_term_has_its_latex_and_caption(arch):
     objectives_minimise = {
         "cppn": {"mse"},
         "dcgan": {"d_loss", "g_loss"},
+        "dcgan-classes": {"d_loss", "g_loss"},
         "gan2d": {"d_loss", "g_loss"},
         "vae": {"loss"},
         "vae-mlp": {"loss"},
