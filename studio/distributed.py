@@ -110,6 +110,9 @@ def process_group(rank: Rank, device: torch.device) -> Iterator[None]:
     )
     try:
         yield
+        # Gloo's threads may still hold a step's last all-reduce; leaving while a partner's is
+        # in flight can abort that process as it exits (SIGABRT, "terminate called ...").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -122,6 +122,7 @@ def main(out: str) -> None:
         id="dcgan",
     )
     results["dcgan_notes"] = run_training(dcgan, out_dir=Path(out), rank=place).card.notes
+    dist.barrier()  # as studio.distributed.process_group leaves its group
     dist.destroy_process_group()
     Path(f"{out}/rank{rank}.json").write_text(json.dumps(results))
 
