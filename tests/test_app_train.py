@@ -257,3 +257,22 @@ def test_the_gan_and_the_vae_offer_a_coordinate_network_on_pictures(monkeypatch)
     ((spec, model_cls),) = started
     assert model_cls.arch == spec.architecture == "vae-coord"
     assert "--arch vae-coord" in spec.command() and spec.model_config == {"samples": 3}
+
+
+def test_the_gan_offers_a_network_told_the_class_where_the_data_has_classes(monkeypatch):
+    from studio.ui import live_run
+    from studio.ui.pages import train as train_page
+
+    started = []
+    monkeypatch.setattr(live_run, "start_run", lambda *args: started.append(args))
+    at = _choose(_page(), "gan", "shapes")
+    told = "Convolutional, told the class to draw"
+    assert told in at.radio(key="train_arch_gan").options
+    at.radio(key="train_arch_gan").set_value("dcgan-classes").run()
+    assert at.number_input(key="train_dcgan-classes_latent_dim").value == 8
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    ((spec, model_cls),) = started
+    assert model_cls.conditional and "--arch dcgan-classes" in spec.command()
+    pictures = _choose(_page(), "gan", train_page.UPLOAD)  # the user's own: no classes known
+    assert told not in pictures.radio(key="train_arch_gan").options
