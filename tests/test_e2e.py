@@ -179,6 +179,8 @@ def test_a_three_keyframe_walk_downloaded_from_the_page(studio_home, shots):
         page.goto(server.url)
         picture = wait_for_studio_image(page, timeout_ms=45_000)
         for count, seed in enumerate(("1", "5", "9"), start=1):
+            # A seed typed while the first run is still drawing can be lost to its redraw.
+            wait_idle(page)
             seed_box = page.locator(f"{SEED} input")
             seed_box.fill(seed)
             seed_box.press("Enter")
