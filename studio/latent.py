@@ -309,9 +309,10 @@ def told_classes(loaded: Any) -> DataClasses:
     return DataClasses(classes.title, tuple(str(i) for i in range(held)))
 
 
-def told_class(loaded: Any, z: np.ndarray) -> str:
-    """The class a code tells its model (the largest of its one-hot, once moved)."""
-    return told_classes(loaded).names[int(np.argmax(z[-loaded.model.held_dims :]))]
+def told_class(classes: DataClasses, z: np.ndarray) -> str:
+    """The class of ``classes`` (``told_classes``) a code tells its model: the largest of its
+    one-hot, once moved."""
+    return classes.names[int(np.argmax(z[-len(classes.names) :]))]
 
 
 def telling(loaded: Any, z: np.ndarray, name: str) -> np.ndarray:

@@ -95,7 +95,7 @@ def class_picker(loaded: LoadedModel) -> None:
         if chosen is not None:  # clicking the chosen one again leaves the picture as it is
             set_z(telling(loaded, current_z(), chosen))
 
-    sync({CLASS: told_class(loaded, current_z())})
+    sync({CLASS: told_class(classes, current_z())})
     label, hint = classes.title[:1].upper() + classes.title[1:], f"the {classes.title} it draws"
     if len(classes.names) <= MAX_CLASS_BUTTONS:
         st.segmented_control(label, classes.names, key=CLASS, on_change=pick, help=hint)
