@@ -265,9 +265,11 @@ class CoordinateGenerator(nn.Module):
         x = self.first_layer(xs, ys)
         if conditioning == "grid":  # N x width x cells x cells, read along x, then along y
             cells, weights = self.options.cells, _GRID_WEIGHTS[self.options.reading]
-            along_x = condition @ weights(xs, cells).T
-            read = weights(ys, cells) @ along_x  # N x width x h x w
-            x = x + read.permute(0, 2, 3, 1)
+            n, width = condition.shape[:2]
+            cells_last = condition.permute(0, 2, 3, 1)  # N x cells x cells x width: small
+            along_x = weights(xs, cells) @ cells_last  # N x cells x w x width
+            read = weights(ys, cells) @ along_x.reshape(n, cells, -1)  # N x h x (w x width)
+            x = read.view(n, len(ys), len(xs), width) + x  # laid out as the layers read it
         elif conditioning == "concat":
             x = x + condition[:, None, None, :]
         else:
@@ -277,7 +279,7 @@ class CoordinateGenerator(nn.Module):
                 x = layer(x)
             if conditioning == "film":
                 x = x * (1 + per_layer[2 * i]) + per_layer[2 * i + 1]
-            x = F.silu(x)
+            x = F.silu(x, inplace=not x.requires_grad)  # a drawing's own activations
         return (self.out(x) * self.log_gain.exp()).permute(0, 3, 1, 2)
 
     def picture(
