@@ -209,7 +209,7 @@ def run_training(
             trainer = Trainer(
                 model,
                 data.x,
-                labels=data.labels if model.conditional else None,
+                conditions=model.conditions(data),
                 training=training,
                 steps=spec.steps,
                 seconds=spec.seconds,

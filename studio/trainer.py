@@ -71,7 +71,7 @@ class Trainer:
         model: GenerativeModel,
         data: torch.Tensor,
         *,
-        labels: torch.Tensor | None = None,
+        conditions: torch.Tensor | None = None,
         training: TrainingConfig | None = None,
         steps: int | None = None,
         seconds: float | None = None,
@@ -93,7 +93,7 @@ class Trainer:
         self.device = torch.device(device)
         self.model = model.to(self.device).train()
         self.data = data.to(self.device)
-        self.labels = None if labels is None else labels.to(self.device)
+        self.conditions = None if conditions is None else conditions.to(self.device)
         self.steps, self.seconds = steps, seconds
         self.batch_size = batch_size
         self.report_every = report_every
@@ -162,7 +162,7 @@ class Trainer:
         return slice(bounds[self.rank.rank], bounds[self.rank.rank + 1])
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This process's rows of the step's batch, and their labels where the run has them.
+        """This process's rows of the step's batch, and their conditions where the run has them.
         Every process draws the same indices (the sampler starts from the same seed on each),
         so the shares make up the batch one process would draw, and the sampler's state does
         not depend on how many there are."""
@@ -172,7 +172,7 @@ class Trainer:
         else:
             idx = torch.randint(n, (self.batch_size,), generator=self.sampler)
             rows = idx[self._rows].to(self.device)
-        return self.data[rows], None if self.labels is None else self.labels[rows]
+        return self.data[rows], None if self.conditions is None else self.conditions[rows]
 
     def _progress(self, elapsed: float) -> float:
         done = self.step - self._start_step
@@ -191,8 +191,8 @@ class Trainer:
         last_sync = start
         pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
         while True:
-            batch, labels = self._batch()
-            terms = self.model.training_step(batch, self.optimizers, self._noise, labels)
+            batch, conditions = self._batch()
+            terms = self.model.training_step(batch, self.optimizers, self._noise, conditions)
             self.step += 1
             now = time.perf_counter()
             pending.append((self.step, now - start, terms))

@@ -7,6 +7,7 @@ import torch
 
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
 from studio.cli import main
+from studio.data.base import Dataset
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.models.base import config_from_dict
@@ -37,33 +38,58 @@ def test_principal_directions_move_the_noise_and_keep_the_class():
     np.testing.assert_allclose(axes.vectors @ axes.vectors.T, np.eye(4), atol=1e-6)
 
 
-def _dark_and_bright(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class 0: dark pictures, class 1: bright ones, class 2: half and half (left bright)."""
-    labels = torch.arange(n) % 3
-    x = torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.2
-    x[labels == 1] += 0.7
-    x[labels == 2, :, :, :16] += 0.7
-    return x, labels
+def _lit_halves(n: int = 256) -> Dataset:
+    """Class 0 lights a picture's left half, class 1 its right; the factor "level" (uniform
+    from 0.2 to 1) is how brightly."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 2
+    level = 0.2 + 0.8 * torch.rand(n, generator=g)
+    x = torch.rand(n, 1, 32, 32, generator=g) * 0.1
+    x[labels == 0, :, :, :16] += level[labels == 0, None, None, None]
+    x[labels == 1, :, :, 16:] += level[labels == 1, None, None, None]
+    return Dataset("halves", x.clamp(0, 1), labels, ("left", "right"), {"level": level})
 
 
-def test_g_learns_to_draw_the_class_it_is_told():
-    x, labels = _dark_and_bright()
-    model = build_model("dcgan-classes", SMALL, seed=0)
+def test_g_learns_to_draw_the_class_and_the_level_it_is_told():
+    data = _lit_halves()
+    model = build_model("dcgan-classes", SMALL | {"classes": 2, "told": "level"}, seed=0)
     fast = config_from_dict(model.Training, {"lr_g": 1e-3, "lr_d": 1e-3})
-    trainer = Trainer(model, x, labels=labels, training=fast, steps=200, batch_size=32, seed=0)
+    conditions = model.conditions(data)
+    trainer = Trainer(model, data.x, conditions=conditions, training=fast, steps=200, batch_size=32)
     reports = list(trainer)
     assert set(reports[-1].terms) >= {"log_d_real", "log_1m_d_fake", "value", "g_loss"}
-    noise = model.codes(64, seed=1)[:, :4]
-    drawn = []
+    noise = model.codes(64, seed=1)[:, 1:5]
+    lit = {}
     with torch.inference_mode():
-        for c in range(3):
-            told = torch.zeros(64, 3)
-            told[:, c] = 1
-            drawn.append(model.eval().decode(torch.cat([noise, told], 1)))
-    dark, bright, half = drawn
-    assert dark.mean() < 0.3 < 0.7 < bright.mean(), (dark.mean(), bright.mean())
-    left, right = half[..., :16].mean().item(), half[..., 16:].mean().item()
-    assert left > right + 0.5, (left, right)
+        for c, side in enumerate((slice(0, 16), slice(16, 32))):
+            for level in (-1.5, 1.5):
+                told = torch.zeros(64, 2)
+                told[:, c] = 1
+                z = torch.cat([torch.full((64, 1), level), noise, told], 1)
+                drawn = model.eval().decode(z)
+                other = slice(16, 32) if c == 0 else slice(0, 16)
+                lit[c, level] = drawn[..., side].mean().item()
+                assert lit[c, level] > drawn[..., other].mean().item() + 0.1, (c, level, lit)
+        assert lit[c, 1.5] > lit[c, -1.5] + 0.3, lit
+
+
+def test_a_told_factor_is_its_normal_score_at_the_front_of_z():
+    data = _lit_halves()
+    model = build_model("dcgan-classes", SMALL | {"classes": 2, "told": "level"})
+    conditions = model.conditions(data)
+    assert conditions.shape == (256, 1 + 2) and model.latent_dim == 1 + 4 + 2
+    scores = conditions[:, 0]
+    assert torch.equal(scores.argsort(), data.factors["level"].argsort())  # the level's order
+    assert abs(scores.mean()) < 1e-6 and abs(scores.std() - 1) < 0.05
+    torch.testing.assert_close(conditions[:, 1:], torch.eye(2)[data.labels])
+    z = model.codes(4000, seed=0)
+    assert abs(z[:, :5].std().item() - 1) < 0.05  # the told part is drawn as the noise is
+
+
+def test_a_factor_the_data_does_not_know_is_refused():
+    model = build_model("dcgan-classes", SMALL | {"classes": 2, "told": "level, weight"})
+    with pytest.raises(StudioError, match="halves does not know its pictures' weight: the fac"):
+        model.conditions(_lit_halves())
 
 
 def test_without_labels_it_says_what_it_needs():
@@ -94,6 +120,9 @@ def test_it_trains_on_labelled_data_taking_the_number_of_classes_from_it(tmp_pat
     digits = _spec(tmp_path, dataset="glyphs", data_options={"n": 64, "charset": "digits"})
     model, _ = load_checkpoint(run_training(digits, out_dir=tmp_path).card_path)
     assert model.config.classes == 10
+    sized = _spec(tmp_path, model_config={"width": 8, "latent_dim": 4, "told": "size"}, id="sized")
+    model, card = load_checkpoint(run_training(sized, out_dir=tmp_path).card_path)
+    assert model.config.told_factors == ("size",) and model.latent_dim == 1 + 4 + 5
 
 
 def test_data_without_classes_or_with_another_number_of_them_is_refused(tmp_path):

@@ -184,8 +184,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_weights(glyphs):
     trainer = Trainer(model, glyphs, steps=50, batch_size=16, seed=0, report_every=5)
     real_step = model.training_step
 
-    def poisoned(batch, optimizers, noise, labels):
-        terms = real_step(batch, optimizers, noise, labels)
+    def poisoned(batch, optimizers, noise, conditions):
+        terms = real_step(batch, optimizers, noise, conditions)
         if trainer.step == 12:  # this step's update is already in the weights
             with torch.no_grad():
                 for p in model.parameters():
@@ -339,8 +339,8 @@ def _poisoned(trainer, at_step, poison):
     """Make ``trainer`` call ``poison(model)`` right after its step ``at_step``."""
     model, real_step = trainer.model, trainer.model.training_step
 
-    def step(batch, optimizers, noise, labels):
-        terms = real_step(batch, optimizers, noise, labels)
+    def step(batch, optimizers, noise, conditions):
+        terms = real_step(batch, optimizers, noise, conditions)
         if trainer.step + 1 == at_step:
             with torch.no_grad():
                 poison(model)

@@ -64,8 +64,8 @@ def with_step_hook(trainer: Trainer, hook) -> None:
     """Call ``hook(step, terms)`` after each of ``trainer``'s steps; it may replace the terms."""
     real_step = trainer.model.training_step
 
-    def step(batch, optimizers, noise, labels):
-        terms = real_step(batch, optimizers, noise, labels)
+    def step(batch, optimizers, noise, conditions):
+        terms = real_step(batch, optimizers, noise, conditions)
         return hook(trainer.step + 1, terms) or terms
 
     trainer.model.training_step = step

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from studio.data.base import Dataset
 from studio.errors import StudioError
 from studio.imaging import grid, resize, to_uint8
 from studio.models.noise import Noise
@@ -295,6 +296,11 @@ class GenerativeModel(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    def conditions(self, data: Dataset) -> torch.Tensor | None:
+        """What the model is told of each training example besides the picture (N x ...):
+        nothing, unless it is ``conditional``."""
+        return None
+
     @property
     def held_dims(self) -> int:
         """How many of a code's last numbers name a class rather than place a picture (a
@@ -412,10 +418,11 @@ class GenerativeModel(nn.Module):
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
         noise: Noise = None,
-        labels: torch.Tensor | None = None,
+        conditions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One update of every objective; returns the step's loss terms (detached). ``labels``
-        are the batch's classes, which only a ``conditional`` model reads."""
+        """One update of every objective; returns the step's loss terms (detached).
+        ``conditions`` are the batch's rows of ``conditions(data)``, which only a
+        ``conditional`` model reads."""
         (objective,) = self.objectives()
         optimizer = optimizers[objective.name]
         terms = self.loss_terms(batch, noise)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.data.base import Dataset
 from studio.errors import StudioError
 from studio.imaging import scatter
 from studio.models import register
@@ -146,6 +147,8 @@ EMA_WARMUP = 10  # the average's decay ramps up as (1 + n) / (EMA_WARMUP + n) ov
 LR_D_HELP = "lower it when D wins outright"
 G_LOSS_HELP = "non-saturating is what G minimises in practice"
 EMA_HELP = "decay of the moving average of G's weights that draws the samples (0: draw with G)"
+UNLABELLED = "a conditional GAN learns from pictures whose classes are known"
+TOLD_HELP = "factors of the data G is told besides the class, by name, e.g. size"
 R1_HELP = "weight of the penalty on D's slope at real data (0: none); it keeps G's modes balanced"
 
 
@@ -265,28 +268,23 @@ class GAN(GenerativeModel):
         generator with random draws of its own takes them from ``noise``."""
         return self.generator(z)
 
-    def condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """What a batch's pictures are judged against besides themselves: nothing, unless the
-        GAN is conditional (``ConditionalDCGAN``)."""
-        return None
-
     def training_codes(
-        self, n: int, noise: Noise, condition: torch.Tensor | None, device: torch.device
+        self, n: int, noise: Noise, conditions: torch.Tensor | None, device: torch.device
     ) -> torch.Tensor:
-        """The codes z of a step's fake batch, drawn from ``noise``."""
+        """The codes z of a step's fake batch, drawn from ``noise``; a conditional GAN's are
+        told the batch's ``conditions`` (``ConditionalDCGAN``)."""
         return normal((n, self.latent_dim), noise, device=device)
 
-    def d_logits(self, pictures: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
         return self.discriminator(pictures)
 
     def loss_terms(
-        self, batch: torch.Tensor, noise: Noise = None, labels: torch.Tensor | None = None
+        self, batch: torch.Tensor, noise: Noise = None, conditions: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
-        condition = self.condition(labels)
-        z = self.training_codes(batch.shape[0], noise, condition, batch.device)
-        fake_logits = self.d_logits(self.generate(z, noise), condition)
-        terms = discriminator_terms(self.d_logits(batch, condition), fake_logits)
+        z = self.training_codes(batch.shape[0], noise, conditions, batch.device)
+        fake_logits = self.d_logits(self.generate(z, noise), conditions)
+        terms = discriminator_terms(self.d_logits(batch, conditions), fake_logits)
         return terms | generator_terms(fake_logits)
 
     @property
@@ -304,7 +302,7 @@ class GAN(GenerativeModel):
         batch: torch.Tensor,
         optimizers: dict[str, torch.optim.Optimizer],
         noise: Noise = None,
-        labels: torch.Tensor | None = None,
+        conditions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``d_steps`` discriminator updates, then one generator update on the last fake batch.
 
@@ -317,12 +315,11 @@ class GAN(GenerativeModel):
         if gamma > 0:
             real = real.detach().requires_grad_(True)  # a view: the run's data stay as they are
         n = real.shape[0]
-        condition = self.condition(labels)
         for _ in range(self.config.d_steps):
-            z = self.training_codes(n, noise, condition, real.device)
+            z = self.training_codes(n, noise, conditions, real.device)
             fake = self.generate(z, noise)
-            real_logits = self.d_logits(real, condition)
-            d_terms = discriminator_terms(real_logits, self.d_logits(fake.detach(), condition))
+            real_logits = self.d_logits(real, conditions)
+            d_terms = discriminator_terms(real_logits, self.d_logits(fake.detach(), conditions))
             d_loss = d_terms["d_loss"]
             if gamma > 0:
                 d_loss = d_loss + gamma / 2 * r1_penalty(real, real_logits)
@@ -333,7 +330,7 @@ class GAN(GenerativeModel):
         # D is frozen for G's step: its gradients would be computed for nothing.
         self.discriminator.requires_grad_(False)
         try:
-            g_terms = generator_terms(self.d_logits(fake, condition))
+            g_terms = generator_terms(self.d_logits(fake, conditions))
             opt_g.zero_grad(set_to_none=True)
             g_terms[self.g_minimises].backward()
             opt_g.step()
@@ -468,25 +465,39 @@ class ConditionalDCGANConfig(DCGANConfig):
         low=1,
         high=1024,
         label="Noise dimensions",
-        help="the random part of z; its class is the rest",
+        help="the random part of z; what it is told (the class, any told factor) is the rest",
     )
     classes: int = option(5, low=2, high=256, help="how many classes the data has (from the data)")
+    told: str = option("", help=TOLD_HELP)
+
+    @property
+    def told_factors(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.told.split(",") if name.strip())
+
+
+def normal_scores(values: torch.Tensor) -> torch.Tensor:
+    """Each value's rank among ``values``, as the standard normal's quantile at that rank:
+    Φ⁻¹((rank + ½) / N). Whatever the factor's own distribution, its codes are N(0, 1)."""
+    ranks = values.argsort().argsort().double()
+    return torch.special.ndtri((ranks + 0.5) / len(values)).float()
 
 
 class ProjectionDiscriminator(nn.Module):
-    """The DCGAN's discriminator judging a picture against its class (Miyato & Koyama 2018):
-    logit = w·φ(x) + (E c)·φ(x), with φ(x) its last 4 x 4 features and c the class, one-hot."""
+    """The DCGAN's discriminator judging a picture against what G was told (Miyato & Koyama
+    2018): logit = w·φ(x) + (E c)·φ(x), with φ(x) its last 4 x 4 features and c the told
+    factors' codes, then the class one-hot."""
 
     def __init__(self, config: ConditionalDCGANConfig) -> None:
         super().__init__()
         *features, last, _ = dcgan_discriminator(config)
         self.features = nn.Sequential(*features)
         self.last = last  # a 4 x 4 convolution to one logit: w·φ(x)
-        self.embed = nn.Linear(config.classes, last.in_channels * 16, bias=False)
+        told = len(config.told_factors) + config.classes
+        self.embed = nn.Linear(told, last.in_channels * 16, bias=False)
 
-    def forward(self, pictures: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    def forward(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         phi = self.features(pictures)
-        return self.last(phi).flatten() + (self.embed(classes) * phi.flatten(1)).sum(1)
+        return self.last(phi).flatten() + (self.embed(conditions) * phi.flatten(1)).sum(1)
 
 
 @register
@@ -495,6 +506,10 @@ class ConditionalDCGAN(DCGAN):
     and D judges each picture against its class. A code is z = (noise, the class one-hot), so
     a seed picks both and a recipe keeps both; the principal directions move the noise alone,
     so the class a picture is told stays as it is moved along them.
+
+    Told factors of the data too (``told``, e.g. ``size``), G finds each at the front of z, as
+    the factor's normal score (``normal_scores``): z stays N(0, I), and the factor grows along
+    that axis by construction, where an unconditional GAN may fold it (shapes' size is).
 
     On shapes (``gan-shapes-by-kind``) G draws the kind it is told 58% of the time, as the
     shapes classifier reads its pictures (chance: 20%); a third of its circles and squares read
@@ -510,18 +525,24 @@ class ConditionalDCGAN(DCGAN):
     conditional = True
 
     @property
+    def free_dims(self) -> int:
+        """The told factors' codes and the noise: the part of z drawn from N(0, I)."""
+        return len(self.config.told_factors) + self.config.latent_dim
+
+    @property
     def latent_dim(self) -> int:
-        return self.config.latent_dim + self.config.classes
+        return self.free_dims + self.config.classes
 
     @property
     def held_dims(self) -> int:
         return self.config.classes
 
     def sample_z(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes: noise from N(0, I), then a class drawn uniformly, one-hot."""
-        noise = torch.randn(n, self.config.latent_dim, generator=generator)
+        """n codes: the told factors' and the noise from N(0, I), then a class drawn uniformly,
+        one-hot."""
+        free = torch.randn(n, self.free_dims, generator=generator)
         classes = torch.randint(self.config.classes, (n,), generator=generator)
-        return torch.cat([noise, self._one_hot(classes)], 1).to(self.device)
+        return torch.cat([free, self._one_hot(classes)], 1).to(self.device)
 
     def _one_hot(self, classes: torch.Tensor) -> torch.Tensor:
         return F.one_hot(classes, self.config.classes).float()
@@ -529,19 +550,32 @@ class ConditionalDCGAN(DCGAN):
     def build_discriminator(self) -> nn.Module:
         return ProjectionDiscriminator(self.config)
 
-    def condition(self, labels: torch.Tensor | None) -> torch.Tensor:
-        if labels is None:
-            raise StudioError("a conditional GAN learns from pictures whose classes are known")
-        return self._one_hot(labels)
+    def conditions(self, data: Dataset) -> torch.Tensor:
+        """Each example's told factors, as normal scores, then its class, one-hot."""
+        if data.labels is None:
+            raise StudioError(UNLABELLED)
+        missing = [name for name in self.config.told_factors if name not in data.factors]
+        if missing:
+            known = ", ".join(data.factors) or "none"
+            raise StudioError(
+                f"{data.name} does not know its pictures' {missing[0]}: "
+                f"the factors it knows are {known}"
+            )
+        scores = [normal_scores(data.factors[name])[:, None] for name in self.config.told_factors]
+        return torch.cat([*scores, self._one_hot(data.labels)], 1)
 
     def training_codes(
-        self, n: int, noise: Noise, condition: torch.Tensor | None, device: torch.device
+        self, n: int, noise: Noise, conditions: torch.Tensor | None, device: torch.device
     ) -> torch.Tensor:
-        """The batch's own classes, each with fresh noise: G draws what D is shown."""
-        return torch.cat([normal((n, self.config.latent_dim), noise, device=device), condition], 1)
+        """The batch's own conditions, each with fresh noise: G draws what D is shown."""
+        if conditions is None:
+            raise StudioError(UNLABELLED)
+        told = len(self.config.told_factors)
+        random = normal((n, self.config.latent_dim), noise, device=device)
+        return torch.cat([conditions[:, :told], random, conditions[:, told:]], 1)
 
-    def d_logits(self, pictures: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        return self.discriminator(pictures, condition)
+    def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(pictures, conditions)
 
 
 @dataclass
