@@ -73,6 +73,28 @@ def test_g_learns_to_draw_the_class_and_the_level_it_is_told():
         assert lit[c, 1.5] > lit[c, -1.5] + 0.3, lit
 
 
+def test_d_learns_to_read_back_the_class_and_the_level_and_reports_both_errors():
+    """With a read-back weight, D also reads each picture's class and told level (AC-GAN), and
+    both read-back errors are reported as terms of the game."""
+    data = _lit_halves()
+    config = SMALL | {"classes": 2, "told": "level", "read_back": 1.0}
+    model = build_model("dcgan-classes", config, seed=0)
+    fast = config_from_dict(model.Training, {"lr_g": 1e-3, "lr_d": 1e-3})
+    conditions = model.conditions(data)
+    trainer = Trainer(model, data.x, conditions=conditions, training=fast, steps=60, batch_size=32)
+    reports = list(trainer)
+    assert (
+        {"read_real", "read_fake"}
+        <= set(reports[0].terms)
+        <= {t.key for t in model.TERMS} | {"d_loss"}
+    )
+    assert reports[-1].terms["read_real"] < 0.5 * reports[0].terms["read_real"]
+    with torch.inference_mode():
+        read = model.discriminator.read(data.x * 2 - 1)
+    assert (read[:, 1:].argmax(1) == data.labels).float().mean() > 0.95
+    assert np.corrcoef(read[:, 0], conditions[:, 0])[0, 1] > 0.8  # it reads the level too
+
+
 def test_a_told_factor_is_its_normal_score_at_the_front_of_z():
     data = _lit_halves()
     model = build_model("dcgan-classes", SMALL | {"classes": 2, "told": "level"})

@@ -109,6 +109,25 @@ GAN_TERMS = (
 )
 
 
+READ_BACK_TERMS = (
+    LossTerm(
+        "read_real",
+        "D's read-back error on x",
+        r"\mathrm{CE}(c, \hat c(x)) + \lVert s - \hat s(x) \rVert^2",
+        "how far D's reading of a real picture is from what it shows (its class, its told "
+        "factors); D learns to read by lowering it",
+        "lower",
+    ),
+    LossTerm(
+        "read_fake",
+        "D's read-back error on G(z)",
+        r"\mathrm{CE}(c, \hat c(G(z))) + \lVert s - \hat s(G(z)) \rVert^2",
+        "how far D's reading of a generated picture is from what G was told; G lowers it",
+        "lower",
+    ),
+)
+
+
 def discriminator_terms(
     real_logits: torch.Tensor, fake_logits: torch.Tensor
 ) -> dict[str, torch.Tensor]:
@@ -149,6 +168,9 @@ G_LOSS_HELP = "non-saturating is what G minimises in practice"
 EMA_HELP = "decay of the moving average of G's weights that draws the samples (0: draw with G)"
 UNLABELLED = "a conditional GAN learns from pictures whose classes are known"
 TOLD_HELP = "factors of the data G is told besides the class, by name, e.g. size"
+READ_HELP = (
+    "weight of D reading back what G was told, the class and any told factor (AC-GAN); 0: none"
+)
 R1_HELP = "weight of the penalty on D's slope at real data (0: none); it keeps G's modes balanced"
 
 
@@ -278,6 +300,14 @@ class GAN(GenerativeModel):
     def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
         return self.discriminator(pictures)
 
+    @property
+    def read_back_weight(self) -> float:
+        """The weight of D's reading back what G was told (``ConditionalDCGAN``): 0, none."""
+        return 0.0
+
+    def read_back_error(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def loss_terms(
         self, batch: torch.Tensor, noise: Noise = None, conditions: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
@@ -321,6 +351,9 @@ class GAN(GenerativeModel):
             real_logits = self.d_logits(real, conditions)
             d_terms = discriminator_terms(real_logits, self.d_logits(fake.detach(), conditions))
             d_loss = d_terms["d_loss"]
+            if self.read_back_weight:
+                d_terms["read_real"] = self.read_back_error(real, conditions)
+                d_loss = d_loss + self.read_back_weight * d_terms["read_real"]
             if gamma > 0:
                 d_loss = d_loss + gamma / 2 * r1_penalty(real, real_logits)
             opt_d.zero_grad(set_to_none=True)
@@ -331,8 +364,12 @@ class GAN(GenerativeModel):
         self.discriminator.requires_grad_(False)
         try:
             g_terms = generator_terms(self.d_logits(fake, conditions))
+            g_loss = g_terms[self.g_minimises]
+            if self.read_back_weight:
+                g_terms["read_fake"] = self.read_back_error(fake, conditions)
+                g_loss = g_loss + self.read_back_weight * g_terms["read_fake"]
             opt_g.zero_grad(set_to_none=True)
-            g_terms[self.g_minimises].backward()
+            g_loss.backward()
             opt_g.step()
         finally:
             self.discriminator.requires_grad_(True)
@@ -469,6 +506,7 @@ class ConditionalDCGANConfig(DCGANConfig):
     )
     classes: int = option(5, low=2, high=256, help="how many classes the data has (from the data)")
     told: str = option("", help=TOLD_HELP)
+    read_back: float = option(0.0, low=0.0, high=10.0, label="Read-back weight", help=READ_HELP)
 
     @property
     def told_factors(self) -> tuple[str, ...]:
@@ -494,10 +532,17 @@ class ProjectionDiscriminator(nn.Module):
         self.last = last  # a 4 x 4 convolution to one logit: w·φ(x)
         told = len(config.told_factors) + config.classes
         self.embed = nn.Linear(told, last.in_channels * 16, bias=False)
+        if config.read_back:
+            self.reader = nn.Linear(last.in_channels * 16, told)
 
     def forward(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         phi = self.features(pictures)
         return self.last(phi).flatten() + (self.embed(conditions) * phi.flatten(1)).sum(1)
+
+    def read(self, pictures: torch.Tensor) -> torch.Tensor:
+        """What D reads off each picture, laid out as its conditions: each told factor's code,
+        then a logit per class (Odena et al.'s auxiliary classifier, 2017)."""
+        return self.reader(self.features(pictures).flatten(1))
 
 
 @register
@@ -522,6 +567,7 @@ class ConditionalDCGAN(DCGAN):
     GENERATOR_TITLE = "Convolutional, told the class to draw"
     DATASETS = ("glyphs", "shapes")
     Config = ConditionalDCGANConfig
+    TERMS = GAN_TERMS + READ_BACK_TERMS
     conditional = True
 
     @property
@@ -576,6 +622,18 @@ class ConditionalDCGAN(DCGAN):
 
     def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
         return self.discriminator(pictures, conditions)
+
+    @property
+    def read_back_weight(self) -> float:
+        return self.config.read_back
+
+    def read_back_error(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """The cross-entropy of D's class reading against the told class, plus the squared
+        error of its reading of each told factor's code."""
+        told = len(self.config.told_factors)
+        read = self.discriminator.read(pictures)
+        error = F.cross_entropy(read[:, told:], conditions[:, told:].argmax(1))
+        return error + (read[:, :told] - conditions[:, :told]).pow(2).sum(1).mean()
 
 
 @dataclass
