@@ -22,7 +22,15 @@ from studio.data.base import Dataset, count
 from studio.data.folder import load_images
 from studio.errors import StudioError
 
-__all__ = ["DATASETS", "Dataset", "DataClasses", "data_classes", "load_dataset", "load_images"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DataClasses",
+    "data_classes",
+    "linear_factors",
+    "load_dataset",
+    "load_images",
+]
 
 _SETS: dict[str, ModuleType] = {
     "glyphs": glyphs,
@@ -53,6 +61,12 @@ def data_classes(name: str, options: dict) -> DataClasses:
     allowed = inspect.signature(module.resolve).parameters
     resolved = module.resolve(**{k: v for k, v in options.items() if k in allowed})
     return DataClasses(module.CLASS_TITLE, module.class_names(resolved))
+
+
+def linear_factors(name: str) -> tuple[str, ...]:
+    """The factors of the set ``name`` that lie on a line, smaller to larger (not on a circle,
+    as a hue does): what a conditional model can be told besides the class."""
+    return getattr(_SETS.get(name), "LINEAR_FACTORS", ())
 
 
 def load_dataset(

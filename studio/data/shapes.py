@@ -25,6 +25,7 @@ from studio.data.base import Dataset, choice, count, to_8bit
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "heart")
 CLASS_TITLE = "kind of shape"
+LINEAR_FACTORS = ("size", "x", "y")  # on a line, not a circle (the hue, the angle): tellable
 SIZE = (0.16, 0.3)  # below ~5 px of radius at 32 px a star stops looking like one
 POSITION = (0.3, 0.7)  # >= the largest size from each edge, so nothing is ever cut off
 SATURATION, VALUE = 0.8, 1.0

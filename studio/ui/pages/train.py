@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from studio.checkpoints import ModelCard
+from studio.data import linear_factors
 from studio.data.folder import PICTURE_TYPES
 from studio.data.image import TARGETS
 from studio.data.toy2d import SHAPES as TOY_SHAPES
@@ -157,8 +158,9 @@ def _settings(*, disabled: bool) -> Request:
         key="train_seconds",
         disabled=disabled,
     )
+    told = _told(arch, dataset, disabled=disabled)
     with st.expander("Settings"):
-        model_config = _knobs(model_class(arch), disabled=disabled)
+        model_config = _knobs(model_class(arch), disabled=disabled) | told
         batch_size = st.select_slider(
             "Batch size", BATCH_SIZES, 64, key="train_batch", disabled=disabled
         )
@@ -201,6 +203,24 @@ def _network(family: str, dataset: str, *, disabled: bool) -> str:
         "sharp at any size; it trains a few times slower. A network told the class learns the "
         "data's classes too: in Explore you pick the kind of shape or the character it draws",
     )
+
+
+def _told(arch: str, dataset: str, *, disabled: bool) -> dict[str, Any]:
+    """For a network told the class, the data's factors it may be told too (``told``)."""
+    factors = linear_factors(dataset)
+    if not (model_class(arch).conditional and factors):
+        return {}
+    picked = st.multiselect(
+        "Also told",
+        factors,
+        key=f"train_told_{dataset}",
+        disabled=disabled,
+        placeholder="only the class",
+        help="each factor picked becomes the first numbers of z, smaller to larger: a slider "
+        "that grows (or moves) every picture in a straight line, where a GAN left to find "
+        "the factor itself may fold it",
+    )
+    return {"told": ",".join(picked)} if picked else {}
 
 
 def _processes(*, disabled: bool) -> int:
