@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,11 +263,17 @@ def classifier_accuracy(net: FeatureNet, x: torch.Tensor, labels: torch.Tensor) 
     return float((net.predict(x) == labels).double().mean())
 
 
+def classifier_index(card: ClassifierCard, class_names: Sequence[str], data: str) -> torch.Tensor:
+    """The classifier's index of each of a data set's classes (a digits-only glyph set's are a
+    subset of the classifier's alphanumerics); a StudioError where it knows no such class."""
+    missing = [c for c in class_names if c not in card.class_names]
+    if missing:
+        raise StudioError(f"{card.id} cannot label this {data} data (classes {missing})")
+    return torch.tensor([card.class_names.index(c) for c in class_names])
+
+
 def classifier_labels(card: ClassifierCard, data: Dataset) -> torch.Tensor:
-    """A dataset's labels as the classifier's class indices (a digits-only glyph set is a
-    subset of the classifier's alphanumerics)."""
-    missing = [c for c in data.class_names if c not in card.class_names]
-    if data.labels is None or missing:
-        raise StudioError(f"{card.id} cannot label this {data.name} data (classes {missing})")
-    index = torch.tensor([card.class_names.index(c) for c in data.class_names])
-    return index[data.labels]
+    """A dataset's labels as the classifier's class indices."""
+    if data.labels is None:
+        raise StudioError(f"{card.id} cannot label this {data.name} data (it has no classes)")
+    return classifier_index(card, data.class_names, data.name)[data.labels]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from studio.classifiers import FeatureNet, classifier_for, classifier_labels, held_out
-from studio.data import Dataset, glyphs, shapes
+from studio.classifiers import FeatureNet, classifier_for, classifier_index, held_out
+from studio.data import Dataset, data_classes, glyphs, shapes
 from studio.data.shapes import BACKGROUND
 from studio.errors import StudioError
 
@@ -123,11 +123,11 @@ def judge_for(dataset: str, options: dict) -> Judge:
     if not knows_factors(dataset):
         raise StudioError(f"{dataset} data has no known factors to name directions by")
     net, card = classifier_for(dataset, options)
-    probe = held_out(dataset, options, 1)
-    classifier_labels(card, probe)  # refuses data the classifier cannot label
+    names = data_classes(dataset, options).names
+    classifier_index(card, names, dataset)  # refuses classes the classifier cannot label
     if dataset == "shapes":
-        return Judge(dataset, SHAPE_FACTORS, SHAPE_CLASSES, probe.class_names, net, dict(options))
-    return Judge(dataset, GLYPH_FACTORS, GLYPH_CLASSES, probe.class_names, net, dict(options))
+        return Judge(dataset, SHAPE_FACTORS, SHAPE_CLASSES, names, net, dict(options))
+    return Judge(dataset, GLYPH_FACTORS, GLYPH_CLASSES, names, net, dict(options))
 
 
 # ---------------------------------------------------------------- measures from pixels
