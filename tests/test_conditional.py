@@ -90,7 +90,7 @@ def test_d_learns_to_read_back_the_class_and_the_level_and_reports_both_errors()
     )
     assert reports[-1].terms["read_real"] < 0.5 * reports[0].terms["read_real"]
     with torch.inference_mode():
-        read = model.discriminator.read(data.x * 2 - 1)
+        _, read = model.discriminator(data.x * 2 - 1, conditions)
     assert (read[:, 1:].argmax(1) == data.labels).float().mean() > 0.95
     assert np.corrcoef(read[:, 0], conditions[:, 0])[0, 1] > 0.8  # it reads the level too
 

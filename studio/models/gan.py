@@ -297,15 +297,19 @@ class GAN(GenerativeModel):
         told the batch's ``conditions`` (``ConditionalDCGAN``)."""
         return normal((n, self.latent_dim), noise, device=device)
 
-    def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
-        return self.discriminator(pictures)
+    def judge(
+        self, pictures: torch.Tensor, conditions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logit for each picture, and what D reads off it where it reads back what G was
+        told (``ConditionalDCGAN``): here, nothing."""
+        return self.discriminator(pictures), None
 
     @property
     def read_back_weight(self) -> float:
         """The weight of D's reading back what G was told (``ConditionalDCGAN``): 0, none."""
         return 0.0
 
-    def read_back_error(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def read_back_error(self, reading: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def loss_terms(
@@ -313,8 +317,8 @@ class GAN(GenerativeModel):
     ) -> dict[str, torch.Tensor]:
         batch = self.to_d_space(batch)
         z = self.training_codes(batch.shape[0], noise, conditions, batch.device)
-        fake_logits = self.d_logits(self.generate(z, noise), conditions)
-        terms = discriminator_terms(self.d_logits(batch, conditions), fake_logits)
+        fake_logits, _ = self.judge(self.generate(z, noise), conditions)
+        terms = discriminator_terms(self.judge(batch, conditions)[0], fake_logits)
         return terms | generator_terms(fake_logits)
 
     @property
@@ -348,11 +352,12 @@ class GAN(GenerativeModel):
         for _ in range(self.config.d_steps):
             z = self.training_codes(n, noise, conditions, real.device)
             fake = self.generate(z, noise)
-            real_logits = self.d_logits(real, conditions)
-            d_terms = discriminator_terms(real_logits, self.d_logits(fake.detach(), conditions))
+            real_logits, real_reading = self.judge(real, conditions)
+            fake_logits, _ = self.judge(fake.detach(), conditions)
+            d_terms = discriminator_terms(real_logits, fake_logits)
             d_loss = d_terms["d_loss"]
             if self.read_back_weight:
-                d_terms["read_real"] = self.read_back_error(real, conditions)
+                d_terms["read_real"] = self.read_back_error(real_reading, conditions)
                 d_loss = d_loss + self.read_back_weight * d_terms["read_real"]
             if gamma > 0:
                 d_loss = d_loss + gamma / 2 * r1_penalty(real, real_logits)
@@ -363,10 +368,11 @@ class GAN(GenerativeModel):
         # D is frozen for G's step: its gradients would be computed for nothing.
         self.discriminator.requires_grad_(False)
         try:
-            g_terms = generator_terms(self.d_logits(fake, conditions))
+            fake_logits, fake_reading = self.judge(fake, conditions)
+            g_terms = generator_terms(fake_logits)
             g_loss = g_terms[self.g_minimises]
             if self.read_back_weight:
-                g_terms["read_fake"] = self.read_back_error(fake, conditions)
+                g_terms["read_fake"] = self.read_back_error(fake_reading, conditions)
                 g_loss = g_loss + self.read_back_weight * g_terms["read_fake"]
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -532,17 +538,17 @@ class ProjectionDiscriminator(nn.Module):
         self.last = last  # a 4 x 4 convolution to one logit: w·φ(x)
         told = len(config.told_factors) + config.classes
         self.embed = nn.Linear(told, last.in_channels * 16, bias=False)
-        if config.read_back:
-            self.reader = nn.Linear(last.in_channels * 16, told)
+        self.reader = nn.Linear(last.in_channels * 16, told) if config.read_back else None
 
-    def forward(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pictures: torch.Tensor, conditions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each picture's logit and, with a reader, what D reads off it, laid out as its
+        conditions: each told factor's code, then a logit per class (Odena et al.'s auxiliary
+        classifier, 2017). Both come from one pass through D's features."""
         phi = self.features(pictures)
-        return self.last(phi).flatten() + (self.embed(conditions) * phi.flatten(1)).sum(1)
-
-    def read(self, pictures: torch.Tensor) -> torch.Tensor:
-        """What D reads off each picture, laid out as its conditions: each told factor's code,
-        then a logit per class (Odena et al.'s auxiliary classifier, 2017)."""
-        return self.reader(self.features(pictures).flatten(1))
+        logits = self.last(phi).flatten() + (self.embed(conditions) * phi.flatten(1)).sum(1)
+        return logits, None if self.reader is None else self.reader(phi.flatten(1))
 
 
 @register
@@ -619,20 +625,21 @@ class ConditionalDCGAN(DCGAN):
         random = normal((n, self.config.latent_dim), noise, device=device)
         return torch.cat([conditions[:, :told], random, conditions[:, told:]], 1)
 
-    def d_logits(self, pictures: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+    def judge(
+        self, pictures: torch.Tensor, conditions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.discriminator(pictures, conditions)
 
     @property
     def read_back_weight(self) -> float:
         return self.config.read_back
 
-    def read_back_error(self, pictures: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def read_back_error(self, reading: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """The cross-entropy of D's class reading against the told class, plus the squared
         error of its reading of each told factor's code."""
         told = len(self.config.told_factors)
-        read = self.discriminator.read(pictures)
-        error = F.cross_entropy(read[:, told:], conditions[:, told:].argmax(1))
-        return error + (read[:, :told] - conditions[:, :told]).pow(2).sum(1).mean()
+        error = F.cross_entropy(reading[:, told:], conditions[:, told:].argmax(1))
+        return error + (reading[:, :told] - conditions[:, :told]).pow(2).sum(1).mean()
 
 
 @dataclass
