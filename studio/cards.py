@@ -21,6 +21,7 @@ import torch
 from studio.errors import StudioError
 from studio.jsonio import read_json
 from studio.models import model_class
+from studio.models.base import saved_config
 
 CARD_VERSION = 2  # 2: the card names its weights and training-state files
 MAX_CARD_BYTES = 1 << 20  # the shipped cards are 1-3 KB
@@ -143,17 +144,19 @@ class ModelCard(Card):
 
 
 def read_card(card_path: Path) -> ModelCard:
-    return _training_apart(ModelCard.read(card_path))
+    return _upgraded(ModelCard.read(card_path))
 
 
-def _training_apart(card: ModelCard) -> ModelCard:
-    """Cards written before training configs existed hold learning rates in the architecture's
-    config: they move to ``train["training"]``, where newer cards keep them."""
+def _upgraded(card: ModelCard) -> ModelCard:
+    """An older card as a current one. Cards written before training configs existed hold
+    learning rates in the architecture's config: they move to ``train["training"]``, where
+    newer cards keep them. Options added since it was saved take the values it was built with."""
     try:
-        config, training = model_class(card.arch).split_settings(card.config)
+        cls = model_class(card.arch)
     except StudioError:
         return card  # an unknown architecture is reported by whatever builds it
+    config, training = cls.split_settings(card.config)
+    card.config = saved_config(cls.Config, config)
     if training:
-        card.config = config
         card.train = card.train | {"training": training | card.train.get("training", {})}
     return card

@@ -272,12 +272,13 @@ def test_the_gan_offers_a_network_told_the_class_where_the_data_has_classes(monk
     assert at.number_input(key="train_dcgan-classes_latent_dim").value == 8
     assert at.multiselect(key="train_told_shapes").options == ["size", "x", "y"]
     at.multiselect(key="train_told_shapes").select("size").run()
-    at.number_input(key="train_dcgan-classes_read_back").set_value(1.0).run()
+    assert at.number_input(key="train_dcgan-classes_read_back").value == 1.0
+    at.number_input(key="train_dcgan-classes_read_back").set_value(0.5).run()
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     ((spec, model_cls),) = started
     assert model_cls.conditional and "--arch dcgan-classes" in spec.command()
     assert spec.model_config["told"] == "size" and "--set told=size" in spec.command()
-    assert "--set read_back=1.0" in spec.command()  # D reads back what G is told
+    assert "--set read_back=0.5" in spec.command()  # D reads back what G is told
     pictures = _choose(_page(), "gan", train_page.UPLOAD)  # the user's own: no classes known
     assert told not in pictures.radio(key="train_arch_gan").options

@@ -73,10 +73,15 @@ def option(
     step: float | None = None,
     log: bool = False,
     names: dict[Any, str] | None = None,
+    before: Any = dataclasses.MISSING,
 ) -> Any:
     """A config field with its allowed range (checked by ``validate_config``), and what a page
     needs to offer it as a widget: a label, a help line, a step, whether its range is better
-    walked in ratios (``log``: learning rates, widths) and plain names for its choices."""
+    walked in ratios (``log``: learning rates, widths) and plain names for its choices.
+
+    ``before`` is the value that a card saved before the field existed (or before its default
+    changed) was built with: a new default must not rebuild someone's saved model differently.
+    """
     metadata = {
         "low": low,
         "high": high,
@@ -86,8 +91,17 @@ def option(
         "step": step,
         "log": log,
         "names": names,
+        "before": before,
     }
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def saved_config(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """A saved card's config, each field it does not name at the value it was saved with
+    (``option(before=...)``)."""
+    missing = [f for f in dataclasses.fields(config_cls) if f.name not in values]
+    before = {f.name: f.metadata["before"] for f in missing if "before" in f.metadata}
+    return {k: v for k, v in before.items() if v is not dataclasses.MISSING} | values
 
 
 @dataclass(frozen=True)

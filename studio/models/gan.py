@@ -513,7 +513,10 @@ class ConditionalDCGANConfig(DCGANConfig):
     )
     classes: int = option(5, low=2, high=256, help="how many classes the data has (from the data)")
     told: str = option("", help=TOLD_HELP)
-    read_back: float = option(0.0, low=0.0, high=10.0, label="Read-back weight", help=READ_HELP)
+    # Cards saved before read-back was on by default have no reader.
+    read_back: float = option(
+        1.0, low=0.0, high=10.0, label="Read-back weight", help=READ_HELP, before=0.0
+    )
 
     @property
     def told_factors(self) -> tuple[str, ...]:
