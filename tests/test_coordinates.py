@@ -18,6 +18,7 @@ from studio.imaging import to_uint8
 from studio.models import arch_for, archs_for, build_model
 from studio.models.coordinates import (
     CONDITIONINGS,
+    GRID_NORMS,
     draw_samples,
     fourier_features,
     spline_weights,
@@ -167,6 +168,30 @@ def test_a_checkpoint_draws_the_same_bytes_after_a_round_trip(arch, tmp_path):
     with torch.inference_mode():
         assert np.array_equal(model.draw(z, 96), loaded.draw(z, 96))
     assert loaded_card.arch == arch and loaded.config == model.config
+
+
+@pytest.mark.parametrize("grid_norm", GRID_NORMS)
+def test_either_grid_network_draws_and_keeps_its_statistics_through_a_round_trip(
+    grid_norm, tmp_path
+):
+    model = build_model("gan-coord", SMALL | {"grid_norm": grid_norm, "cells": 8}, seed=4)
+    norms = [m for m in model.generator.from_z if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == (2 if grid_norm == "batch" else 0)  # 4 x 4 and the 8 x 8 it grows to
+    model.generator(model.codes(8, 1))  # a training pass moves the batch statistics
+    model.update_average()  # the drawing average takes them, as after a step
+    model.eval()
+    card = ModelCard(id="grid-norm", arch="gan-coord", family="gan", config={})
+    loaded, _ = load_checkpoint(save_checkpoint(model, card, tmp_path))
+    z = model.codes(2, 0)
+    with torch.inference_mode():
+        drawn = model.draw(z, 96)
+        assert np.array_equal(drawn, loaded.draw(z, 96)) and not np.array_equal(*drawn)
+    assert loaded.config.grid_norm == grid_norm
+
+
+def test_the_gan_grows_its_grid_with_batch_norm_and_the_vae_without():
+    assert build_model("gan-coord").config.grid_norm == "batch"
+    assert build_model("vae-coord").config.grid_norm == "none"
 
 
 def test_the_family_names_its_networks_and_refuses_a_stranger():

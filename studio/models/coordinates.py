@@ -116,6 +116,21 @@ def draw_samples(native: int, size: int, trained: int, antialias: int = 1) -> in
 
 CONDITIONINGS = ("grid", "film", "concat")
 READINGS = ("linear", "spline")
+GRID_NORMS = ("none", "batch")
+
+
+def grid_norm_option(default: str, **before: str) -> Any:
+    """How z becomes the feature grid's cells (grid conditioning): transposed convolutions with
+    SiLU between them, or with batch norm and ReLU as in the DCGAN's generator."""
+    return option(
+        default,
+        choices=GRID_NORMS,
+        label="Grid network",
+        names={"none": "SiLU", "batch": "batch norm and ReLU, as the DCGAN's G"},
+        help="how z becomes the feature grid: transposed convolutions with SiLU between them, "
+        "or with batch norm and ReLU",
+        **before,
+    )
 
 
 @dataclass
@@ -130,6 +145,7 @@ class CoordinateOptions:
         "per layer (CIPS); concat: a bias on the first layer (Ha 2016)",
     )
     cells: int = option(8, choices=(4, 8, 16), help="the feature grid's side (grid conditioning)")
+    grid_norm: str = grid_norm_option("none")
     reading: str = option(
         "linear",
         choices=READINGS,
@@ -194,6 +210,26 @@ def spline_weights(u: torch.Tensor, cells: int) -> torch.Tensor:
 _GRID_WEIGHTS = {"linear": tent_weights, "spline": spline_weights}
 
 
+def grid_net(latent_dim: int, cells: int, norm: str, features: int) -> list[nn.Module]:
+    """z -> a cells x cells grid of ``features`` features (the pixel MLP's first layer, less its
+    share from the point's position): a linear layer to 4 x 4, then transposed convolutions,
+    halving the width as they double the side."""
+    widths = [128 // 2**i for i in range(int(math.log2(cells // 4)) + 1)]
+    batch = norm == "batch"
+
+    def activation(width: int) -> list[nn.Module]:
+        return [nn.BatchNorm2d(width), nn.ReLU()] if batch else [nn.SiLU()]
+
+    layers = [
+        nn.Linear(latent_dim, widths[0] * 16, bias=not batch),
+        nn.Unflatten(1, (widths[0], 4, 4)),
+        *activation(widths[0]),
+    ]
+    for cin, cout in zip(widths, widths[1:], strict=False):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=not batch), *activation(cout)]
+    return [*layers, nn.Conv2d(widths[-1], features, 1, bias=False)]
+
+
 def pixel_centres(n: int, device: torch.device) -> torch.Tensor:
     """The centres of n pixels side by side across [-1, 1]."""
     return (torch.arange(n, dtype=torch.float32, device=device) * 2 + 1) / n - 1
@@ -221,16 +257,7 @@ class CoordinateGenerator(nn.Module):
         o = options
         self.size, self.channels, self.options = size, channels, o
         if o.conditioning == "grid":
-            ups = int(math.log2(o.cells // 4))
-            widths = [128 // 2**i for i in range(ups + 1)]
-            layers: list[nn.Module] = [
-                nn.Linear(latent_dim, widths[0] * 16),
-                nn.SiLU(),
-                nn.Unflatten(1, (widths[0], 4, 4)),
-            ]
-            for cin, cout in zip(widths, widths[1:], strict=False):
-                layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.SiLU()]
-            layers.append(nn.Conv2d(widths[-1], o.mlp_width, 1, bias=False))
+            layers = grid_net(latent_dim, o.cells, o.grid_norm, o.mlp_width)
         else:
             conditions = o.mlp_width * (2 * o.mlp_depth if o.conditioning == "film" else 1)
             layers = [
