@@ -673,7 +673,7 @@ class CoordinateGAN(CoordinateDrawing, GAN):
     DATASETS = ("glyphs", "shapes", "folder")
     Config = CoordinateGANConfig
     Training = _gan_training(2e-4)
-    TRAIN_KNOBS = ("latent_dim", "conditioning", "samples", "lr_g", "lr_d")
+    TRAIN_KNOBS = ("latent_dim", "conditioning", "grid_norm", "reading", "samples", "lr_g", "lr_d")
     PREVIEW_CAPTION = DCGAN.PREVIEW_CAPTION
     generator: CoordinateGenerator
 
