@@ -194,7 +194,7 @@ ZOO: dict[str, Entry] = {
             "gan",
             "glyphs",
             arch="gan-coord",
-            steps=4000,
+            steps=8000,  # as many as gan-glyphs
             data_options={"n": 30000},
             bars=(FD_BAR, SIZES_BAR),
         ),
@@ -220,7 +220,7 @@ ZOO: dict[str, Entry] = {
             "gan",
             "shapes",
             arch="gan-coord",
-            steps=3000,
+            steps=8000,  # a quarter of gan-shapes': 32,000 would take 4 hours on this box
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
         ),
