@@ -99,8 +99,8 @@ def option(
 def saved_config(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
     """A saved card's config, each field it does not name at the value it was saved with
     (``option(before=...)``)."""
-    missing = [f for f in dataclasses.fields(config_cls) if f.name not in values]
-    before = {f.name: f.metadata["before"] for f in missing if "before" in f.metadata}
+    missing = (f for f in dataclasses.fields(config_cls) if f.name not in values)
+    before = {f.name: f.metadata.get("before", dataclasses.MISSING) for f in missing}
     return {k: v for k, v in before.items() if v is not dataclasses.MISSING} | values
 
 

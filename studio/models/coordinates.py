@@ -29,6 +29,7 @@ gives it back), and the function itself is free to keep its edges sharp at any s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ READINGS = ("linear", "spline")
 GRID_NORMS = ("none", "batch")
 
 
-def grid_norm_option(default: str, **before: str) -> Any:
+def grid_norm_option(default: str, before: Any = dataclasses.MISSING) -> Any:
     """How z becomes the feature grid's cells (grid conditioning): transposed convolutions with
     SiLU between them, or with batch norm and ReLU as in the DCGAN's generator."""
     return option(
@@ -129,7 +130,7 @@ def grid_norm_option(default: str, **before: str) -> Any:
         names={"none": "SiLU", "batch": "batch norm and ReLU, as the DCGAN's G"},
         help="how z becomes the feature grid: transposed convolutions with SiLU between them, "
         "or with batch norm and ReLU",
-        **before,
+        before=before,
     )
 
 
