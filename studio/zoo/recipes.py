@@ -220,7 +220,10 @@ ZOO: dict[str, Entry] = {
             "gan",
             "shapes",
             arch="gan-coord",
-            steps=8000,  # a quarter of gan-shapes': 32,000 would take 4 hours on this box
+            steps=11000,  # a third of gan-shapes': 32,000 would take 3 hours on this box
+            # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
+            # 8 x 8, 247 with 16 x 16 (296 read as a spline).
+            cells=16,
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
         ),
