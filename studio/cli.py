@@ -694,10 +694,17 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild", help="retrain a model from its recipe (default: all), measure it, draw its sheet"
     )
     rebuild.add_argument("id", nargs="?", help="a zoo id or classifier-<name>")
-    rebuild.add_argument(
+    how = rebuild.add_mutually_exclusive_group()
+    how.add_argument(
         "--measure-only",
         action="store_true",
         help="keep the weights; redo only the metrics and the sheet",
+    )
+    how.add_argument(
+        "--continue",
+        dest="continued",
+        action="store_true",
+        help="train only the steps that the shorter run of the recipe already there lacks",
     )
     rebuild.set_defaults(handler=_imported_when_run("studio.zoo", "cmd_rebuild"))
     verify = actions.add_parser(

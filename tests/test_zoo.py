@@ -1,13 +1,16 @@
 """The shipped zoo: every checkpoint verifies, clears its quality bar, and matches its recipe."""
 
+import dataclasses
 import json
 import shutil
 
 import pytest
+import torch
 
 from studio import zoo
-from studio.checkpoints import list_cards, read_card
+from studio.checkpoints import list_cards, load_checkpoint, read_card
 from studio.cli import main
+from studio.errors import StudioError
 from studio.paths import PRETRAINED_DIR
 
 PICTURES = ("glyphs", "shapes")
@@ -112,3 +115,44 @@ def test_the_cli_verifies_one_model_and_refuses_unknown_ids(capsys):
     assert "1 of 1 passed" in capsys.readouterr().out
     assert main(["zoo", "rebuild", "no-such-model"]) == 2
     assert "not in the zoo" in capsys.readouterr().err
+
+
+def _ring_recipe(monkeypatch, steps, **changes):
+    """The ring GAN's zoo entry at ``steps`` (and any other ``changes`` to its recipe)."""
+    e = zoo.ZOO["gan-ring8"]
+    spec = dataclasses.replace(e.spec, steps=steps, **changes)
+    monkeypatch.setitem(zoo.ZOO, e.id, dataclasses.replace(e, spec=spec))
+    return e.id
+
+
+def test_a_continued_rebuild_trains_only_the_missing_steps_into_the_straight_runs_weights(
+    tmp_path, monkeypatch
+):
+    model_id = _ring_recipe(monkeypatch, 40)
+    straight = zoo.rebuild(model_id, tmp_path / "straight")
+    _ring_recipe(monkeypatch, 25)
+    zoo.rebuild(model_id, tmp_path / "continued")
+    _ring_recipe(monkeypatch, 40)
+    continued = zoo.rebuild(model_id, tmp_path / "continued", continued=True)
+
+    card = read_card(continued)
+    assert card.steps == 40 and card.command == zoo.ZOO[model_id].command
+    assert card.train["steps"] == 40
+    a, _ = load_checkpoint(straight)
+    b, _ = load_checkpoint(continued)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+
+
+@pytest.mark.parametrize("changes", [{"steps": 25}, {"steps": 40, "seed": 1}])
+def test_only_a_shorter_run_of_the_same_recipe_is_continued(tmp_path, monkeypatch, changes):
+    model_id = _ring_recipe(monkeypatch, 25)
+    zoo.rebuild(model_id, tmp_path)
+    _ring_recipe(monkeypatch, **changes)
+    with pytest.raises(StudioError, match="not a shorter run of its recipe"):
+        zoo.rebuild(model_id, tmp_path, continued=True)
+
+
+def test_the_cli_refuses_to_continue_an_art_preset(capsys):
+    assert main(["zoo", "rebuild", ART[0], "--continue"]) == 2
+    assert "nothing to continue" in capsys.readouterr().err

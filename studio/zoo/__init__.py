@@ -2,6 +2,7 @@
 the shipped files honest.
 
     python -m studio zoo rebuild [ID]   retrain (or redraw) from the recipe, measure, draw the sheet
+    python -m studio zoo rebuild ID --continue   train the steps the run already there lacks
     python -m studio zoo verify [ID]    sha256, render, recompute the metrics, check the quality bars
 
 Each model ships as ``pretrained/<id>.safetensors`` + ``<id>.json`` (its card, with the metrics
@@ -15,6 +16,7 @@ recomputes the card's numbers to within ``REL_TOLERANCE`` / ``ABS_TOLERANCE``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,12 +28,12 @@ import torch
 from PIL import Image
 
 from studio import classifiers
-from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
+from studio.checkpoints import ModelCard, load_checkpoint, read_card, save_checkpoint
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
 from studio.recipe import to_png
-from studio.train import run_training
+from studio.train import TrainSpec, run_training
 from studio.zoo.measure import contact_sheet, large_pictures, measure
 from studio.zoo.recipes import ZOO, Entry, all_ids, classifier_name, entry
 
@@ -48,31 +50,41 @@ TOLERANCE_NOTE = (
 # ---------------------------------------------------------------- rebuild
 
 
-def rebuild(model_id: str, folder: Path = PRETRAINED_DIR, *, measure_only: bool = False) -> Path:
+def rebuild(
+    model_id: str,
+    folder: Path = PRETRAINED_DIR,
+    *,
+    measure_only: bool = False,
+    continued: bool = False,
+) -> Path:
     """Retrain (or redraw) a model from its recipe, measure it and draw its contact sheet.
 
     With ``measure_only`` the weights stay as they are; only the metrics and sheet are redone.
-    A classifier id (``classifier-glyphs``) retrains that feature classifier instead; the
-    image models measured with it then need ``measure_only`` rebuilds.
+    With ``continued`` the model in ``folder`` must be a shorter run of the recipe, with its
+    training state beside it: only the steps it lacks are trained, since a resumed run is the
+    straight run step for step. A classifier id (``classifier-glyphs``) retrains that feature
+    classifier instead; the image models measured with it then need ``measure_only`` rebuilds.
     """
     name = classifier_name(model_id)
     if name:
-        if measure_only:
-            raise StudioError("--measure-only is for models; a classifier is simply retrained")
+        if measure_only or continued:
+            raise StudioError("a classifier is simply retrained, neither measured nor continued")
         return classifiers.save_classifier(
             *classifiers.train_classifier(classifiers.CLASSIFIERS[name])
         )
     e = entry(model_id)
+    if continued and not e.spec:
+        raise StudioError(f"{e.id} is drawn from a seed, not trained: there is nothing to continue")
     card_path = Path(folder) / f"{e.id}.json"
     if not measure_only:
         if e.spec:
-            result = run_training(e.spec, out_dir=Path(folder))
-            if result.error:
-                raise StudioError(f"{e.id}: {result.error}")
+            _train(e, card_path, continued)
         else:
             _draw_art(e, Path(folder))
     model, card = load_checkpoint(card_path)
     card.title, card.notes = e.title, e.why
+    if continued:  # the card of the last stretch says the whole recipe
+        card.command, card.train["steps"] = e.command, e.spec.steps
     card.metrics = measure(model, card)
     card.metrics["protocol"] |= {"bars": [str(bar) for bar in e.bars], "tolerance": TOLERANCE_NOTE}
     atomic_write_bytes(sheet_path(card_path), to_png(contact_sheet(model, card)))
@@ -80,6 +92,29 @@ def rebuild(model_id: str, folder: Path = PRETRAINED_DIR, *, measure_only: bool 
         atomic_write_bytes(card_path.with_name(f"{e.id}{suffix}.png"), to_png(picture))
     atomic_write_text(card_path, card.to_json())
     return card_path
+
+
+def _train(e: Entry, card_path: Path, continued: bool) -> None:
+    spec, resume = e.spec, None
+    if continued:
+        spec = dataclasses.replace(spec, steps=spec.steps - _steps_done(e, card_path))
+        resume = str(card_path)
+    result = run_training(spec, out_dir=card_path.parent, resume=resume)
+    if result.error:
+        raise StudioError(f"{e.id}: {result.error}")
+
+
+def _steps_done(e: Entry, card_path: Path) -> int:
+    """The steps of the shorter run of ``e``'s recipe at ``card_path``; anything else is refused."""
+    card = read_card(card_path)
+    known = {f.name for f in dataclasses.fields(TrainSpec)}
+    ran = TrainSpec(**{k: v for k, v in card.train.items() if k in known})
+    if dataclasses.replace(ran, steps=e.spec.steps) != e.spec or card.steps >= e.spec.steps:
+        raise StudioError(
+            f"{e.id}: the model in {card_path.parent} is not a shorter run of its recipe "
+            f"({card.steps} steps of '{card.command}'); rebuild it without --continue"
+        )
+    return card.steps
 
 
 def _draw_art(e: Entry, folder: Path) -> None:
@@ -228,7 +263,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     ids = [args.id] if args.id else all_ids()
     for model_id in ids:
         start = time.perf_counter()
-        path = rebuild(model_id, measure_only=args.measure_only)
+        path = rebuild(model_id, measure_only=args.measure_only, continued=args.continued)
         print(f"rebuilt {model_id} in {time.perf_counter() - start:.0f} s: {path}")
     return 0
 
