@@ -131,8 +131,7 @@ def _renamed(card: ModelCard, new_id: str) -> ModelCard:
     command = card.command
     if {"id", "family", "dataset"} <= train.keys():  # written by run_training from a TrainSpec
         train["id"] = new_id
-        known = {f.name for f in dataclasses.fields(TrainSpec)}
-        command = TrainSpec(**{k: v for k, v in train.items() if k in known}).command()
+        command = TrainSpec.from_record(train).command()
     return dataclasses.replace(card, id=new_id, train=train, command=command)
 
 

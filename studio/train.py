@@ -70,6 +70,12 @@ class TrainSpec:
     processes: int = 1  # each takes 1/processes of every batch (studio.distributed)
     arch: str = ""  # one of the family's architectures for the dataset; "": its first
 
+    @classmethod
+    def from_record(cls, train: dict[str, Any]) -> TrainSpec:
+        """The spec that a card's ``train`` record (the spec's fields and more) was made from."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in train.items() if k in known})
+
     @property
     def architecture(self) -> str:
         return arch_for(self.family, self.dataset, self.arch)

@@ -1,6 +1,7 @@
 """The shipped zoo: every checkpoint verifies, clears its quality bar, and matches its recipe."""
 
 import dataclasses
+import io
 import json
 import shutil
 
@@ -9,7 +10,7 @@ import torch
 
 from studio import zoo
 from studio.checkpoints import list_cards, load_checkpoint, read_card
-from studio.cli import main
+from studio.cli import TrainingProgress, main
 from studio.errors import StudioError
 from studio.paths import PRETRAINED_DIR
 
@@ -133,7 +134,10 @@ def test_a_continued_rebuild_trains_only_the_missing_steps_into_the_straight_run
     _ring_recipe(monkeypatch, 25)
     zoo.rebuild(model_id, tmp_path / "continued")
     _ring_recipe(monkeypatch, 40)
-    continued = zoo.rebuild(model_id, tmp_path / "continued", continued=True)
+    log = io.StringIO()
+    progress = TrainingProgress(log)
+    continued = zoo.rebuild(model_id, tmp_path / "continued", continued=True, progress=progress)
+    assert "40/40" in log.getvalue()
 
     card = read_card(continued)
     assert card.steps == 40 and card.command == zoo.ZOO[model_id].command

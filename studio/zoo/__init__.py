@@ -16,9 +16,9 @@ recomputes the card's numbers to within ``REL_TOLERANCE`` / ``ABS_TOLERANCE``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from PIL import Image
 
 from studio import classifiers
 from studio.checkpoints import ModelCard, load_checkpoint, read_card, save_checkpoint
+from studio.cli import TrainingProgress
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
@@ -56,6 +57,7 @@ def rebuild(
     *,
     measure_only: bool = False,
     continued: bool = False,
+    progress: TrainingProgress | None = None,
 ) -> Path:
     """Retrain (or redraw) a model from its recipe, measure it and draw its contact sheet.
 
@@ -64,6 +66,7 @@ def rebuild(
     training state beside it: only the steps it lacks are trained, since a resumed run is the
     straight run step for step. A classifier id (``classifier-glyphs``) retrains that feature
     classifier instead; the image models measured with it then need ``measure_only`` rebuilds.
+    ``progress`` shows the training steps.
     """
     name = classifier_name(model_id)
     if name:
@@ -78,7 +81,7 @@ def rebuild(
     card_path = Path(folder) / f"{e.id}.json"
     if not measure_only:
         if e.spec:
-            _train(e, card_path, continued)
+            _train(e, card_path, continued, progress)
         else:
             _draw_art(e, Path(folder))
     model, card = load_checkpoint(card_path)
@@ -94,12 +97,22 @@ def rebuild(
     return card_path
 
 
-def _train(e: Entry, card_path: Path, continued: bool) -> None:
+def _train(e: Entry, card_path: Path, continued: bool, progress: TrainingProgress | None) -> None:
     spec, resume = e.spec, None
     if continued:
-        spec = dataclasses.replace(spec, steps=spec.steps - _steps_done(e, card_path))
+        spec = replace(spec, steps=spec.steps - _steps_done(e, card_path))
         resume = str(card_path)
-    result = run_training(spec, out_dir=card_path.parent, resume=resume)
+    try:
+        result = run_training(
+            spec,
+            out_dir=card_path.parent,
+            resume=resume,
+            on_report=progress,
+            trainer_ready=progress.start if progress else None,
+        )
+    finally:
+        if progress:
+            progress.close()
     if result.error:
         raise StudioError(f"{e.id}: {result.error}")
 
@@ -107,9 +120,8 @@ def _train(e: Entry, card_path: Path, continued: bool) -> None:
 def _steps_done(e: Entry, card_path: Path) -> int:
     """The steps of the shorter run of ``e``'s recipe at ``card_path``; anything else is refused."""
     card = read_card(card_path)
-    known = {f.name for f in dataclasses.fields(TrainSpec)}
-    ran = TrainSpec(**{k: v for k, v in card.train.items() if k in known})
-    if dataclasses.replace(ran, steps=e.spec.steps) != e.spec or card.steps >= e.spec.steps:
+    ran = TrainSpec.from_record(card.train)
+    if replace(ran, steps=e.spec.steps) != e.spec or card.steps >= e.spec.steps:
         raise StudioError(
             f"{e.id}: the model in {card_path.parent} is not a shorter run of its recipe "
             f"({card.steps} steps of '{card.command}'); rebuild it without --continue"
@@ -263,7 +275,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     ids = [args.id] if args.id else all_ids()
     for model_id in ids:
         start = time.perf_counter()
-        path = rebuild(model_id, measure_only=args.measure_only, continued=args.continued)
+        path = rebuild(
+            model_id,
+            measure_only=args.measure_only,
+            continued=args.continued,
+            progress=TrainingProgress(sys.stderr),
+        )
         print(f"rebuilt {model_id} in {time.perf_counter() - start:.0f} s: {path}")
     return 0
 
