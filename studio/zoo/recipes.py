@@ -220,9 +220,11 @@ ZOO: dict[str, Entry] = {
             "gan",
             "shapes",
             arch="gan-coord",
-            steps=11000,  # a third of gan-shapes': 32,000 would take 3 hours on this box
+            # Trained in stretches with `zoo rebuild --continue`: FD 206 at 11,000 steps, 122 at
+            # 14,000, 19.8 at 24,000 (gan-shapes': 328 at 3,000, 106 at 11,000, 10.4 at 32,000).
+            steps=24000,
             # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
-            # 8 x 8, 247 with 16 x 16 (296 read as a spline).
+            # 8 x 8, 247 with 16 x 16 (296 read as a spline, 309 with 32 x 32).
             cells=16,
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
