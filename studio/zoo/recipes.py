@@ -221,9 +221,9 @@ ZOO: dict[str, Entry] = {
             "shapes",
             arch="gan-coord",
             # Trained in stretches with `zoo rebuild --continue`: FD 206 at 11,000 steps, 122 at
-            # 14,000, 19.8 at 24,000, 18.0 at 28,000 (gan-shapes': 328 at 3,000, 106 at 11,000,
+            # 14,000, 19.8 at 24,000, 18.0 at 28,000, 15.3 at 32,000 (gan-shapes': 328 at 3,000, 106 at 11,000,
             # 10.4 at 32,000).
-            steps=28000,
+            steps=32000,
             # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
             # 8 x 8, 247 with 16 x 16 (296 read as a spline, 309 with 32 x 32).
             cells=16,
