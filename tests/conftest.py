@@ -1,7 +1,10 @@
-"""Shared test setup: a fresh studio folder per test."""
+"""Shared test setup: a fresh studio folder per test, one torch thread, and no training
+process left running after its test."""
 
 import pytest
 import torch
+
+from studio.background import TrainingProcess
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +22,23 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_run_outlives_its_test(monkeypatch):
+    """Ends every training process the test started. Runs train at ``SCHED_IDLE``, so beside a
+    busy CPU a test can time out while its run waits; the run would go on without it, holding
+    its model's lock."""
+    started: list[TrainingProcess] = []
+    start = TrainingProcess.start
+
+    def start_and_track(job: TrainingProcess) -> TrainingProcess:
+        started.append(job)
+        return start(job)
+
+    monkeypatch.setattr(TrainingProcess, "start", start_and_track)
+    yield
+    for job in started:
+        if job.running:
+            job._process.kill()
+            job.wait()
