@@ -148,6 +148,17 @@ def test_a_continued_rebuild_trains_only_the_missing_steps_into_the_straight_run
         assert torch.equal(x, y), name
 
 
+def test_a_stopped_rebuild_is_saved_as_a_shorter_run_that_continue_finishes(
+    tmp_path, monkeypatch
+):
+    model_id = _ring_recipe(monkeypatch, 40)
+    card_path = zoo.rebuild(model_id, tmp_path, trainer_ready=lambda trainer: trainer.stop())
+    stopped = read_card(card_path)
+    assert stopped.steps == 1 and stopped.metrics  # stopped after its first step, measured
+    zoo.rebuild(model_id, tmp_path, continued=True)
+    assert read_card(card_path).steps == 40
+
+
 @pytest.mark.parametrize("changes", [{"steps": 25}, {"steps": 40, "seed": 1}])
 def test_only_a_shorter_run_of_the_same_recipe_is_continued(tmp_path, monkeypatch, changes):
     model_id = _ring_recipe(monkeypatch, 25)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +30,13 @@ from PIL import Image
 
 from studio import classifiers
 from studio.checkpoints import ModelCard, load_checkpoint, read_card, save_checkpoint
-from studio.cli import TrainingProgress
+from studio.cli import TrainingProgress, stop_on_interrupt
 from studio.errors import StudioError
 from studio.models import build_model
 from studio.paths import PRETRAINED_DIR, atomic_write_bytes, atomic_write_text
 from studio.recipe import to_png
 from studio.train import TrainSpec, run_training
+from studio.trainer import Trainer
 from studio.zoo.measure import contact_sheet, large_pictures, measure
 from studio.zoo.recipes import ZOO, Entry, all_ids, classifier_name, entry
 
@@ -58,6 +60,7 @@ def rebuild(
     measure_only: bool = False,
     continued: bool = False,
     progress: TrainingProgress | None = None,
+    trainer_ready: Callable[[Trainer], None] | None = None,
 ) -> Path:
     """Retrain (or redraw) a model from its recipe, measure it and draw its contact sheet.
 
@@ -66,7 +69,9 @@ def rebuild(
     training state beside it: only the steps it lacks are trained, since a resumed run is the
     straight run step for step. A classifier id (``classifier-glyphs``) retrains that feature
     classifier instead; the image models measured with it then need ``measure_only`` rebuilds.
-    ``progress`` shows the training steps.
+    ``progress`` shows the training steps. ``trainer_ready`` is handed the trainer before its
+    first step: stopped there (the command line's Ctrl-C), the shorter run is saved and
+    measured like a finished one, and ``continued`` takes it on later.
     """
     name = classifier_name(model_id)
     if name:
@@ -81,7 +86,7 @@ def rebuild(
     card_path = Path(folder) / f"{e.id}.json"
     if not measure_only:
         if e.spec:
-            _train(e, card_path, continued, progress)
+            _train(e, card_path, continued, progress, trainer_ready)
         else:
             _draw_art(e, Path(folder))
     model, card = load_checkpoint(card_path)
@@ -97,18 +102,26 @@ def rebuild(
     return card_path
 
 
-def _train(e: Entry, card_path: Path, continued: bool, progress: TrainingProgress | None) -> None:
+def _train(
+    e: Entry,
+    card_path: Path,
+    continued: bool,
+    progress: TrainingProgress | None,
+    trainer_ready: Callable[[Trainer], None] | None,
+) -> None:
     spec, resume = e.spec, None
     if continued:
         spec = replace(spec, steps=spec.steps - _steps_done(e, card_path))
         resume = str(card_path)
+
+    def ready(trainer: Trainer) -> None:
+        for hook in (progress.start if progress else None, trainer_ready):
+            if hook:
+                hook(trainer)
+
     try:
         result = run_training(
-            spec,
-            out_dir=card_path.parent,
-            resume=resume,
-            on_report=progress,
-            trainer_ready=progress.start if progress else None,
+            spec, out_dir=card_path.parent, resume=resume, on_report=progress, trainer_ready=ready
         )
     finally:
         if progress:
@@ -272,16 +285,29 @@ HEADLINE = (
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild each model asked; Ctrl-C stops the one training after its step, saves it as a
+    shorter run that ``--continue`` takes on, and rebuilds no more."""
     ids = [args.id] if args.id else all_ids()
     for model_id in ids:
         start = time.perf_counter()
-        path = rebuild(
-            model_id,
-            measure_only=args.measure_only,
-            continued=args.continued,
-            progress=TrainingProgress(sys.stderr),
-        )
+        progress = TrainingProgress(sys.stderr)
+        with stop_on_interrupt(progress.write) as watch:
+            path = rebuild(
+                model_id,
+                measure_only=args.measure_only,
+                continued=args.continued,
+                progress=progress,
+                trainer_ready=watch,
+            )
         print(f"rebuilt {model_id} in {time.perf_counter() - start:.0f} s: {path}")
+        e = ZOO.get(model_id)
+        steps = read_card(path).steps
+        if e and e.spec and steps < e.spec.steps:
+            print(
+                f"stopped at step {steps:,} of {e.spec.steps:,}: "
+                f"python -m studio zoo rebuild {model_id} --continue takes it on"
+            )
+            break
     return 0
 
 
