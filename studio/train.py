@@ -206,6 +206,8 @@ def run_training(
             model = build_model(model_cls.arch, config, seed=spec.seed)
             state, recorded = None, {}
         check_data_fits(model, data)
+        if base_path is None:
+            model.adapt_to(data)
         _, asked = model.split_settings(spec.model_config)
         training = config_from_dict(model.Training, recorded | asked)
         device = rank_device(rank, pick_device(spec.device))

@@ -252,6 +252,7 @@ def test_the_gan_and_the_vae_offer_a_coordinate_network_on_pictures(monkeypatch)
     at.radio(key="train_arch_vae").set_value("vae-coord").run()
     assert at.selectbox(key="train_vae-coord_conditioning").value == "grid"
     assert at.selectbox(key="train_vae-coord_grid_norm").value == "none"
+    assert at.selectbox(key="train_vae-coord_levels").value == "unit"
     at.selectbox(key="train_vae-coord_reading").set_value("spline").run()
     at.slider(key="train_vae-coord_samples").set_value(3).run()
     at.button(key="train_start").click().run()
@@ -263,6 +264,7 @@ def test_the_gan_and_the_vae_offer_a_coordinate_network_on_pictures(monkeypatch)
     at = _choose(at, "gan", "glyphs")
     at.radio(key="train_arch_gan").set_value("gan-coord").run()
     assert at.selectbox(key="train_gan-coord_grid_norm").value == "batch"  # as the DCGAN's G
+    assert at.selectbox(key="train_gan-coord_levels").value == "data"
 
 
 def test_the_gan_offers_a_network_told_the_class_where_the_data_has_classes(monkeypatch):

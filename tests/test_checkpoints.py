@@ -235,6 +235,7 @@ def test_a_card_from_before_training_configs_loads_with_its_learning_rates_moved
     [
         ("dcgan-classes", {"width": 8, "latent_dim": 4, "classes": 3}, "read_back", 1.0, 0.0),
         ("gan-coord", {"width": 8, "latent_dim": 4, "cells": 4}, "grid_norm", "batch", "none"),
+        ("gan-coord", {"width": 8, "latent_dim": 4, "cells": 4}, "levels", "data", "unit"),
     ],
 )
 def test_a_card_saved_before_a_default_changed_loads_as_it_was_built(

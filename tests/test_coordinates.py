@@ -13,6 +13,7 @@ from PIL import Image
 
 from studio import metrics
 from studio.checkpoints import ModelCard, load_checkpoint, save_checkpoint
+from studio.data.base import Dataset
 from studio.errors import StudioError
 from studio.imaging import to_uint8
 from studio.models import arch_for, archs_for, build_model
@@ -194,6 +195,35 @@ def test_the_gan_grows_its_grid_with_batch_norm_and_the_vae_without():
     assert build_model("vae-coord").config.grid_norm == "none"
 
 
+def test_the_gan_spans_its_datas_levels_and_the_vae_zero_to_one():
+    assert build_model("gan-coord").config.levels == "data"
+    assert build_model("vae-coord").config.levels == "unit"
+
+
+def test_a_new_model_spans_the_datas_levels_so_a_grey_background_is_reached_saturated(
+    tmp_path,
+):
+    model = build_model("gan-coord", SMALL | {"channels": 3}, seed=2)
+    x = torch.rand(16, 3, 32, 32) * 0.5 + torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+    model.adapt_to(Dataset(name="greys", x=x))
+    low, high = x.amin(dim=(0, 2, 3)), x.amax(dim=(0, 2, 3))
+    for generator in (model.generator, model.generator_ema):  # the one trained, the one drawn
+        assert torch.equal(generator.levels, torch.stack([low, high]))
+    logits = torch.tensor([-60.0, 0.0, 60.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+    colours = model.generator.colour(logits)[0, :, 0]  # C x 3
+    assert torch.allclose(colours[:, 0], low) and torch.allclose(colours[:, 2], high)
+    assert torch.allclose(colours[:, 1], (low + high) / 2)
+    model.eval()
+    card = ModelCard(id="levels", arch="gan-coord", family="gan", config={})
+    loaded, _ = load_checkpoint(save_checkpoint(model, card, tmp_path))
+    z = model.codes(2, 0)
+    with torch.inference_mode():
+        drawn = model.draw(z, 64)
+        assert np.array_equal(drawn, loaded.draw(z, 64))
+    assert (drawn.min(axis=(0, 1, 2)) >= np.floor(low.numpy() * 255)).all()
+    assert (drawn.max(axis=(0, 1, 2)) <= np.ceil(high.numpy() * 255)).all()
+
+
 def test_the_family_names_its_networks_and_refuses_a_stranger():
     assert archs_for("vae", "glyphs") == ("vae", "vae-mlp", "vae-coord")
     assert archs_for("gan", "shapes") == ("dcgan", "dcgan-classes", "gan-coord")
@@ -241,9 +271,9 @@ def test_the_cli_trains_a_coordinate_gan_on_a_folder_of_pictures(tmp_path, studi
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(16):
-        pixels = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
-        Image.fromarray(pixels).save(pictures / f"{i}.png")
+    colours = rng.integers(50, 201, (16, 3), dtype=np.uint8)
+    for i, colour in enumerate(colours):
+        Image.fromarray(np.full((40, 40, 3), colour)).save(pictures / f"{i}.png")
     args = [
         *("train", "--model", "gan", "--arch", "gan-coord", "--dataset", "folder"),
         *("--data", str(pictures), "--steps", "3", "--batch-size", "4", "--id", "mine"),
@@ -253,6 +283,9 @@ def test_the_cli_trains_a_coordinate_gan_on_a_folder_of_pictures(tmp_path, studi
     assert done.returncode == 0, done.stderr
     card = json.loads((studio_home / "models" / "mine.json").read_text())
     assert (card["arch"], card["steps"], card["dataset"]["name"]) == ("gan-coord", 3, "folder")
+    levels = load_checkpoint(studio_home / "models" / "mine.json")[0].painter.levels
+    spanned = torch.tensor(np.stack([colours.min(0), colours.max(0)]) / 255, dtype=torch.float32)
+    assert torch.allclose(levels, spanned)  # the darkest and brightest of each channel
     refused = subprocess.run(
         [sys.executable, "-m", "studio", *args[:3], "--arch", "vae-coord", *args[5:]],
         capture_output=True,

@@ -310,6 +310,10 @@ class GenerativeModel(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    def adapt_to(self, data: Dataset) -> None:
+        """What a new model takes from its training data before the first step: nothing, unless
+        the family says otherwise."""
+
     def conditions(self, data: Dataset) -> torch.Tensor | None:
         """What the model is told of each training example besides the picture (N x ...):
         nothing, unless it is ``conditional``."""

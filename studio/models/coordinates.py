@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.data.base import Dataset
 from studio.imaging import to_uint8
 from studio.models.base import option
 from studio.models.noise import Noise, shared_uniform
@@ -118,6 +119,7 @@ def draw_samples(native: int, size: int, trained: int, antialias: int = 1) -> in
 CONDITIONINGS = ("grid", "film", "concat")
 READINGS = ("linear", "spline")
 GRID_NORMS = ("none", "batch")
+LEVELS = ("unit", "data")
 
 
 def grid_norm_option(default: str, before: Any = dataclasses.MISSING) -> Any:
@@ -130,6 +132,21 @@ def grid_norm_option(default: str, before: Any = dataclasses.MISSING) -> Any:
         names={"none": "SiLU", "batch": "batch norm and ReLU, as the DCGAN's G"},
         help="how z becomes the feature grid: transposed convolutions with SiLU between them, "
         "or with batch norm and ReLU",
+        before=before,
+    )
+
+
+def levels_option(default: str, before: Any = dataclasses.MISSING) -> Any:
+    """What each channel's sigmoid spans: 0 to 1, or the darkest to the brightest level of that
+    channel in the training data (``CoordinateGenerator.colour`` says why)."""
+    return option(
+        default,
+        choices=LEVELS,
+        label="Colour levels",
+        names={"unit": "0 to 1", "data": "the data's darkest to brightest"},
+        help="what each channel's sigmoid spans: 0 to 1, or the training data's darkest to its "
+        "brightest level, so that a background that is not black is drawn with the sigmoid "
+        "saturated and its edges stay sharp at any size",
         before=before,
     )
 
@@ -154,6 +171,7 @@ class CoordinateOptions:
         help="how a point reads the feature grid: linear, whose slope jumps at the cells' "
         "borders (faint creases at poster size), or a quadratic B-spline, smooth across them",
     )
+    levels: str = levels_option("unit")
     mlp_width: int = option(32, low=8, high=512, log=True, label="Pixel MLP width")
     mlp_depth: int = option(2, low=1, high=8, step=1, label="Pixel MLP depth")
     bands: int = option(4, low=0, high=8, step=1, help="Fourier bands of the coordinates")
@@ -275,6 +293,10 @@ class CoordinateGenerator(nn.Module):
         # How steeply colour turns as the output crosses 0: one number that the data's sharp
         # edges, averaged over footprints, can pull up, where the MLP's weights would take long.
         self.log_gain = nn.Parameter(torch.zeros(()))
+        if o.levels == "data":  # each channel's darkest and brightest level, set by take_levels
+            self.register_buffer(
+                "levels", torch.stack([torch.zeros(channels), torch.ones(channels)])
+            )
 
     def first_layer(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         """The first layer on the Fourier features of every point of the grid: h x w x width.
@@ -310,6 +332,22 @@ class CoordinateGenerator(nn.Module):
             x = F.silu(x, inplace=not x.requires_grad)  # a drawing's own activations
         return (self.out(x) * self.log_gain.exp()).permute(0, 3, 1, 2)
 
+    def colour(self, logits: torch.Tensor) -> torch.Tensor:
+        """N x C x h x w logits as colours: their sigmoid, spanning the data's levels where the
+        generator has them. An edge is sharp at any size only where the sigmoid saturates on
+        both sides of it. Spanning 0 to 1, the shapes' dark grey background (0.04) held the
+        sigmoid at a logit of -3.2, and the edges were as soft as the field is smooth; spanning
+        the data's levels, it is reached at -infinity, as black is on glyphs."""
+        unit = torch.sigmoid(logits)
+        if self.options.levels == "unit":
+            return unit
+        low, high = self.levels[:, :, None, None]
+        return torch.lerp(low, high, unit)
+
+    def take_levels(self, x: torch.Tensor) -> None:
+        """Span the levels of the training pictures x (N x C x H x W in [0, 1])."""
+        self.levels.copy_(torch.stack([x.amin(dim=(0, 2, 3)), x.amax(dim=(0, 2, 3))]))
+
     def picture(
         self,
         condition: torch.Tensor,
@@ -331,7 +369,7 @@ class CoordinateGenerator(nn.Module):
         if jitter:
             xs = xs + (shared_uniform(xs.shape, noise, device=xs.device) - 0.5) * (2 / fine)
             ys = ys + (shared_uniform(ys.shape, noise, device=ys.device) - 0.5) * (2 / fine)
-        colour = torch.sigmoid(self.field(condition, xs, ys))
+        colour = self.colour(self.field(condition, xs, ys))
         return F.avg_pool2d(colour, samples) if samples > 1 else colour
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -387,6 +425,14 @@ class CoordinateDrawing:
     @property
     def painter(self) -> CoordinateGenerator:
         raise NotImplementedError
+
+    def adapt_to(self, data: Dataset) -> None:
+        """Every coordinate generator of the model (the GAN's average too) spans the data's
+        levels, where its options ask for them."""
+        if self.config.levels == "data":
+            for generator in self.modules():
+                if isinstance(generator, CoordinateGenerator):
+                    generator.take_levels(data.x)
 
     def pixel_work(self, options: dict[str, Any]) -> float:
         """antialias^2 points a pixel, each through the hidden layers after the first, and

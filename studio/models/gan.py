@@ -53,6 +53,7 @@ from studio.models.coordinates import (
     CoordinateGenerator,
     CoordinateOptions,
     grid_norm_option,
+    levels_option,
 )
 from studio.models.ganspace import Directions, principal_directions
 from studio.models.noise import Noise, normal
@@ -662,6 +663,7 @@ class CoordinateGANConfig(DCGANConfig, CoordinateOptions):
     # On glyphs at 3,000 steps, FD 753 with batch norm; without, 1,466-1,821 at 1,500 steps and
     # 1,924 at 4,000. Its edges at 512 px: 0.22x as many mid-edge pixels as bicubic, not 0.31x.
     grid_norm: str = grid_norm_option("batch", before="none")
+    levels: str = levels_option("data", before="unit")
 
 
 @register
@@ -673,7 +675,16 @@ class CoordinateGAN(CoordinateDrawing, GAN):
     DATASETS = ("glyphs", "shapes", "folder")
     Config = CoordinateGANConfig
     Training = _gan_training(2e-4)
-    TRAIN_KNOBS = ("latent_dim", "conditioning", "grid_norm", "reading", "samples", "lr_g", "lr_d")
+    TRAIN_KNOBS = (
+        "latent_dim",
+        "conditioning",
+        "grid_norm",
+        "reading",
+        "levels",
+        "samples",
+        "lr_g",
+        "lr_d",
+    )
     PREVIEW_CAPTION = DCGAN.PREVIEW_CAPTION
     generator: CoordinateGenerator
 

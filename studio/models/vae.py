@@ -270,7 +270,16 @@ class CoordinateVAE(CoordinateDrawing, VAE):
 
     arch = "vae-coord"
     Config = CoordinateVAEConfig
-    TRAIN_KNOBS = ("latent_dim", "beta", "conditioning", "grid_norm", "reading", "samples", "lr")
+    TRAIN_KNOBS = (
+        "latent_dim",
+        "beta",
+        "conditioning",
+        "grid_norm",
+        "reading",
+        "levels",
+        "samples",
+        "lr",
+    )
     decoder: CoordinateGenerator
 
     def __init__(self, config: CoordinateVAEConfig) -> None:

@@ -196,6 +196,7 @@ ZOO: dict[str, Entry] = {
             arch="gan-coord",
             steps=8000,  # as many as gan-glyphs
             data_options={"n": 30000},
+            levels="unit",  # pinned: trained before the GAN's levels became the data's
             bars=(FD_BAR, SIZES_BAR),
         ),
         _trained(
@@ -227,6 +228,7 @@ ZOO: dict[str, Entry] = {
             # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
             # 8 x 8, 247 with 16 x 16 (296 read as a spline, 309 with 32 x 32).
             cells=16,
+            levels="unit",  # pinned: trained before the GAN's levels became the data's
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
         ),
