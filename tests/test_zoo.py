@@ -148,9 +148,7 @@ def test_a_continued_rebuild_trains_only_the_missing_steps_into_the_straight_run
         assert torch.equal(x, y), name
 
 
-def test_a_stopped_rebuild_is_saved_as_a_shorter_run_that_continue_finishes(
-    tmp_path, monkeypatch
-):
+def test_a_stopped_rebuild_is_saved_as_a_shorter_run_that_continue_finishes(tmp_path, monkeypatch):
     model_id = _ring_recipe(monkeypatch, 40)
     card_path = zoo.rebuild(model_id, tmp_path, trainer_ready=lambda trainer: trainer.stop())
     stopped = read_card(card_path)
