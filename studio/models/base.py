@@ -96,6 +96,13 @@ def option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def redefault(config_cls: type, name: str, default: Any, before: Any) -> Any:
+    """``config_cls``'s option ``name`` with another default, for a config built on it (a
+    family's own), and the value that cards saved before it took that default were built with."""
+    (field,) = (f for f in dataclasses.fields(config_cls) if f.name == name)
+    return dataclasses.field(default=default, metadata={**field.metadata, "before": before})
+
+
 def saved_config(config_cls: type, values: dict[str, Any]) -> dict[str, Any]:
     """A saved card's config, each field it does not name at the value it was saved with
     (``option(before=...)``)."""

@@ -29,7 +29,6 @@ gives it back), and the function itself is free to keep its edges sharp at any s
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,35 +121,6 @@ GRID_NORMS = ("none", "batch")
 LEVELS = ("unit", "data")
 
 
-def grid_norm_option(default: str, before: Any = dataclasses.MISSING) -> Any:
-    """How z becomes the feature grid's cells (grid conditioning): transposed convolutions with
-    SiLU between them, or with batch norm and ReLU as in the DCGAN's generator."""
-    return option(
-        default,
-        choices=GRID_NORMS,
-        label="Grid network",
-        names={"none": "SiLU", "batch": "batch norm and ReLU, as the DCGAN's G"},
-        help="how z becomes the feature grid: transposed convolutions with SiLU between them, "
-        "or with batch norm and ReLU",
-        before=before,
-    )
-
-
-def levels_option(default: str, before: Any = dataclasses.MISSING) -> Any:
-    """What each channel's sigmoid spans: 0 to 1, or the darkest to the brightest level of that
-    channel in the training data (``CoordinateGenerator.colour`` says why)."""
-    return option(
-        default,
-        choices=LEVELS,
-        label="Colour levels",
-        names={"unit": "0 to 1", "data": "the data's darkest to brightest"},
-        help="what each channel's sigmoid spans: 0 to 1, or the training data's darkest to its "
-        "brightest level, so that a background that is not black is drawn with the sigmoid "
-        "saturated and its edges stay sharp at any size",
-        before=before,
-    )
-
-
 @dataclass
 class CoordinateOptions:
     """The coordinate generator's shape, shared by the GAN and the VAE that draw with it."""
@@ -163,7 +133,14 @@ class CoordinateOptions:
         "per layer (CIPS); concat: a bias on the first layer (Ha 2016)",
     )
     cells: int = option(8, choices=(4, 8, 16), help="the feature grid's side (grid conditioning)")
-    grid_norm: str = grid_norm_option("none")
+    grid_norm: str = option(
+        "none",
+        choices=GRID_NORMS,
+        label="Grid network",
+        names={"none": "SiLU", "batch": "batch norm and ReLU, as the DCGAN's G"},
+        help="how z becomes the feature grid: transposed convolutions with SiLU between them, "
+        "or with batch norm and ReLU",
+    )
     reading: str = option(
         "linear",
         choices=READINGS,
@@ -171,7 +148,16 @@ class CoordinateOptions:
         help="how a point reads the feature grid: linear, whose slope jumps at the cells' "
         "borders (faint creases at poster size), or a quadratic B-spline, smooth across them",
     )
-    levels: str = levels_option("unit")
+    # Why the data's levels: CoordinateGenerator.colour.
+    levels: str = option(
+        "unit",
+        choices=LEVELS,
+        label="Colour levels",
+        names={"unit": "0 to 1", "data": "the data's darkest to brightest"},
+        help="what each channel's sigmoid spans: 0 to 1, or the training data's darkest to its "
+        "brightest level, so that a background that is not black is drawn with the sigmoid "
+        "saturated and its edges stay sharp at any size",
+    )
     mlp_width: int = option(32, low=8, high=512, log=True, label="Pixel MLP width")
     mlp_depth: int = option(2, low=1, high=8, step=1, label="Pixel MLP depth")
     bands: int = option(4, low=0, high=8, step=1, help="Fourier bands of the coordinates")

@@ -47,13 +47,12 @@ from studio.models.base import (
     SliderAxes,
     TrainingConfig,
     option,
+    redefault,
 )
 from studio.models.coordinates import (
     CoordinateDrawing,
     CoordinateGenerator,
     CoordinateOptions,
-    grid_norm_option,
-    levels_option,
 )
 from studio.models.ganspace import Directions, principal_directions
 from studio.models.noise import Noise, normal
@@ -662,8 +661,8 @@ class CoordinateGANConfig(DCGANConfig, CoordinateOptions):
     r1: float = r1_option(0.1)
     # On glyphs at 3,000 steps, FD 753 with batch norm; without, 1,466-1,821 at 1,500 steps and
     # 1,924 at 4,000. Its edges at 512 px: 0.22x as many mid-edge pixels as bicubic, not 0.31x.
-    grid_norm: str = grid_norm_option("batch", before="none")
-    levels: str = levels_option("data", before="unit")
+    grid_norm: str = redefault(CoordinateOptions, "grid_norm", "batch", before="none")
+    levels: str = redefault(CoordinateOptions, "levels", "data", before="unit")
 
 
 @register
