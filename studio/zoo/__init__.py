@@ -300,9 +300,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
                 trainer_ready=watch,
             )
         print(f"rebuilt {model_id} in {time.perf_counter() - start:.0f} s: {path}")
-        e = ZOO.get(model_id)
-        steps = read_card(path).steps
-        if e and e.spec and steps < e.spec.steps:
+        e = ZOO.get(model_id)  # None: a classifier
+        if e and e.spec and (steps := read_card(path).steps) < e.spec.steps:
             print(
                 f"stopped at step {steps:,} of {e.spec.steps:,}: "
                 f"python -m studio zoo rebuild {model_id} --continue takes it on"
