@@ -3,7 +3,9 @@
 import dataclasses
 import io
 import json
+import os
 import shutil
+import signal
 
 import pytest
 import torch
@@ -155,6 +157,31 @@ def test_a_stopped_rebuild_is_saved_as_a_shorter_run_that_continue_finishes(tmp_
     assert stopped.steps == 1 and stopped.metrics  # stopped after its first step, measured
     zoo.rebuild(model_id, tmp_path, continued=True)
     assert read_card(card_path).steps == 40
+
+
+def test_ctrl_c_in_a_cli_rebuild_saves_the_shorter_run_and_says_how_to_go_on(
+    tmp_path, monkeypatch, capsys
+):
+    model_id = _ring_recipe(monkeypatch, 40)
+    rebuild = zoo.rebuild
+
+    def interrupted_into_tmp(model_id, **options):
+        ready = options.pop("trainer_ready")
+
+        def ready_then_ctrl_c(trainer):
+            ready(trainer)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        return rebuild(model_id, tmp_path, trainer_ready=ready_then_ctrl_c, **options)
+
+    monkeypatch.setattr(zoo, "rebuild", interrupted_into_tmp)
+    assert main(["zoo", "rebuild", model_id]) == 0
+    said = capsys.readouterr()
+    assert "stopping after this step and saving" in said.err
+    assert (
+        f"stopped at step 1 of 40: python -m studio zoo rebuild {model_id} --continue" in said.out
+    )
+    assert read_card(tmp_path / f"{model_id}.json").steps == 1
 
 
 @pytest.mark.parametrize("changes", [{"steps": 25}, {"steps": 40, "seed": 1}])
