@@ -206,9 +206,11 @@ def run_training(
             model = build_model(model_cls.arch, config, seed=spec.seed)
             state, recorded = None, {}
         check_data_fits(model, data)
+        built, asked = model.split_settings(spec.model_config)
         if base_path is None:
             model.adapt_to(data)
-        _, asked = model.split_settings(spec.model_config)
+        else:
+            _refuse_rebuilding(model, built, spec.id)
         training = config_from_dict(model.Training, recorded | asked)
         device = rank_device(rank, pick_device(spec.device))
         if rank.world_size > 1 and any(isinstance(m, _BatchNorm) for m in model.modules()):
@@ -266,6 +268,19 @@ def run_training(
             return RunResult(card, None, reports, trainer.stopped, error)
         saved, save_error = _save(model, card, folder, trainer.training_state())
     return RunResult(card, saved, reports, trainer.stopped, error, save_error)
+
+
+def _refuse_rebuilding(model: GenerativeModel, asked: dict[str, Any], model_id: str) -> None:
+    """A resumed run trains the network it resumes: a config option asked of it that would
+    build another one is refused, where it would be quietly dropped."""
+    built = dataclasses.asdict(model.config)
+    wanted = dataclasses.asdict(config_from_dict(type(model.config), built | asked))
+    changed = [f"{k}={built[k]} (asked {asked[k]})" for k in asked if wanted[k] != built[k]]
+    if changed:
+        raise StudioError(
+            f"'{model_id}' was built with {', '.join(changed)}, which a resumed run cannot "
+            "change; train a new model for that"
+        )
 
 
 def _sound_moments(

@@ -301,7 +301,7 @@ def test_a_run_draws_its_noise_from_its_own_generator_not_the_global_one(glyphs)
     assert all(torch.equal(quiet[k], disturbed[k]) for k in quiet)
 
 
-def test_a_run_records_its_training_config_and_a_resume_takes_a_new_learning_rate(tmp_path):
+def test_a_resume_takes_a_new_learning_rate_and_refuses_another_architecture(tmp_path):
     spec = TrainSpec(
         family="vae",
         dataset="glyphs",
@@ -330,6 +330,12 @@ def test_a_run_records_its_training_config_and_a_resume_takes_a_new_learning_rat
     assert again.card.train["training"]["lr"] == 1e-4
     assert again.card.train["training"]["optimizer"] == "adamw"  # kept from the first run
     assert isinstance(seen[0], torch.optim.AdamW) and seen[0].param_groups[0]["lr"] == 1e-4
+    unchanged = TrainSpec(**{**spec.__dict__, "model_config": {"latent_dim": 4, "lr": 1e-4}})
+    assert run_training(unchanged, resume=str(first.card_path), out_dir=tmp_path).error is None
+    wider = TrainSpec(**{**spec.__dict__, "model_config": {"width": 8, "lr": 1e-4}})
+    with pytest.raises(StudioError, match=r"built with width=4 \(asked 8\).*train a new model"):
+        run_training(wider, resume=str(first.card_path), out_dir=tmp_path)
+    assert load_checkpoint(first.card_path)[1].steps == 6  # the refused run changed nothing
 
 
 # ---------------------------------------------------------------- divergence, and after it
