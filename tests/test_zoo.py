@@ -82,7 +82,13 @@ def test_the_app_lists_every_zoo_model_and_nothing_else_from_pretrained():
 
 
 def test_pretrained_stays_under_30_mb():
-    tracked = [p for p in PRETRAINED_DIR.rglob("*") if p.is_file() and ".train." not in p.name]
+    """What ships: less training states, and less pretrained/runs, where a zoo run too long for
+    one sitting waits, whole, for its next stretch."""
+    tracked = [
+        p
+        for p in PRETRAINED_DIR.rglob("*")
+        if p.is_file() and ".train." not in p.name and "runs" not in p.parent.parts
+    ]
     assert sum(p.stat().st_size for p in tracked) < 30 * 2**20  # 16 models, 3 classifiers
 
 
