@@ -15,7 +15,7 @@ from studio.errors import StudioError
 from studio.models import build_model
 from studio.models.gan import r1_penalty
 from studio.train import TrainSpec, run_training
-from studio.trainer import Trainer, TrainingDiverged
+from studio.trainer import ABSURD, Trainer, TrainingDiverged
 
 
 def _mean(reports, key, part):
@@ -434,7 +434,9 @@ def test_a_2d_gan_blowing_up_is_stopped_and_its_resume_starts_with_fresh_moments
     blown = run_training(spec, out_dir=tmp_path)
     assert "diverged" in blown.error and "a loss term reached" in blown.error
     model, card = load_checkpoint(blown.card_path)
-    assert model.decode(model.codes(256, 0)).abs().max() < 10
+    # the last weights a health check passed: the clock picks which, so they may be large
+    points = model.decode(model.codes(256, 0))
+    assert torch.isfinite(points).all() and points.abs().max() <= ABSURD
     notices = []
     calm = TrainSpec(**{**spec.__dict__, "steps": 5, "model_config": {"lr_g": 1e-4, "lr_d": 1e-4}})
     resumed = run_training(
