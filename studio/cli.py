@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # --n 10**9 asked for 64 GB and --batch-size 10**9 for 2.4 GB in one step.
 MAX_OPTION_BYTES = 1 << 16  # one --set or --data-option value
 MAX_STEPS = 10_000_000
+DEFAULT_STEPS = 500  # train without --steps or --seconds
 MAX_SECONDS = 7 * 24 * 3600.0  # a week
 MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
@@ -195,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     launcher, which run this same command line and find their place (``Rank``) in the
     environment, as under torchrun. Only rank 0 shows progress, writes events and saves."""
     from studio.distributed import Rank, launch
-    from studio.train import TrainSpec, run_training
+    from studio.train import run_training
 
     rank = Rank.from_environment()
     if args.processes > 1 and "WORLD_SIZE" not in os.environ:
@@ -204,22 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise StudioError(
             f"--processes {args.processes}, but torchrun started {rank.world_size} processes"
         )
-    if args.resume is None and args.steps is None and args.seconds is None:
-        args.steps = 500
-    spec = TrainSpec(
-        family=args.model,
-        dataset=args.dataset,
-        data_path=args.data,
-        data_options=dict(args.data_option),
-        model_config=dict(args.set),
-        steps=args.steps,
-        seconds=args.seconds,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        id=args.id or "",
-        arch=args.arch or "",
-    )
+    spec = _train_spec(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = TrainingProgress(sys.stderr)
@@ -284,6 +270,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"to {result.card_path}"
     )
     return 2 if result.error else 0
+
+
+def _train_spec(args: argparse.Namespace) -> TrainSpec:
+    """The run the command line asks for. With ``--resume``, the resumed model's recorded
+    recipe stands in for what the line leaves out; without, ``--model`` and ``--dataset``."""
+    from studio.checkpoints import find_card, read_card
+    from studio.train import TrainSpec, resumed_spec
+
+    given = {
+        "family": args.model,
+        "dataset": args.dataset,
+        "arch": args.arch,
+        "data_path": args.data,
+        "steps": args.steps if args.steps or args.seconds else DEFAULT_STEPS,
+        "seconds": args.seconds,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": args.device,
+        "id": args.id,
+    }
+    given = {k: v for k, v in given.items() if v is not None} | {
+        "data_options": dict(args.data_option),
+        "model_config": dict(args.set),
+    }
+    if args.resume:
+        return resumed_spec(read_card(find_card(args.resume)), given)
+    if args.model is None or args.dataset is None:
+        raise StudioError("train: give --model and --dataset, or --resume a model to continue it")
+    return TrainSpec(**given)
 
 
 def _run_events(args: argparse.Namespace, spec: TrainSpec) -> RunEvents:
@@ -521,8 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model and save its checkpoint")
-    train.add_argument("--model", required=True, choices=list(families()))
-    train.add_argument("--dataset", required=True, choices=DATASETS)
+    train.add_argument(
+        "--model", choices=list(families()), help="the family (with --resume: the model's)"
+    )
+    train.add_argument(
+        "--dataset", choices=DATASETS, help="the data (with --resume: what the model trained on)"
+    )
     train.add_argument(
         "--arch",
         choices=list_models(),
@@ -533,8 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_whole_number(1, MAX_STEPS))
     budget.add_argument("--seconds", type=_seconds)
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--batch-size", type=_whole_number(1, MAX_BATCH_SIZE), default=64)
+    train.add_argument("--seed", type=_seed, help="default: 0, or the resumed run's")
+    train.add_argument(
+        "--batch-size",
+        type=_whole_number(1, MAX_BATCH_SIZE),
+        help="default: 64, or the resumed run's",
+    )
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     train.add_argument(
         "--threads",
@@ -570,7 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace the model already called --id"
     )
     train.add_argument("--out", type=Path, help="folder for the checkpoint (default: studio home)")
-    train.add_argument("--resume", metavar="ID_OR_PATH", help="continue a run from its checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="ID_OR_PATH",
+        help="continue a model's run from its checkpoint: its recipe, less what options change",
+    )
     train.add_argument(
         "--events",
         type=Path,

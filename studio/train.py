@@ -105,6 +105,28 @@ class TrainSpec:
         return f"python -m studio train {shlex.join(self.arguments())}"
 
 
+def resumed_spec(card: ModelCard, given: dict[str, Any]) -> TrainSpec:
+    """The run that resumes ``card``'s model: its recorded recipe, less its budget and id, with
+    ``given``'s fields instead. Given options join the recorded ones; another dataset comes
+    without the recorded data's options and path."""
+    recorded = TrainSpec.from_record(card.train)
+    same_data = given.get("dataset", recorded.dataset) == recorded.dataset
+    return dataclasses.replace(
+        recorded,
+        **{"arch": card.arch, "data_path": recorded.data_path if same_data else None}
+        | given
+        | {
+            "data_options": (recorded.data_options if same_data else {})
+            | given.get("data_options", {}),
+            "model_config": recorded.model_config | given.get("model_config", {}),
+            "steps": given.get("steps"),
+            "seconds": given.get("seconds"),
+            "id": given.get("id", ""),
+            "processes": 1,
+        },
+    )
+
+
 @dataclass
 class RunResult:
     card: ModelCard
@@ -167,10 +189,14 @@ def run_training(
     is None). Every process reads the data and the checkpoint it resumes from itself.
     """
     rank = rank or Rank()
-    arch = spec.architecture  # a family that cannot train this way is said before anything else
-    folder = Path(out_dir) if out_dir else user_models_dir()
     base_path = find_card(resume) if resume else None
     base_card = read_card(base_path) if base_path else None
+    if base_card and base_card.family != spec.family:
+        raise StudioError(
+            f"'{base_card.id}' is a {base_card.family}: --model {spec.family} cannot resume it"
+        )
+    arch = spec.architecture  # a family that cannot train this way is said before any work
+    folder = Path(out_dir) if out_dir else user_models_dir()
     spec = dataclasses.replace(
         spec,
         id=check_id(spec.id or (base_card.id if base_card else default_id(spec))),

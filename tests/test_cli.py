@@ -410,6 +410,39 @@ def test_training_an_existing_id_is_refused_unless_overwrite_or_resume_says_so(s
     assert read_card(card_path).steps == 5
 
 
+def test_a_resume_trains_the_models_own_recipe_less_what_the_line_changes(studio_home, capsys):
+    options = ["--id", "mine", "--seed", "3", "--batch-size", "16", "--data-option", "shape=ring8"]
+    assert main([*_TINY_GAN, *options]) == 0
+    assert main(["train", "--resume", "mine", "--steps", "3", "--set", "lr_g=1e-4"]) == 0
+    card = read_card(studio_home / "models" / "mine.json")
+    assert card.steps == 5 and card.family == "gan" and card.dataset["options"]["shape"] == "ring8"
+    assert {k: card.train[k] for k in ("seed", "batch_size", "data_options", "model_config")} == {
+        "seed": 3,
+        "batch_size": 16,
+        "data_options": {"shape": "ring8"},
+        "model_config": {"width": 8, "lr_g": 1e-4},
+    }
+    assert card.train["training"]["lr_g"] == 1e-4
+    capsys.readouterr()
+    assert main(["train", "--model", "vae", "--resume", "mine", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "'mine' is a gan: --model vae cannot resume it" in err and err.count("\n") == 1
+    assert read_card(studio_home / "models" / "mine.json").steps == 5
+
+
+def test_another_dataset_for_a_resumed_model_leaves_the_recorded_datas_options_behind(studio_home):
+    assert main([*_TINY_GAN, "--id", "mine", "--data-option", "shape=ring8"]) == 0
+    card = read_card(studio_home / "models" / "mine.json")
+    spec = train.resumed_spec(card, {"dataset": "shapes", "steps": 1})
+    assert (spec.dataset, spec.data_options, spec.model_config) == ("shapes", {}, {"width": 8})
+    assert (spec.arch, spec.steps, spec.id) == (card.arch, 1, "")
+
+
+def test_train_without_a_model_asks_for_one(capsys):
+    assert main(["train", "--steps", "1"]) == 2
+    assert "give --model and --dataset, or --resume a model" in capsys.readouterr().err
+
+
 def test_an_unusable_id_is_refused_before_any_work(monkeypatch, capsys):
     def no_work(*args, **kwargs):
         raise AssertionError("the data was loaded for a run that could never be saved")
