@@ -221,14 +221,12 @@ ZOO: dict[str, Entry] = {
             "gan",
             "shapes",
             arch="gan-coord",
-            # Trained in stretches with `zoo rebuild --continue`: FD 206 at 11,000 steps, 122 at
-            # 14,000, 19.8 at 24,000, 18.0 at 28,000, 15.3 at 32,000 (gan-shapes': 328 at 3,000, 106 at 11,000,
-            # 10.4 at 32,000).
+            # Trained in stretches with `zoo rebuild --continue`: FD 520 at 6,099 steps, 73.3 at
+            # 14,248, 7.1 at 32,000 (gan-shapes': 328 at 3,000, 106 at 11,000, 10.4 at 32,000).
             steps=32000,
             # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
             # 8 x 8, 247 with 16 x 16 (296 read as a spline, 309 with 32 x 32).
             cells=16,
-            levels="unit",  # pinned: trained before the GAN's levels became the data's
             data_options={"n": 50000},
             bars=(FD_BAR, SIZES_BAR),
         ),
