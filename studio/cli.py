@@ -50,6 +50,7 @@ MAX_SECONDS = 7 * 24 * 3600.0  # a week
 MAX_BATCH_SIZE = 1024  # twice the Train page's largest
 MAX_SAMPLES = 1024  # sample --n, drawn in one forward: as many as one render batch holds
 MAX_REACH = 10.0  # walk --reach, in standard deviations of the prior
+MAX_STEEPEN = 100.0  # train --steepen: past that a sigmoid is a step
 MAX_PROCESSES = 64  # train --processes: one per GPU or core of one machine
 TEACH_SIZE = 64  # px: the size a teach pick is drawn at (its z is what counts)
 
@@ -185,10 +186,12 @@ class TrainingProgress:
             self.bar.write(line, file=self.stream)
 
     def close(self) -> None:
-        """Draw the last state once more (a log's last line) and close the bar."""
+        """Draw the last state once more (a log's last line) and close the bar; a next run
+        opens one of its own."""
         if self.bar is not None:
             self.bar.refresh()
             self.bar.close()
+            self.bar = None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -289,6 +292,7 @@ def _train_spec(args: argparse.Namespace) -> TrainSpec:
         "seed": args.seed,
         "device": args.device,
         "id": args.id,
+        "steepen": args.steepen,
     }
     given = {k: v for k, v in given.items() if v is not None} | {
         "data_options": dict(args.data_option),
@@ -597,6 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="ID_OR_PATH",
         help="continue a model's run from its checkpoint: its recipe, less what options change",
+    )
+    train.add_argument(
+        "--steepen",
+        type=_positive_number(MAX_STEEPEN),
+        metavar="FACTOR",
+        help="a coordinate model's edges FACTOR times narrower at every size, before the run "
+        "(with --resume: its colours are then relearnt, and the edges stay narrow)",
     )
     train.add_argument(
         "--events",

@@ -40,6 +40,7 @@ from studio.distributed import Rank, process_group, rank_device
 from studio.errors import StudioError
 from studio.models import GenerativeModel, arch_for, build_model, model_class
 from studio.models.base import config_from_dict
+from studio.models.coordinates import CoordinateDrawing
 from studio.trainer import StepReport, Trainer, TrainingDiverged
 
 # ---------------------------------------------------------------- recipes and jobs
@@ -69,6 +70,7 @@ class TrainSpec:
     data_path: str | None = None
     processes: int = 1  # each takes 1/processes of every batch (studio.distributed)
     arch: str = ""  # one of the family's architectures for the dataset; "": its first
+    steepen: float = 1.0  # a coordinate model's edges made this many times narrower at the start
 
     @classmethod
     def from_record(cls, train: dict[str, Any]) -> TrainSpec:
@@ -96,6 +98,8 @@ class TrainSpec:
             words += ["--device", self.device]
         if self.processes > 1:
             words += ["--processes", str(self.processes)]
+        if self.steepen != 1:
+            words += ["--steepen", f"{self.steepen:g}"]
         if self.id:
             words += ["--id", self.id]
         return words
@@ -108,7 +112,8 @@ class TrainSpec:
 def resumed_spec(card: ModelCard, given: dict[str, Any]) -> TrainSpec:
     """The run that resumes ``card``'s model: its recorded recipe, less its budget and id, with
     ``given``'s fields instead. Given options join the recorded ones; another dataset comes
-    without the recorded data's options and path."""
+    without the recorded data's options and path. A recorded steepening is done: it is not
+    done again."""
     recorded = TrainSpec.from_record(card.train)
     same_data = given.get("dataset", recorded.dataset) == recorded.dataset
     return dataclasses.replace(
@@ -123,6 +128,7 @@ def resumed_spec(card: ModelCard, given: dict[str, Any]) -> TrainSpec:
             "seconds": given.get("seconds"),
             "id": given.get("id", ""),
             "processes": 1,
+            "steepen": given.get("steepen", 1.0),
         },
     )
 
@@ -196,6 +202,11 @@ def run_training(
             f"'{base_card.id}' is a {base_card.family}: --model {spec.family} cannot resume it"
         )
     arch = spec.architecture  # a family that cannot train this way is said before any work
+    if spec.steepen != 1 and not issubclass(model_class(arch), CoordinateDrawing):
+        raise StudioError(
+            f"--steepen narrows the edges of a model drawn at any size (gan-coord, vae-coord), "
+            f"not of {arch}"
+        )
     folder = Path(out_dir) if out_dir else user_models_dir()
     spec = dataclasses.replace(
         spec,
@@ -237,6 +248,8 @@ def run_training(
             model.adapt_to(data)
         else:
             _refuse_rebuilding(model, built, spec.id)
+        if spec.steepen != 1:
+            model.steepen(spec.steepen)
         training = config_from_dict(model.Training, recorded | asked)
         device = rank_device(rank, pick_device(spec.device))
         if rank.world_size > 1 and any(isinstance(m, _BatchNorm) for m in model.modules()):

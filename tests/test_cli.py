@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from studio import train
-from studio.checkpoints import read_card, user_models_dir, weights_path
+from studio.checkpoints import load_checkpoint, read_card, user_models_dir, weights_path
 from studio.cli import TrainingProgress, main
 from studio.recipe import recipe_from_png
 from studio.trainer import StepReport
@@ -436,6 +436,38 @@ def test_another_dataset_for_a_resumed_model_leaves_the_recorded_datas_options_b
     spec = train.resumed_spec(card, {"dataset": "shapes", "steps": 1})
     assert (spec.dataset, spec.data_options, spec.model_config) == ("shapes", {}, {"width": 8})
     assert (spec.arch, spec.steps, spec.id) == (card.arch, 1, "")
+
+
+def test_a_resume_steepens_a_coordinate_gan_once_and_refuses_a_pixel_model(studio_home, capsys):
+    tiny = [
+        "--data-option",
+        "n=64",
+        "--batch-size",
+        "8",
+        "--set",
+        "mlp_width=8",
+        "--set",
+        "cells=4",
+    ]
+    assert main(["train", "--model", "gan", "--arch", "gan-coord", "--dataset", "shapes", *tiny,
+                 "--steps", "2", "--id", "mine"]) == 0  # fmt: skip
+    gain = _ema_gain("mine")
+    assert main(["train", "--resume", "mine", "--steepen", "4", "--steps", "1"]) == 0
+    card = read_card(studio_home / "models" / "mine.json")
+    assert card.train["steepen"] == 4 and "--steepen 4" in card.command
+    assert _ema_gain("mine") == pytest.approx(4 * gain, rel=1e-3)  # one step moves it a hair
+    assert train.resumed_spec(card, {"steps": 1}).steepen == 1  # done, not done again
+    capsys.readouterr()
+    assert main([*_TINY_GAN, "--id", "points", "--steepen", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--steepen narrows the edges of a model drawn at any size" in err
+    assert err.count("\n") == 1 and not (studio_home / "models" / "points.json").exists()
+
+
+def _ema_gain(model_id: str) -> float:
+    """The sigmoid gain of the generator a coordinate GAN draws with."""
+    model, _ = load_checkpoint(model_id)
+    return model.generator_ema.log_gain.exp().item()
 
 
 def test_train_without_a_model_asks_for_one(capsys):

@@ -222,6 +222,25 @@ def test_a_new_model_spans_the_datas_levels_so_a_grey_background_is_reached_satu
     assert (drawn.max(axis=(0, 1, 2)) <= np.ceil(high.numpy() * 255)).all()
 
 
+@pytest.mark.parametrize("arch", COORDINATE)
+@torch.no_grad()
+def test_steepening_multiplies_every_generators_logits_and_narrows_its_edges(arch):
+    model = build_model(arch, SMALL | {"channels": 1}, seed=0).eval()
+    for generator in model.generators():  # the GAN's average, which draws, too
+        generator.out.weight *= 30  # logits spanning a few units, so that there are edges
+    z, xs = model.codes(2, 0), torch.linspace(-1, 1, 64)
+
+    def logits(generator):
+        return generator.field(generator.from_z(z), xs, xs)
+
+    before = [logits(generator) for generator in model.generators()]
+    edges_before = metrics.mid_edge_share(model.painter.colour(logits(model.painter)))
+    model.steepen(4)
+    for generator, field in zip(model.generators(), before, strict=True):
+        assert torch.allclose(logits(generator), 4 * field, rtol=1e-4, atol=1e-5)
+    assert metrics.mid_edge_share(model.painter.colour(logits(model.painter))) < 0.6 * edges_before
+
+
 def test_the_family_names_its_networks_and_refuses_a_stranger():
     assert archs_for("vae", "glyphs") == ("vae", "vae-mlp", "vae-coord")
     assert archs_for("gan", "shapes") == ("dcgan", "dcgan-classes", "gan-coord")

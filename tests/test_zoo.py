@@ -184,6 +184,38 @@ def test_ctrl_c_in_a_cli_rebuild_saves_the_shorter_run_and_says_how_to_go_on(
     assert read_card(tmp_path / f"{model_id}.json").steps == 1
 
 
+def test_a_recipe_in_two_stretches_continued_from_a_stop_is_the_straight_run(tmp_path, monkeypatch):
+    e = zoo.ZOO["gan-ring8"]
+    spec = dataclasses.replace(e.spec, steps=20)
+    e = dataclasses.replace(e, spec=spec, finish=dataclasses.replace(spec, steps=15))
+    monkeypatch.setitem(zoo.ZOO, e.id, e)
+    straight = zoo.rebuild(e.id, tmp_path / "straight")
+    stopped = zoo.rebuild(e.id, tmp_path / "stopped", trainer_ready=lambda trainer: trainer.stop())
+    assert read_card(stopped).steps == 1  # the first stretch stopped, the second not begun
+    zoo.rebuild(e.id, tmp_path / "stopped", continued=True)
+    card = read_card(stopped)
+    assert card.steps == 35 and card.command == e.command == read_card(straight).command
+    assert card.command.endswith(
+        f"&& python -m studio train --resume {e.id} --steepen 1 --steps 15"
+    )
+    assert card.sha256 == read_card(straight).sha256
+
+
+def test_a_stretch_is_steepened_when_it_begins_and_not_again_when_it_is_continued():
+    e = zoo.ZOO["gan-coord-shapes"]
+    first, last = e.spec.steps, e.finish.steps
+
+    def plan(done):
+        runs = zoo._runs_left(e, PRETRAINED_DIR / "m.json", done)
+        return [(spec.steps, spec.steepen, resume is not None) for spec, resume in runs]
+
+    assert e.finish.steepen > 1
+    assert plan(0) == [(first, 1, False), (last, e.finish.steepen, True)]
+    assert plan(first - 1) == [(1, 1, True), (last, e.finish.steepen, True)]
+    assert plan(first) == [(last, e.finish.steepen, True)]
+    assert plan(first + 1) == [(last - 1, 1, True)]
+
+
 @pytest.mark.parametrize("changes", [{"steps": 25}, {"steps": 40, "seed": 1}])
 def test_only_a_shorter_run_of_the_same_recipe_is_continued(tmp_path, monkeypatch, changes):
     model_id = _ring_recipe(monkeypatch, 25)

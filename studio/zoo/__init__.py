@@ -19,7 +19,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,8 +91,9 @@ def rebuild(
             _draw_art(e, Path(folder))
     model, card = load_checkpoint(card_path)
     card.title, card.notes = e.title, e.why
-    if continued:  # the card of the last stretch says the whole recipe
-        card.command, card.train["steps"] = e.command, e.spec.steps
+    if e.spec:  # the card of the last run says the whole recipe, and the stretch it ended
+        card.command = e.command
+        card.train |= asdict(_stretch_at(e, card.steps))
     card.metrics = measure(model, card)
     card.metrics["protocol"] |= {"bars": [str(bar) for bar in e.bars], "tolerance": TOLERANCE_NOTE}
     atomic_write_bytes(sheet_path(card_path), to_png(contact_sheet(model, card)))
@@ -109,32 +110,64 @@ def _train(
     progress: TrainingProgress | None,
     trainer_ready: Callable[[Trainer], None] | None,
 ) -> None:
-    spec, resume = e.spec, None
-    if continued:
-        spec = replace(spec, steps=spec.steps - _steps_done(e, card_path))
-        resume = str(card_path)
+    """Train the stretches of ``e``'s recipe that the model at ``card_path`` lacks (all of them
+    unless ``continued``); a stretch stopped before its end stops the rebuild there."""
 
     def ready(trainer: Trainer) -> None:
         for hook in (progress.start if progress else None, trainer_ready):
             if hook:
                 hook(trainer)
 
-    try:
-        result = run_training(
-            spec, out_dir=card_path.parent, resume=resume, on_report=progress, trainer_ready=ready
-        )
-    finally:
-        if progress:
-            progress.close()
-    if result.error:
-        raise StudioError(f"{e.id}: {result.error}")
+    for spec, resume in _runs_left(e, card_path, _steps_done(e, card_path) if continued else 0):
+        try:
+            result = run_training(
+                spec,
+                out_dir=card_path.parent,
+                resume=resume,
+                on_report=progress,
+                trainer_ready=ready,
+            )
+        finally:
+            if progress:
+                progress.close()
+        if result.error:
+            raise StudioError(f"{e.id}: {result.error}")
+        if result.stopped_early:
+            return
+
+
+def _runs_left(e: Entry, card_path: Path, done: int) -> list[tuple[TrainSpec, str | None]]:
+    """(spec, model to resume) for each run that takes the model from ``done`` steps to the
+    end of ``e``'s recipe: the rest of the stretch it is in, then each stretch after it. A
+    stretch already begun has had its steepening."""
+    runs, end = [], 0
+    for stretch in e.stretches:
+        start, end = end, end + stretch.steps
+        if done < end:
+            begun = max(done, start)
+            spec = replace(
+                stretch, steps=end - begun, steepen=stretch.steepen if done <= start else 1.0
+            )
+            runs.append((spec, str(card_path) if begun else None))
+    return runs
+
+
+def _stretch_at(e: Entry, steps: int) -> TrainSpec:
+    """The stretch of ``e``'s recipe that a model trained ``steps`` steps ended in."""
+    end = 0
+    for stretch in e.stretches:
+        end += stretch.steps
+        if steps <= end:
+            return stretch
+    return e.stretches[-1]
 
 
 def _steps_done(e: Entry, card_path: Path) -> int:
     """The steps of the shorter run of ``e``'s recipe at ``card_path``; anything else is refused."""
     card = read_card(card_path)
     ran = TrainSpec.from_record(card.train)
-    if replace(ran, steps=e.spec.steps) != e.spec or card.steps >= e.spec.steps:
+    stretch = _stretch_at(e, card.steps)
+    if replace(ran, steps=stretch.steps) != stretch or card.steps >= e.steps:
         raise StudioError(
             f"{e.id}: the model in {card_path.parent} is not a shorter run of its recipe "
             f"({card.steps} steps of '{card.command}'); rebuild it without --continue"
@@ -301,9 +334,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             )
         print(f"rebuilt {model_id} in {time.perf_counter() - start:.0f} s: {path}")
         e = ZOO.get(model_id)  # None: a classifier
-        if e and e.spec and (steps := read_card(path).steps) < e.spec.steps:
+        if e and e.spec and (steps := read_card(path).steps) < e.steps:
             print(
-                f"stopped at step {steps:,} of {e.spec.steps:,}: "
+                f"stopped at step {steps:,} of {e.steps:,}: "
                 f"python -m studio zoo rebuild {model_id} --continue takes it on"
             )
             break
