@@ -439,18 +439,9 @@ def test_another_dataset_for_a_resumed_model_leaves_the_recorded_datas_options_b
 
 
 def test_a_resume_steepens_a_coordinate_gan_once_and_refuses_a_pixel_model(studio_home, capsys):
-    tiny = [
-        "--data-option",
-        "n=64",
-        "--batch-size",
-        "8",
-        "--set",
-        "mlp_width=8",
-        "--set",
-        "cells=4",
-    ]
-    assert main(["train", "--model", "gan", "--arch", "gan-coord", "--dataset", "shapes", *tiny,
-                 "--steps", "2", "--id", "mine"]) == 0  # fmt: skip
+    coordinate_gan = ["train", "--model", "gan", "--arch", "gan-coord", "--dataset", "shapes"]
+    tiny = ["--data-option", "n=64", "--batch-size", "8", "--set", "mlp_width=8"]
+    assert main([*coordinate_gan, *tiny, "--steps", "2", "--id", "mine"]) == 0
     gain = _ema_gain("mine")
     assert main(["train", "--resume", "mine", "--steepen", "4", "--steps", "1"]) == 0
     card = read_card(studio_home / "models" / "mine.json")

@@ -244,8 +244,8 @@ ZOO: dict[str, Entry] = {
             # Trained in stretches with `zoo rebuild --continue`: FD 520 at 6,099 steps, 73.3 at
             # 14,248, 7.1 at 32,000 (gan-shapes': 328 at 3,000, 106 at 11,000, 10.4 at 32,000).
             steps=32000,
-            # Its edges at 512 px were then 0.40x as wide as bicubic's. Steepened 3, 4 or 6 times,
-            # 1,500 steps on: 0.27x, 0.22x and 0.16x; FD 9.5, 8.5 and 15.9.
+            # Its 512 px pictures then held 0.40x as many mid-edge pixels as bicubic's. Steepened
+            # 3, 4 or 6 times, 1,500 steps on: 0.27x, 0.22x and 0.16x; FD 9.5, 8.5 and 15.9.
             steepen=(4.0, 1500),
             # Its shapes are a few cells of an 8 x 8 grid across: at 3,000 steps, FD 331 with
             # 8 x 8, 247 with 16 x 16 (296 read as a spline, 309 with 32 x 32).
