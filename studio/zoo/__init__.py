@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,9 +140,8 @@ def _runs_left(e: Entry, card_path: Path, done: int) -> list[tuple[TrainSpec, st
     """(spec, model to resume) for each run that takes the model from ``done`` steps to the
     end of ``e``'s recipe: the rest of the stretch it is in, then each stretch after it. A
     stretch already begun has had its steepening."""
-    runs, end = [], 0
-    for stretch in e.stretches:
-        start, end = end, end + stretch.steps
+    runs = []
+    for start, end, stretch in _spans(e):
         if done < end:
             begun = max(done, start)
             spec = replace(
@@ -154,12 +153,15 @@ def _runs_left(e: Entry, card_path: Path, done: int) -> list[tuple[TrainSpec, st
 
 def _stretch_at(e: Entry, steps: int) -> TrainSpec:
     """The stretch of ``e``'s recipe that a model trained ``steps`` steps ended in."""
+    return next((stretch for _, end, stretch in _spans(e) if steps <= end), e.stretches[-1])
+
+
+def _spans(e: Entry) -> Iterator[tuple[int, int, TrainSpec]]:
+    """(first step, last step, spec) of each stretch of ``e``'s recipe, in turn."""
     end = 0
     for stretch in e.stretches:
-        end += stretch.steps
-        if steps <= end:
-            return stretch
-    return e.stretches[-1]
+        start, end = end, end + stretch.steps
+        yield start, end, stretch
 
 
 def _steps_done(e: Entry, card_path: Path) -> int:
